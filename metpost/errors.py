@@ -1,0 +1,41 @@
+"""The exceptions metpost raises for people to read, and the exit codes they map to.
+
+Exit codes (documented in the README):
+  0  everything was sent (or, for a dry run, would be)
+  1  some posts failed on the platform
+  2  bad input: config, template, selection or a failed check; nothing was sent
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class MetpostError(Exception):
+    """An error a person can act on. ``problems`` holds one line per problem."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, *problems: str) -> None:
+        if not problems:
+            raise ValueError("MetpostError needs at least one problem")
+        self.problems: tuple[str, ...] = problems
+        super().__init__("\n".join(problems))
+
+
+class ConfigError(MetpostError):
+    """accounts.yaml is missing, unreadable or invalid."""
+
+
+class TemplateError(MetpostError):
+    """A template is missing, malformed or cannot render for an account."""
+
+
+class SelectionError(MetpostError):
+    """The selection options name something unknown or select nothing."""
+
+
+class CheckFailed(MetpostError):
+    """At least one post failed a pre-send check, so nothing was sent."""

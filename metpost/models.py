@@ -1,0 +1,110 @@
+"""Plain data that flows between config, rendering, checking and publishing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Borough:
+    """A place an organisation speaks for, grouped into a command unit (BCU for the Met)."""
+
+    name: str
+    bcu: str
+
+    def __str__(self) -> str:
+        # Templates write {{ borough }} far more often than {{ borough.name }}.
+        return self.name
+
+
+@dataclass(frozen=True)
+class Personality:
+    """A named voice (an officer, a unit) that some accounts speak in."""
+
+    key: str
+    display: str
+    signature: str = ""
+
+    def __str__(self) -> str:
+        return self.display
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account on one platform, as declared in accounts.yaml."""
+
+    name: str
+    platform: str
+    handle: str | None = None
+    borough: str | None = None
+    personality: str | None = None
+    tags: tuple[str, ...] = ()
+    vars: Mapping[str, str] = field(default_factory=dict)
+    api_url: str | None = None
+    # credential key -> name of the environment variable holding the secret
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    # platform-specific fields the platform declares (page_id for Facebook, ...)
+    settings: Mapping[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def label(self) -> str:
+        """How to name the account to a person: its handle when it has one."""
+        return f"{self.name} ({self.handle})" if self.handle else self.name
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded and validated accounts.yaml."""
+
+    path: Path
+    boroughs: Mapping[str, Borough]
+    personalities: Mapping[str, Personality]
+    accounts: tuple[Account, ...]
+
+    @property
+    def templates_dir(self) -> Path:
+        """Templates live in ``templates/`` beside the config file."""
+        return self.path.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Post:
+    """A finished message for one account, before or after checks."""
+
+    account: Account
+    text: str
+    length: int = 0
+    limit: int = 0
+    problems: tuple[str, ...] = ()
+    missing_credentials: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """The text itself is fit to send (credentials are judged separately)."""
+        return not self.problems
+
+    @property
+    def ready(self) -> bool:
+        """The post could be sent right now."""
+        return self.ok and not self.missing_credentials
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a platform said when it accepted a post."""
+
+    remote_id: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of publishing one post."""
+
+    post: Post
+    status: str  # "sent" | "failed"
+    receipt: Receipt | None = None
+    error: str | None = None

@@ -1,0 +1,1 @@
+"""Platform clients: the contract in ``base`` and one module per platform."""
