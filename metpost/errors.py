@@ -4,6 +4,7 @@ Exit codes (documented in the README):
   0  everything was sent (or, for a dry run, would be)
   1  some posts failed on the platform
   2  bad input: config, template, selection or a failed check; nothing was sent
+  3  internal error (a bug in metpost or a plugin); set METPOST_DEBUG=1 for the traceback
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 3
 
 
 class MetpostError(Exception):

@@ -1,0 +1,88 @@
+"""``metpost send``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from metpost.cli.options import config_option, json_option, load, selection_from, selection_options
+
+
+def parse_vars(_ctx: click.Context, _param: click.Parameter,
+               values: tuple[str, ...]) -> dict[str, str]:
+    """``--var name=value`` pairs to a dict."""
+    parsed: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"'{item}' is not NAME=VALUE, e.g. --var rumour=\"a fire\"")
+        parsed[name.strip()] = value
+    return parsed
+
+
+@click.command()
+@selection_options
+@click.option("--template", "template_name", metavar="NAME",
+              help="Template from templates/ (see metpost templates list).")
+@click.option("--message", "-m", metavar="TEXT",
+              help="Inline template text instead of --template, e.g. \"Roads around "
+                   "{{ borough }} are reopening.\"")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", callback=parse_vars,
+              help="A template variable (repeatable).")
+@click.option("--dry-run", "-n", is_flag=True,
+              help="Render and check every post and show it; send nothing, make no network call.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Post without asking (needed when not on a terminal, e.g. from cron).")
+@json_option
+@config_option
+def send(template_name: str | None, message: str | None, variables: dict[str, str],
+         dry_run: bool, yes: bool, as_json: bool, config_file: str, **options: Any) -> None:
+    """Render a message for each selected account and post it.
+
+    Every post is rendered and checked (length counted the platform's way, credentials set)
+    before the first is sent; if any fails, nothing is sent and the exit code is 2.
+
+    \b
+    Examples:
+      metpost send --borough Hackney --template rumour-control \\
+          --var rumour="a stabbing at Mare Street" --dry-run
+      metpost send --tag bcu-ce --message "Roads around {{ borough }} are reopening." --yes
+    """
+    from metpost import output
+    from metpost.errors import CheckFailed, MetpostError
+    from metpost.render import inline_template, load_template
+    from metpost.runner import exit_code_for, prepare, publish
+
+    if bool(template_name) == bool(message):
+        raise click.UsageError("give exactly one of --template NAME or --message TEXT")
+    selection = selection_from(options)
+    config = load(config_file)
+    template = (load_template(config.templates_dir, template_name) if template_name
+                else inline_template(message or ""))
+    broadcast = prepare(config, selection, template, variables, os.environ)
+    mode = output.output_mode(as_json)
+
+    if dry_run:
+        output.show_preview(broadcast.posts, mode, dry_run=True)
+        if not broadcast.ok:
+            raise click.exceptions.Exit(2)
+        return
+    if not broadcast.ready:
+        output.show_preview(broadcast.posts, mode, dry_run=False)
+        raise CheckFailed(*broadcast.blocking_problems(), "nothing was sent")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise MetpostError("not on a terminal: add --yes to post without confirmation "
+                               "(or --dry-run to preview)")
+        output.show_preview(broadcast.posts, mode, dry_run=False)
+        count = len(broadcast.posts)
+        if not click.confirm(f"Post to {count} account{'s' if count != 1 else ''}?"):
+            output.note("Nothing was sent.")
+            raise click.exceptions.Exit(0)
+    results = publish(broadcast, os.environ,
+                      on_result=lambda result: output.show_result(result, mode))
+    output.show_results(results, mode)
+    raise click.exceptions.Exit(exit_code_for(results))

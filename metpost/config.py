@@ -1,0 +1,322 @@
+"""Load and validate accounts.yaml into a ``Config``, reporting every problem at once.
+
+Each problem is one line: ``accounts.yaml:12: accounts[3].platform: unknown platform 'fb' — did
+you mean 'facebook'?``. Secrets never appear in the file: credentials are ``${ENV_VAR}``
+references, resolved only when a post is about to be sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from metpost.errors import ConfigError
+from metpost.models import Account, Borough, Config, Personality
+from metpost.plugins import platform_classes
+from metpost.suggest import did_you_mean
+from metpost.yamlsource import FieldPath, YamlDocument, YamlSyntaxError, read_yaml
+
+DEFAULT_CONFIG = "accounts.yaml"
+CONFIG_ENV = "METPOST_CONFIG"
+
+ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+# Keys every account may have, whatever its platform.
+COMMON_ACCOUNT_KEYS = (
+    "name", "platform", "handle", "borough", "personality", "tags", "vars", "api_url",
+    "credentials",
+)
+
+
+def config_path(option: str | None) -> Path:
+    """Where to read the config: ``--config``, else $METPOST_CONFIG, else ./accounts.yaml."""
+    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and return the config at ``path``; raise ``ConfigError`` listing problems."""
+    try:
+        document = read_yaml(path)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; pass --config PATH or set {CONFIG_ENV}"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    except YamlSyntaxError as error:
+        raise ConfigError(f"{path}:{error.line}: {error.message}") from None
+    return ConfigValidator(path, document).validate()
+
+
+def _field(path: FieldPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _type_name(value: object) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "true/false",
+             int: "a number", float: "a number", type(None): "empty"}
+    return names.get(type(value), type(value).__name__)
+
+
+class ConfigValidator:
+    """Checks one parsed config document and collects every problem before raising."""
+
+    def __init__(self, path: Path, document: YamlDocument) -> None:
+        self.path = path
+        self.document = document
+        self.problems: list[str] = []
+
+    def problem(self, path: FieldPath, message: str) -> None:
+        """Record a problem at ``path``."""
+        line = self.document.line_of(path)
+        self.problems.append(f"{self.path}:{line}: {_field(path)}: {message}")
+
+    def validate(self) -> Config:
+        """Return the Config, or raise ConfigError with every problem found."""
+        data = self.document.data
+        if not isinstance(data, dict):
+            self.problem((), f"must be a mapping with boroughs, personalities and accounts, "
+                             f"not {_type_name(data)}")
+            raise ConfigError(*self.problems)
+        self.check_keys((), data, ("boroughs", "personalities", "accounts"))
+        boroughs = self.boroughs(data.get("boroughs"))
+        personalities = self.personalities(data.get("personalities"))
+        accounts = self.accounts(data.get("accounts"), boroughs, personalities)
+        if self.problems:
+            raise ConfigError(*self.problems)
+        return Config(path=self.path, boroughs=boroughs, personalities=personalities,
+                      accounts=tuple(accounts))
+
+    # -- generic shape checks -------------------------------------------------------------
+
+    def check_keys(self, path: FieldPath, mapping: Mapping[str, Any], allowed: tuple[str, ...],
+                   required: tuple[str, ...] = ()) -> None:
+        """Unknown keys (with a hint) and missing required keys."""
+        for key in mapping:
+            if key not in allowed:
+                hint = did_you_mean(str(key), allowed) or f" (allowed: {', '.join(allowed)})"
+                self.problem((*path, key), f"unknown key '{key}'{hint}")
+        for key in required:
+            if key not in mapping:
+                self.problem(path, f"missing required key '{key}'")
+
+    def string(self, path: FieldPath, value: object, *, required: bool = False) -> str | None:
+        """``value`` as a non-empty string, or None (recording a problem when it isn't one)."""
+        if value is None:
+            if required:
+                self.problem(path, "must not be empty")
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.problem(path, f"must be a string, not {_type_name(value)}")
+            return None
+        if not isinstance(value, str):
+            self.problem(path, f"must be a string: quote it, as \"{value}\"")
+            return None
+        if not value.strip():
+            self.problem(path, "must not be empty")
+            return None
+        return value
+
+    def mapping(self, path: FieldPath, value: object) -> dict[str, Any]:
+        """``value`` as a mapping (empty when absent or wrong, recording a problem)."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, f"must be a mapping (key: value), not {_type_name(value)}")
+            return {}
+        return value
+
+    def sequence(self, path: FieldPath, value: object) -> list[Any]:
+        """``value`` as a list (empty when absent or wrong, recording a problem)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(path, f"must be a list, not {_type_name(value)}")
+            return []
+        return value
+
+    # -- sections ---------------------------------------------------------------------------
+
+    def boroughs(self, value: object) -> dict[str, Borough]:
+        """The ``boroughs`` list, keyed by name."""
+        boroughs: dict[str, Borough] = {}
+        for index, item in enumerate(self.sequence(("boroughs",), value)):
+            path: FieldPath = ("boroughs", index)
+            if not isinstance(item, dict):
+                self.problem(path, f"must be a mapping like {{name: Hackney, bcu: CE}}, "
+                                   f"not {_type_name(item)}")
+                continue
+            self.check_keys(path, item, ("name", "bcu"), required=("name", "bcu"))
+            name = self.string((*path, "name"), item.get("name"))
+            bcu = self.string((*path, "bcu"), item.get("bcu"))
+            if name is None or bcu is None:
+                continue
+            if name.casefold() in (known.casefold() for known in boroughs):
+                self.problem((*path, "name"), f"borough '{name}' is listed twice")
+                continue
+            boroughs[name] = Borough(name=name, bcu=bcu)
+        return boroughs
+
+    def personalities(self, value: object) -> dict[str, Personality]:
+        """The ``personalities`` mapping, keyed by key."""
+        personalities: dict[str, Personality] = {}
+        for key, item in self.mapping(("personalities",), value).items():
+            path: FieldPath = ("personalities", key)
+            if not isinstance(item, dict):
+                self.problem(path, f"must be a mapping with display and signature, "
+                                   f"not {_type_name(item)}")
+                continue
+            self.check_keys(path, item, ("display", "signature"), required=("display",))
+            display = self.string((*path, "display"), item.get("display"))
+            signature = self.string((*path, "signature"), item.get("signature")) or ""
+            if display is not None:
+                personalities[str(key)] = Personality(key=str(key), display=display,
+                                                      signature=signature)
+        return personalities
+
+    def accounts(self, value: object, boroughs: Mapping[str, Borough],
+                 personalities: Mapping[str, Personality]) -> list[Account]:
+        """The ``accounts`` list, each checked against its platform's declared needs."""
+        if value is None:
+            self.problem((), "missing required key 'accounts'")
+        accounts: list[Account] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(self.sequence(("accounts",), value)):
+            account = self.account(("accounts", index), item, boroughs, personalities)
+            if account is None:
+                continue
+            if account.name in seen:
+                self.problem(("accounts", index, "name"),
+                             f"duplicate account name '{account.name}' (first at line "
+                             f"{seen[account.name]}); account names must be unique")
+                continue
+            seen[account.name] = account.line
+            accounts.append(account)
+        return accounts
+
+    def account(self, path: FieldPath, item: object, boroughs: Mapping[str, Borough],
+                personalities: Mapping[str, Personality]) -> Account | None:
+        """One account, or None when it has problems (which are recorded)."""
+        if not isinstance(item, dict):
+            self.problem(path, f"must be a mapping with name, platform and credentials, "
+                               f"not {_type_name(item)}")
+            return None
+        before = len(self.problems)
+        name = self.string((*path, "name"), item.get("name"), required=True)
+        if name is not None and not ACCOUNT_NAME.match(name):
+            self.problem((*path, "name"), f"'{name}' is not a usable name: use lowercase "
+                                          "letters, digits and dashes, like hackney-x")
+        platform_name = self.string((*path, "platform"), item.get("platform"), required=True)
+        platforms = platform_classes()
+        platform = platforms.get(platform_name) if platform_name else None
+        if platform_name and platform is None:
+            hint = did_you_mean(platform_name, platforms)
+            self.problem((*path, "platform"), f"unknown platform '{platform_name}'{hint} "
+                                              f"(known: {', '.join(sorted(platforms))})")
+        extra_keys = tuple(platform.account_fields) if platform else ()
+        if platform is not None:
+            self.check_keys(path, item, COMMON_ACCOUNT_KEYS + extra_keys)
+        borough = self.string((*path, "borough"), item.get("borough"))
+        borough = self.known_name((*path, "borough"), borough, boroughs, "borough")
+        personality = self.string((*path, "personality"), item.get("personality"))
+        personality = self.known_name((*path, "personality"), personality, personalities,
+                                      "personality")
+        settings: dict[str, str] = {}
+        for key in extra_keys:
+            required = platform.account_fields[key] if platform else False
+            if key not in item and required:
+                self.problem(path, f"missing required key '{key}' for platform '{platform_name}'")
+            text = self.string((*path, key), item.get(key))
+            if text is not None:
+                settings[key] = text
+        account = Account(
+            name=name or "",
+            platform=platform_name or "",
+            handle=self.string((*path, "handle"), item.get("handle")),
+            borough=borough,
+            personality=personality,
+            tags=self.tags((*path, "tags"), item.get("tags")),
+            vars=self.string_map((*path, "vars"), item.get("vars")),
+            api_url=self.api_url((*path, "api_url"), item.get("api_url")),
+            credentials=self.credentials((*path, "credentials"), item.get("credentials"),
+                                         platform.credential_keys if platform else None),
+            settings=settings,
+            line=self.document.line_of(path),
+        )
+        return account if len(self.problems) == before else None
+
+    # -- account fields ---------------------------------------------------------------------
+
+    def known_name(self, path: FieldPath, name: str | None, known: Mapping[str, Any],
+                   kind: str) -> str | None:
+        """``name`` as spelt in its section (case-insensitive match), or a problem."""
+        if name is None:
+            return None
+        for candidate in known:
+            if candidate.casefold() == name.casefold():
+                return candidate
+        section = "boroughs" if kind == "borough" else "personalities"
+        self.problem(path, f"unknown {kind} '{name}'{did_you_mean(name, known)} "
+                           f"(add it under {section}: or fix the spelling)")
+        return None
+
+    def tags(self, path: FieldPath, value: object) -> tuple[str, ...]:
+        """A list of tag strings."""
+        tags = []
+        for index, tag in enumerate(self.sequence(path, value)):
+            text = self.string((*path, index), tag)
+            if text is not None:
+                tags.append(text)
+        return tuple(tags)
+
+    def string_map(self, path: FieldPath, value: object) -> dict[str, str]:
+        """A mapping of names to strings (template variables)."""
+        result: dict[str, str] = {}
+        for key, item in self.mapping(path, value).items():
+            text = self.string((*path, key), item)
+            if text is not None:
+                result[str(key)] = text
+        return result
+
+    def api_url(self, path: FieldPath, value: object) -> str | None:
+        """An http(s) base URL with no trailing slash."""
+        url = self.string(path, value)
+        if url is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+            self.problem(path, f"'{url}' is not an http(s) URL like http://127.0.0.1:8080")
+            return None
+        return url.rstrip("/")
+
+    def credentials(self, path: FieldPath, value: object,
+                    needed: tuple[str, ...] | None) -> dict[str, str]:
+        """Credential key -> environment variable name; literal secrets are refused."""
+        references: dict[str, str] = {}
+        given = self.mapping(path, value)
+        for key, item in given.items():
+            if needed is not None and key not in needed:
+                hint = did_you_mean(str(key), needed) or f" (needed: {', '.join(needed)})"
+                self.problem((*path, key), f"unknown credential '{key}'{hint}")
+                continue
+            match = ENV_REFERENCE.match(item) if isinstance(item, str) else None
+            if match is None:
+                # Never echo the value: it may be a real secret pasted by mistake.
+                env_name = re.sub(r"[^A-Z0-9]+", "_", str(key).upper())
+                self.problem((*path, key), "secrets must not be written in the config; "
+                                           "store it in an environment variable and write "
+                                           f"${{{env_name}}} (a ${{VAR}} reference) here")
+                continue
+            references[str(key)] = match.group(1)
+        for key in needed or ():
+            if key not in given:
+                self.problem(path, f"missing credential '{key}' (write {key}: ${{ENV_VAR}})")
+        return references

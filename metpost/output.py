@@ -1,0 +1,222 @@
+"""All printing: rich tables on a terminal, plain text when piped, JSON with --json.
+
+Commands hand results here and never print themselves, so the three forms stay in step.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import click
+
+from metpost.models import Account, Post, SendResult
+
+Mode = Literal["json", "rich", "plain"]
+
+
+def output_mode(as_json: bool) -> Mode:
+    """JSON when asked; a rich table on a terminal; plain text otherwise."""
+    if as_json:
+        return "json"
+    return "rich" if sys.stdout.isatty() else "plain"
+
+
+def error(message: str) -> None:
+    """One problem, one line, on stderr."""
+    click.echo(f"metpost: error: {message}", err=True)
+
+
+def note(message: str) -> None:
+    """A remark for the person at the terminal, on stderr so it never pollutes piped output."""
+    click.echo(message, err=True)
+
+
+def _json(document: object) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def post_problems(post: Post) -> list[str]:
+    """Everything worth flagging about a post, for people."""
+    lines = list(post.problems)
+    if post.missing_credentials:
+        lines.append("credentials not set: " + ", ".join(post.missing_credentials))
+    return lines
+
+
+def post_record(post: Post) -> dict[str, Any]:
+    """The JSON form of a post."""
+    return {
+        "account": post.account.name,
+        "platform": post.account.platform,
+        "handle": post.account.handle,
+        "text": post.text,
+        "length": post.length,
+        "limit": post.limit,
+        "ok": post.ok,
+        "problems": list(post.problems),
+        "missing_credentials": list(post.missing_credentials),
+    }
+
+
+def _summary(posts: Sequence[Post], dry_run: bool) -> str:
+    bad = sum(not post.ok for post in posts)
+    unready = sum(post.ok and not post.ready for post in posts)
+    parts = [f"{len(posts)} post{'s' if len(posts) != 1 else ''}",
+             f"{len(posts) - bad} fit" if not bad else f"{bad} with problems"]
+    if unready:
+        parts.append(f"{unready} waiting for credentials")
+    tail = "dry run: nothing was sent" if dry_run else "nothing has been sent yet"
+    return ", ".join(parts) + f"; {tail}."
+
+
+def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool) -> None:
+    """What would go out, account by account."""
+    if mode == "json":
+        _json({"dry_run": dry_run, "posts": [post_record(post) for post in posts]})
+        return
+    if mode == "rich":
+        from rich.table import Table
+
+        table = Table(title="Dry run" if dry_run else "About to post", show_lines=True)
+        for column in ("Account", "Platform", "Text", "Length", "Problems"):
+            table.add_column(column, overflow="fold")
+        for post in posts:
+            problems = post_problems(post)
+            style = "red" if not post.ok else ("yellow" if problems else "green")
+            table.add_row(post.account.label, post.account.platform, post.text,
+                          f"[{style}]{post.length}/{post.limit}[/]",
+                          f"[{style}]" + ("\n".join(problems) or "ok") + "[/]")
+        console = _console()
+        console.print(table)
+        console.print(_summary(posts, dry_run))
+        return
+    for post in posts:
+        problems = post_problems(post)
+        click.echo(f"== {post.account.label} [{post.account.platform}] "
+                   f"{post.length}/{post.limit} {'ok' if not problems else 'PROBLEM'}")
+        click.echo(post.text)
+        for problem in problems:
+            click.echo(f"!! {problem}")
+        click.echo()
+    click.echo(_summary(posts, dry_run))
+
+
+def result_record(result: SendResult) -> dict[str, Any]:
+    """The JSON form of a send result."""
+    record = post_record(result.post)
+    record.update(status=result.status,
+                  remote_id=result.receipt.remote_id if result.receipt else None,
+                  url=result.receipt.url if result.receipt else None,
+                  error=result.error)
+    return record
+
+
+def show_result(result: SendResult, mode: Mode) -> None:
+    """One line as each post finishes (not in JSON mode, which prints once at the end)."""
+    if mode == "json":
+        return
+    if result.status == "sent" and result.receipt:
+        where = result.receipt.url or result.receipt.remote_id
+        line = f"sent    {result.post.account.label}: {where}"
+        color = "green"
+    else:
+        line = f"failed  {result.post.account.label}: {result.error}"
+        color = "red"
+    if mode == "rich":
+        _console().print(f"[{color}]{line}[/]", markup=True, soft_wrap=True)
+    else:
+        click.echo(line)
+
+
+def show_results(results: Sequence[SendResult], mode: Mode) -> None:
+    """The whole outcome: a JSON document, or a one-line summary after the per-post lines."""
+    if mode == "json":
+        _json({"dry_run": False, "posts": [result_record(result) for result in results]})
+        return
+    sent = sum(result.status == "sent" for result in results)
+    failed = len(results) - sent
+    click.echo(f"{len(results)} posts: {sent} sent, {failed} failed.")
+
+
+def show_accounts(accounts: Sequence[Account], mode: Mode) -> None:
+    """The accounts a selection (or the whole config) covers."""
+    if mode == "json":
+        _json({"accounts": [{
+            "name": a.name, "platform": a.platform, "handle": a.handle, "borough": a.borough,
+            "personality": a.personality, "tags": list(a.tags), "api_url": a.api_url,
+            "credentials": dict(a.credentials), **dict(a.settings),
+        } for a in accounts]})
+        return
+    rows = [(a.name, a.platform, a.handle or "", a.borough or "", a.personality or "",
+             ", ".join(a.tags)) for a in accounts]
+    _table(("Name", "Platform", "Handle", "Borough", "Personality", "Tags"), rows, mode)
+    if mode == "rich":
+        _console().print(f"{len(accounts)} accounts")
+
+
+def show_templates(templates: Sequence[Any], mode: Mode) -> None:
+    """Templates with their descriptions, variables and platform variants."""
+    if mode == "json":
+        _json({"templates": [{
+            "name": t.name, "description": t.description,
+            "variants": sorted(t.variants),
+            "vars": {v.name: {"help": v.help, "required": v.required, "default": v.default}
+                     for v in t.vars.values()},
+        } for t in templates]})
+        return
+    rows = [(t.name, t.description,
+             ", ".join(v.name + ("" if v.required else "?") for v in t.vars.values()),
+             ", ".join(sorted(t.variants))) for t in templates]
+    _table(("Name", "Description", "Vars (? = optional)", "Variants"), rows, mode)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode) -> None:
+    if mode == "rich":
+        from rich.table import Table
+
+        table = Table()
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        _console().print(table)
+        return
+    click.echo("\t".join(headers))
+    for row in rows:
+        click.echo("\t".join(row))
+
+
+def show_setup_report(report: Any, mode: Mode) -> None:
+    """The result of ``metpost check``."""
+    config = report.config
+    if mode == "json":
+        _json({
+            "config": str(config.path), "accounts": len(config.accounts),
+            "boroughs": len(config.boroughs), "personalities": len(config.personalities),
+            "templates": list(report.template_names),
+            "template_problems": list(report.template_problems),
+            "missing_credentials": {k: list(v) for k, v in report.missing_credentials.items()},
+        })
+        return
+    ready = len(report.accounts_ready)
+    lines = [
+        f"{config.path}: valid — {len(config.accounts)} accounts, {len(config.boroughs)} "
+        f"boroughs, {len(config.personalities)} personalities",
+        f"{config.templates_dir}: {len(report.template_names)} templates"
+        + (f", {len(report.template_problems)} with problems" if report.template_problems
+           else ", all parse"),
+        f"credentials: {ready}/{len(config.accounts)} accounts have every secret set",
+    ]
+    for name, variables in report.missing_credentials.items():
+        lines.append(f"  {name}: not set: {', '.join(variables)}")
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,67 @@
+"""HTTP plumbing shared by clients whose libraries talk through ``requests``.
+
+tweepy and facebook-sdk hard-code their hosts and set no timeouts. Rather than patch them, we
+mount a transport adapter on the ``requests.Session`` each library uses: it sends the request to
+the account's ``api_url`` when one is configured, and always applies connect/read timeouts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from metpost.platforms.base import PublishError, Timeouts
+
+if TYPE_CHECKING:
+    import requests
+
+
+def routed_session(session: requests.Session, origin: str, api_url: str | None,
+                   timeouts: Timeouts) -> requests.Session:
+    """Mount an adapter on ``session`` for ``origin`` (e.g. ``https://api.twitter.com``)."""
+    from requests.adapters import HTTPAdapter
+
+    class RoutedAdapter(HTTPAdapter):
+        """Rewrites the origin to ``api_url`` and enforces timeouts; never retries by itself."""
+
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            if api_url and request.url and request.url.startswith(origin):
+                request.url = api_url + request.url[len(origin):]
+            kwargs["timeout"] = (timeouts.connect, timeouts.read)
+            return super().send(request, **kwargs)
+
+    # max_retries=0: a silent transport-level retry of a POST could publish twice.
+    session.mount(origin, RoutedAdapter(max_retries=0))
+    return session
+
+
+def transport_error(error: Exception, where: str) -> PublishError:
+    """Turn a ``requests`` transport failure into a PublishError that says if a retry is safe."""
+    import requests
+
+    if isinstance(error, requests.ConnectTimeout):
+        return PublishError(f"could not connect to {where} in time", retry_safe=True)
+    if isinstance(error, requests.ReadTimeout):
+        return PublishError(f"{where} did not answer in time; the post may have gone out",
+                            maybe_posted=True)
+    if isinstance(error, requests.ConnectionError) and _never_connected(error):
+        return PublishError(f"could not connect to {where}", retry_safe=True)
+    return PublishError(f"the connection to {where} broke before it answered; "
+                        "the post may have gone out", maybe_posted=True)
+
+
+def _never_connected(error: Exception) -> bool:
+    """True when the failure happened before any bytes of the request were sent."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, BaseException) and reason is not seen:
+            seen = reason
+            continue
+        args = getattr(seen, "args", ())
+        nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
+        seen = nested or seen.__cause__ or seen.__context__
+    return False
