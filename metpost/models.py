@@ -100,11 +100,32 @@ class Receipt:
     url: str | None = None
 
 
+SENT = "sent"
+ALREADY_SENT = "already sent"
+FAILED = "failed"
+UNKNOWN = "unknown"
+BUSY = "in progress elsewhere"
+RETRACTED = "retracted"
+
+
 @dataclass(frozen=True)
 class SendResult:
-    """The outcome of publishing one post."""
+    """What became of one post in this run.
 
-    post: Post
-    status: str  # "sent" | "failed"
-    receipt: Receipt | None = None
+    ``status``: sent, already sent (by an earlier run), failed, unknown (it may have gone out;
+    the next run or ``metpost retry`` checks), in progress elsewhere (another run holds it),
+    or retracted.
+    """
+
+    account: Account
+    text: str
+    status: str
+    remote_id: str | None = None
+    url: str | None = None
     error: str | None = None
+    attempts: int = 0
+
+    @property
+    def delivered(self) -> bool:
+        """The post is on the platform."""
+        return self.status in (SENT, ALREADY_SENT)

@@ -38,6 +38,13 @@ def _json(document: object) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
+def escape(text: str) -> str:
+    """Text safe to print through rich markup (a post may contain [brackets])."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _console() -> Any:
     from rich.console import Console
 
@@ -92,9 +99,9 @@ def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool) -> None:
         for post in posts:
             problems = post_problems(post)
             style = "red" if not post.ok else ("yellow" if problems else "green")
-            table.add_row(post.account.label, post.account.platform, post.text,
+            table.add_row(escape(post.account.label), post.account.platform, escape(post.text),
                           f"[{style}]{post.length}/{post.limit}[/]",
-                          f"[{style}]" + ("\n".join(problems) or "ok") + "[/]")
+                          f"[{style}]" + escape("\n".join(problems) or "ok") + "[/]")
         console = _console()
         console.print(table)
         console.print(_summary(posts, dry_run))
@@ -110,41 +117,76 @@ def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool) -> None:
     click.echo(_summary(posts, dry_run))
 
 
-def result_record(result: SendResult) -> dict[str, Any]:
-    """The JSON form of a send result."""
-    record = post_record(result.post)
-    record.update(status=result.status,
-                  remote_id=result.receipt.remote_id if result.receipt else None,
-                  url=result.receipt.url if result.receipt else None,
-                  error=result.error)
+def result_record(result: SendResult, post: Post | None = None) -> dict[str, Any]:
+    """The JSON form of a send result (with the checked post's fields when known)."""
+    record: dict[str, Any] = post_record(post) if post else {
+        "account": result.account.name, "platform": result.account.platform,
+        "handle": result.account.handle, "text": result.text}
+    record.update(status=result.status, remote_id=result.remote_id, url=result.url,
+                  error=result.error, attempts=result.attempts)
     return record
+
+
+STATUS_COLORS = {"sent": "green", "already sent": "green", "retracted": "green",
+                 "failed": "red", "unknown": "yellow", "in progress elsewhere": "yellow"}
 
 
 def show_result(result: SendResult, mode: Mode) -> None:
     """One line as each post finishes (not in JSON mode, which prints once at the end)."""
     if mode == "json":
         return
-    if result.status == "sent" and result.receipt:
-        where = result.receipt.url or result.receipt.remote_id
-        line = f"sent    {result.post.account.label}: {where}"
-        color = "green"
-    else:
-        line = f"failed  {result.post.account.label}: {result.error}"
-        color = "red"
+    detail = (result.url or result.remote_id or "") if result.delivered else (result.error or "")
+    line = f"{result.status:<10} {result.account.label}" + (f": {detail}" if detail else "")
     if mode == "rich":
-        _console().print(f"[{color}]{line}[/]", markup=True, soft_wrap=True)
+        color = STATUS_COLORS.get(result.status, "white")
+        _console().print(f"[{color}]{escape(line)}[/]", soft_wrap=True)
     else:
         click.echo(line)
 
 
-def show_results(results: Sequence[SendResult], mode: Mode) -> None:
-    """The whole outcome: a JSON document, or a one-line summary after the per-post lines."""
+def show_results(broadcast_id: str, results: Sequence[SendResult], mode: Mode,
+                 posts: Sequence[Post] = ()) -> None:
+    """The whole outcome: a JSON document, or a summary after the per-post lines."""
     if mode == "json":
-        _json({"dry_run": False, "posts": [result_record(result) for result in results]})
+        by_account = {post.account.name: post for post in posts}
+        _json({"dry_run": False, "broadcast": broadcast_id, "posts": [
+            result_record(result, by_account.get(result.account.name)) for result in results]})
         return
-    sent = sum(result.status == "sent" for result in results)
-    failed = len(results) - sent
-    click.echo(f"{len(results)} posts: {sent} sent, {failed} failed.")
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items())
+    click.echo(f"Broadcast {broadcast_id}: {len(results)} posts: {summary or 'nothing to do'}.")
+    if any(result.status in ("failed", "unknown") for result in results):
+        click.echo(f"To finish it: metpost retry {broadcast_id}")
+
+
+def show_history(records: Sequence[Any], mode: Mode) -> None:
+    """Recent broadcasts with counts per state."""
+    if mode == "json":
+        _json({"broadcasts": [{"id": r.id, "created_at": r.created_at, "source": r.source,
+                               "posts": r.total, "states": r.counts} for r in records]})
+        return
+    states = ("sent", "failed", "unknown", "retracted")
+    rows = [(r.id, r.created_at, r.source, str(r.total),
+             *(str(r.counts.get(state, 0)) for state in states)) for r in records]
+    _table(("Broadcast", "Created (UTC)", "Source", "Posts", *(s.title() for s in states)),
+           rows, mode)
+
+
+def show_broadcast(record: Any, posts: Sequence[Any], mode: Mode) -> None:
+    """One broadcast's posts as the ledger has them."""
+    if mode == "json":
+        _json({"id": record.id, "created_at": record.created_at, "source": record.source,
+               "posts": [{"account": p.account, "platform": p.platform, "handle": p.handle,
+                          "text": p.text, "state": p.state, "attempts": p.attempts,
+                          "remote_id": p.remote_id, "url": p.url, "error": p.error,
+                          "updated_at": p.updated_at} for p in posts]})
+        return
+    click.echo(f"Broadcast {record.id} ({record.source}, {record.created_at})")
+    rows = [(p.account, p.platform, p.state, str(p.attempts), p.url or p.remote_id or "",
+             p.error or "") for p in posts]
+    _table(("Account", "Platform", "State", "Attempts", "Post", "Error"), rows, mode)
 
 
 def show_accounts(accounts: Sequence[Account], mode: Mode) -> None:
@@ -187,7 +229,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode) ->
         for header in headers:
             table.add_column(header, overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(escape(cell) for cell in row))
         _console().print(table)
         return
     click.echo("\t".join(headers))

@@ -1,21 +1,29 @@
-"""A broadcast from start to finish: select → render → check → preview or publish.
+"""A broadcast from start to finish: select → render → check → record → deliver.
 
 Everything that can be wrong with input is found by ``prepare`` before anything is sent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from metpost.errors import TemplateError
-from metpost.models import Config, Post, SendResult
-from metpost.platforms.base import Destination, PublishError, Timeouts
+from metpost.delivery import Delivery, DeliveryPolicy
+from metpost.errors import CheckFailed, MetpostError, TemplateError
+from metpost.ledger import RETRACTED as RETRACTED_STATE
+from metpost.ledger import SENT as SENT_STATE
+from metpost.ledger import BroadcastRecord, Ledger, LedgerPost, PlannedPost
+from metpost.models import Account, Config, Post, SendResult
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
-from metpost.secrets import Redactor, resolve_credentials
+from metpost.secrets import resolve_credentials
 from metpost.selection import Selection, select_accounts
+from metpost.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -71,37 +79,113 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
     return Broadcast(template=template, posts=tuple(posts))
 
 
-def publish(broadcast: Broadcast, environ: Mapping[str, str], *,
-            timeouts: Timeouts | None = None,
+def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
+                     again: bool) -> tuple[str, list[PlannedPost]]:
+    """The broadcast's key and its posts' keys.
+
+    Without ``--key`` the key is derived from the accounts and their texts, so re-running the
+    identical send finds the same broadcast and posts nothing new. ``--key`` names the broadcast
+    outright (a scheduler passes its slot), so a rerun matches even if ``now`` renders anew.
+    ``--again`` makes a fresh key on purpose.
+    """
+    if explicit_key:
+        base = "key:" + explicit_key
+    else:
+        base = "text:" + json.dumps(sorted((p.account.name, p.text) for p in broadcast.posts))
+    if again:
+        base += ":again:" + uuid.uuid4().hex
+    key = hashlib.sha256(base.encode()).hexdigest()
+    planned = [
+        PlannedPost(account=post.account.name, platform=post.account.platform,
+                    handle=post.account.handle, text=post.text,
+                    idempotency_key=hashlib.sha256(f"{key}\0{post.account.name}".encode())
+                    .hexdigest())
+        for post in broadcast.posts
+    ]
+    return key, planned
+
+
+def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
+         policy: DeliveryPolicy | None = None, key: str | None = None, again: bool = False,
+         log_path: Path | None = None,
+         on_result: Callable[[SendResult], None] | None = None) -> tuple[str, list[SendResult]]:
+    """Record a ready broadcast in the ledger and deliver it; return its id and the results."""
+    if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
+        raise ValueError("send() needs a broadcast whose every post is ready")
+    broadcast_key, planned = idempotency_keys(broadcast, key, again)
+    broadcast_id = ledger.record_broadcast(broadcast_key, broadcast.template.name, planned)
+    accounts = {post.account.name: post.account for post in broadcast.posts}
+    return broadcast_id, deliver(ledger, broadcast_id, accounts, environ, policy=policy,
+                                 log_path=log_path, on_result=on_result)
+
+
+def deliver(ledger: Ledger, broadcast_id: str, accounts: Mapping[str, Account],
+            environ: Mapping[str, str], *, policy: DeliveryPolicy | None = None,
+            log_path: Path | None = None,
             on_result: Callable[[SendResult], None] | None = None) -> list[SendResult]:
-    """Send every post of a ready broadcast; one result per post, secrets redacted."""
-    platforms = platform_classes()
-    redact = Redactor()
-    destinations = []
-    for post in broadcast.posts:
-        credentials, missing = resolve_credentials(post.account, environ)
-        if missing:  # prepare() reports this; publishing half a broadcast is never right
-            raise ValueError(f"publish() called with credentials missing for {post.account.name}")
-        redact.add(credentials.values())
-        destinations.append(Destination(
-            account=post.account.name, handle=post.account.handle,
-            settings=post.account.settings, credentials=credentials,
-            api_url=post.account.api_url, timeouts=timeouts or Timeouts()))
-    results = []
-    for post, destination in zip(broadcast.posts, destinations, strict=True):
-        client = platforms[post.account.platform](destination)
-        try:
-            receipt = client.publish(post.text)
-            result = SendResult(post=post, status="sent", receipt=receipt)
-        except PublishError as error:
-            result = SendResult(post=post, status="failed", error=redact(error.reason))
-        results.append(result)
-        if on_result:
-            on_result(result)
-    return results
+    """Deliver what is still owed of a recorded broadcast to ``accounts``."""
+    delivery = Delivery(ledger, broadcast_id, accounts, environ, policy or DeliveryPolicy(),
+                        log_path)
+    return delivery.run(on_result)
+
+
+def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, str], *,
+          policy: DeliveryPolicy | None = None, log_path: Path | None = None,
+          on_result: Callable[[SendResult], None] | None = None) -> tuple[str, list[SendResult]]:
+    """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first)."""
+    record = ledger.find_broadcast(reference)
+    posts = ledger.posts(record.id)
+    by_name = {account.name: account for account in config.accounts}
+    missing = sorted({post.account for post in posts} - set(by_name))
+    if missing:
+        raise MetpostError(f"broadcast {record.id} posted to accounts no longer in "
+                           f"{config.path}: {', '.join(missing)}; restore them to retry")
+    unset = sorted({var for post in posts if post.state != SENT_STATE
+                    for var in resolve_credentials(by_name[post.account], environ)[1]})
+    if unset:
+        raise CheckFailed(f"credentials not set in the environment: {', '.join(unset)}",
+                          "nothing was sent")
+    accounts = {post.account: by_name[post.account] for post in posts}
+    return record.id, deliver(ledger, record.id, accounts, environ, policy=policy,
+                              log_path=log_path, on_result=on_result)
 
 
 def exit_code_for(results: Sequence[SendResult]) -> int:
-    """0 when every post went out, else 1."""
-    return 0 if all(result.status == "sent" for result in results) else 1
+    """0 when every post is on its platform, else 1."""
+    return 0 if all(result.delivered for result in results) else 1
 
+
+
+def retractable(config: Config, ledger: Ledger, reference: str, account_names: Sequence[str],
+                environ: Mapping[str, str]) -> tuple[BroadcastRecord, list[LedgerPost]]:
+    """The broadcast and those of its posts that are on a platform (optionally some accounts)."""
+    record = ledger.find_broadcast(reference)
+    posts = ledger.posts(record.id)
+    if account_names:
+        known = {post.account for post in posts}
+        unknown = [name for name in account_names if name not in known]
+        if unknown:
+            raise MetpostError(*(f"broadcast {record.id} has no post for account '{name}'"
+                                 f"{did_you_mean(name, known)}" for name in unknown))
+        posts = [post for post in posts if post.account in account_names]
+    posts = [post for post in posts if post.state in (SENT_STATE, RETRACTED_STATE)]
+    by_name = {account.name: account for account in config.accounts}
+    problems = [f"account '{post.account}' is no longer in {config.path}; restore it to "
+                "retract its post" for post in posts if post.account not in by_name]
+    unset = sorted({var for post in posts if post.account in by_name
+                    for var in resolve_credentials(by_name[post.account], environ)[1]})
+    if unset:
+        problems.append(f"credentials not set in the environment: {', '.join(unset)}")
+    if problems:
+        raise CheckFailed(*problems, "nothing was deleted")
+    return record, posts
+
+
+def retract_posts(config: Config, ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost],
+                  environ: Mapping[str, str], *,
+                  policy: DeliveryPolicy | None = None) -> list[SendResult]:
+    """Delete posts from their platforms and record them as retracted."""
+    by_name = {account.name: account for account in config.accounts}
+    delivery = Delivery(ledger, broadcast_id, {p.account: by_name[p.account] for p in posts},
+                        environ, policy or DeliveryPolicy())
+    return delivery.retract(posts)

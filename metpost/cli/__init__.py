@@ -13,6 +13,7 @@ import click
 from metpost import __version__
 from metpost.cli.accounts import accounts
 from metpost.cli.check import check
+from metpost.cli.history import history, retract, retry, show
 from metpost.cli.send import send
 from metpost.cli.templates import templates
 from metpost.errors import EXIT_INTERNAL_ERROR, MetpostError
@@ -60,6 +61,10 @@ cli.add_command(send)
 cli.add_command(accounts)
 cli.add_command(templates)
 cli.add_command(check)
+cli.add_command(retry)
+cli.add_command(history)
+cli.add_command(show)
+cli.add_command(retract)
 
 
 def main() -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
+    from metpost.delivery import DeliveryPolicy
+    from metpost.ledger import Ledger
     from metpost.models import Config
     from metpost.selection import Selection
 
@@ -49,6 +52,51 @@ def selection_options(function: F) -> F:
     return function
 
 
+def ledger_option(function: F) -> F:
+    """``--ledger PATH`` (or $METPOST_LEDGER)."""
+    return click.option(
+        "--ledger", "ledger_file", metavar="PATH", envvar="METPOST_LEDGER",
+        help="History database (also $METPOST_LEDGER; default: metpost/ledger.sqlite3 in the "
+             "user data directory).",
+    )(function)
+
+
+def delivery_options(function: F) -> F:
+    """How hard and how fast to deliver: --deadline, --concurrency, --log-file, --ledger."""
+    decorators = [
+        click.option("--deadline", type=click.FloatRange(min=1), default=60, show_default=True,
+                     metavar="SECONDS",
+                     help="Give up retrying (5xx, rate limits, lost connections) after this."),
+        click.option("--concurrency", type=click.IntRange(min=1), default=16,
+                     show_default=True, metavar="N",
+                     help="Requests in flight at once, per platform."),
+        click.option("--log-file", metavar="PATH", envvar="METPOST_LOG",
+                     help="Append one JSON line per request (also $METPOST_LOG); secrets "
+                          "are redacted."),
+        ledger_option,
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def delivery_from(options: dict[str, Any]) -> tuple[Ledger, DeliveryPolicy, Path | None]:
+    """The ledger, policy and log path from the keyword arguments ``delivery_options`` adds."""
+    from metpost.delivery import DeliveryPolicy
+
+    policy = DeliveryPolicy(deadline=options.pop("deadline"),
+                            concurrency=options.pop("concurrency"))
+    log_file = options.pop("log_file")
+    return open_ledger(options.pop("ledger_file")), policy, Path(log_file) if log_file else None
+
+
+def open_ledger(ledger_file: str | None) -> Ledger:
+    """Open the ledger named on the command line, or the default one."""
+    from metpost.ledger import Ledger, default_ledger_path
+
+    return Ledger(Path(ledger_file) if ledger_file else default_ledger_path())
+
+
 def selection_from(options: dict[str, Any]) -> Selection:
     """Build a Selection from the keyword arguments ``selection_options`` adds."""
     from metpost.selection import Selection
@@ -65,8 +113,6 @@ def selection_from(options: dict[str, Any]) -> Selection:
 
 def load(config_file: str) -> Config:
     """Load and validate the config named on the command line."""
-    from pathlib import Path
-
     from metpost.config import load_config
 
     return load_config(Path(config_file))

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from metpost.cli.options import config_option, json_option, load, selection_from, selection_options
+from metpost.cli.options import (
+    config_option,
+    delivery_from,
+    delivery_options,
+    json_option,
+    load,
+    selection_from,
+    selection_options,
+)
 
 
 def parse_vars(_ctx: click.Context, _param: click.Parameter,
@@ -36,14 +44,23 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
               help="Render and check every post and show it; send nothing, make no network call.")
 @click.option("--yes", "-y", is_flag=True,
               help="Post without asking (needed when not on a terminal, e.g. from cron).")
+@click.option("--key", metavar="KEY",
+              help="Name this broadcast (e.g. a scheduler's slot): a rerun with the same key "
+                   "posts nothing twice, even if the text renders differently.")
+@click.option("--again", is_flag=True,
+              help="Post even if this identical broadcast was sent before.")
+@delivery_options
 @json_option
 @config_option
 def send(template_name: str | None, message: str | None, variables: dict[str, str],
-         dry_run: bool, yes: bool, as_json: bool, config_file: str, **options: Any) -> None:
+         dry_run: bool, yes: bool, key: str | None, again: bool, as_json: bool,
+         config_file: str, **options: Any) -> None:
     """Render a message for each selected account and post it.
 
     Every post is rendered and checked (length counted the platform's way, credentials set)
-    before the first is sent; if any fails, nothing is sent and the exit code is 2.
+    before the first is sent; if any fails, nothing is sent and the exit code is 2. Posts are
+    recorded in the ledger, so re-running the identical send posts nothing twice: each post is
+    reported as already sent. Failed or unknown posts can be finished with metpost retry.
 
     \b
     Examples:
@@ -54,7 +71,8 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from metpost import output
     from metpost.errors import CheckFailed, MetpostError
     from metpost.render import inline_template, load_template
-    from metpost.runner import exit_code_for, prepare, publish
+    from metpost.runner import exit_code_for, prepare
+    from metpost.runner import send as send_broadcast
 
     if bool(template_name) == bool(message):
         raise click.UsageError("give exactly one of --template NAME or --message TEXT")
@@ -82,7 +100,9 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         if not click.confirm(f"Post to {count} account{'s' if count != 1 else ''}?"):
             output.note("Nothing was sent.")
             raise click.exceptions.Exit(0)
-    results = publish(broadcast, os.environ,
-                      on_result=lambda result: output.show_result(result, mode))
-    output.show_results(results, mode)
+    ledger, policy, log_path = delivery_from(options)
+    broadcast_id, results = send_broadcast(
+        broadcast, ledger, os.environ, policy=policy, key=key, again=again, log_path=log_path,
+        on_result=lambda result: output.show_result(result, mode))
+    output.show_results(broadcast_id, results, mode, broadcast.posts)
     raise click.exceptions.Exit(exit_code_for(results))

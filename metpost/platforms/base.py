@@ -43,6 +43,15 @@ class Destination:
     timeouts: Timeouts = Timeouts()
 
 
+@dataclass(frozen=True)
+class RemotePost:
+    """A post as the platform lists it, for reconciling posts whose outcome is unknown."""
+
+    remote_id: str
+    text: str
+    url: str | None = None
+
+
 class PublishError(Exception):
     """The platform did not take the post.
 
@@ -50,6 +59,7 @@ class PublishError(Exception):
     platform refused it in a way that may pass later, such as 5xx or 429).
     ``maybe_posted``: the request may have been accepted but no answer came back.
     ``retry_at``: a Unix time before which the platform asked us not to try again.
+    ``status`` is the HTTP status, when there was one.
     """
 
     def __init__(
@@ -60,9 +70,11 @@ class PublishError(Exception):
         maybe_posted: bool = False,
         status: int | None = None,
         retry_at: float | None = None,
+        code: object = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code  # the platform's own error code, when it has one
         self.retry_safe = retry_safe
         self.maybe_posted = maybe_posted
         self.status = status
@@ -108,3 +120,15 @@ class Platform(ABC):
     @abstractmethod
     def publish(self, text: str) -> Receipt:
         """Post ``text``; return the platform's receipt or raise ``PublishError``."""
+
+    def recent_posts(self, limit: int = 20) -> list[RemotePost]:
+        """The account's newest posts, newest first; raise PublishError if they can't be read.
+
+        A platform that cannot list posts leaves this unimplemented, and posts whose outcome is
+        unknown then stay unknown for a person to check.
+        """
+        raise NotImplementedError(f"{self.title} cannot list recent posts")
+
+    def delete(self, remote_id: str) -> None:
+        """Delete a post; a post that is already gone counts as deleted. Raise PublishError."""
+        raise NotImplementedError(f"{self.title} cannot delete posts")

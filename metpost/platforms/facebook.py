@@ -1,29 +1,36 @@
 """Facebook pages through facebook-sdk's GraphAPI.
 
 facebook-sdk 3.1.0 defaults to Graph v2.8, long retired, and its constructor refuses anything
-newer than 3.1, so we build the client without a version and set a current one afterwards.
+newer than 3.1, so we build the client without a version and set a current one afterwards. Its
+host is a module constant, so ``api_url`` is honoured by the session adapter, as for X.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
 
 from metpost.models import Receipt
-from metpost.platforms.base import Platform, PublishError, TextLimits
+from metpost.platforms.base import Platform, PublishError, RemotePost, TextLimits
 from metpost.platforms.http import routed_session, transport_error
 
 if TYPE_CHECKING:
     import facebook
+    import requests
 
 GRAPH_ORIGIN = "https://graph.facebook.com"
 DEFAULT_GRAPH_VERSION = "v24.0"
 GRAPH_VERSION = re.compile(r"^v?(\d+\.\d+)$")
 
-# Graph error codes (developers.facebook.com/docs/graph-api/guides/error-handling)
+# Graph error codes (Graph API guide, "Handling Errors")
 TRANSIENT_CODES = {1, 2}
 RATE_LIMIT_CODES = {4, 17, 32, 613}
 TOKEN_CODES = {102, 190}
+NONEXISTENT_OBJECT = (100, 33)  # code, subcode: "Object with ID ... does not exist"
+T = TypeVar("T")
 
 
 class FacebookPlatform(Platform):
@@ -36,29 +43,32 @@ class FacebookPlatform(Platform):
     limits = TextLimits(max_length=63206)
 
     def publish(self, text: str) -> Receipt:
-        """Post to ``/{page_id}/feed``; map facebook-sdk's errors to PublishError."""
-        import facebook
-        import requests
-
-        graph, statuses = self._graph()
+        """Post to the page (POST /{page_id}/feed)."""
         page_id = self.destination.settings["page_id"]
-        try:
-            result = graph.put_object(page_id, "feed", message=text)
-        except facebook.GraphAPIError as error:
-            raise self._graph_error(error, statuses[-1] if statuses else None) from None
-        except requests.RequestException as error:
-            raise transport_error(error, "Facebook") from None
-        except (KeyError, ValueError):
-            # facebook-sdk fails this way on a body that is not JSON (a proxy's error page).
-            status = statuses[-1] if statuses else None
-            raise PublishError(f"Facebook answered HTTP {status} with an unreadable body",
-                               retry_safe=status is not None and status >= 500,
-                               status=status) from None
+        result = self._call(lambda graph: graph.put_object(page_id, "feed", message=text))
         remote_id = str(result.get("id", "")) if isinstance(result, dict) else ""
         if not remote_id:
             raise PublishError("Facebook accepted the request but returned no post id",
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
+
+    def recent_posts(self, limit: int = 20) -> list[RemotePost]:
+        """The page's newest posts (GET /{page_id}/posts)."""
+        page_id = self.destination.settings["page_id"]
+        result = self._call(lambda graph: graph.get_connections(
+            page_id, "posts", fields="id,message,created_time", limit=str(limit)))
+        return [RemotePost(remote_id=str(item["id"]), text=str(item.get("message", "")),
+                           url=self.post_url(str(item["id"])))
+                for item in result.get("data", []) if isinstance(item, dict) and "id" in item]
+
+    def delete(self, remote_id: str) -> None:
+        """Delete a post (DELETE /{post_id}); one that is already gone counts as deleted."""
+        try:
+            self._call(lambda graph: graph.delete_object(remote_id))
+        except PublishError as error:
+            if error.code == NONEXISTENT_OBJECT:
+                return
+            raise
 
     @staticmethod
     def post_url(remote_id: str) -> str:
@@ -75,32 +85,68 @@ class FacebookPlatform(Platform):
             raise PublishError(f"graph_version '{configured}' is not like v24.0")
         return "v" + match.group(1)
 
-    def _graph(self) -> tuple[facebook.GraphAPI, list[int]]:
+    def _call(self, request: Callable[[facebook.GraphAPI], T]) -> T:
+        """Run one Graph call, turning facebook-sdk's and requests' errors into PublishError."""
         import facebook
         import requests
 
-        statuses: list[int] = []
+        self._last_response = None
+        try:
+            return request(self._graph)
+        except facebook.GraphAPIError as error:
+            raise self._graph_error(error) from None
+        except requests.RequestException as error:
+            raise transport_error(error, "Facebook") from None
+        except (KeyError, ValueError):
+            # facebook-sdk fails this way on a body that is not JSON (a proxy's error page).
+            status = self._status
+            raise PublishError(f"Facebook answered HTTP {status} with an unreadable body",
+                               retry_safe=status is not None and status >= 500,
+                               status=status) from None
+
+    @cached_property
+    def _graph(self) -> facebook.GraphAPI:
+        import facebook
+        import requests
+
         session = requests.Session()
-        session.hooks["response"].append(lambda response, **_: statuses.append(
-            response.status_code))
+        session.hooks["response"].append(self._remember)
         routed_session(session, GRAPH_ORIGIN, self.destination.api_url, self.destination.timeouts)
         graph = facebook.GraphAPI(
             access_token=self.destination.credentials["page_access_token"], session=session)
         graph.version = self.graph_version()
-        return graph, statuses
+        return graph
 
-    @staticmethod
-    def _graph_error(error: facebook.GraphAPIError, status: int | None) -> PublishError:
+    _last_response: requests.Response | None = None
+
+    def _remember(self, response: requests.Response, **_: object) -> None:
+        self._last_response = response
+
+    @property
+    def _status(self) -> int | None:
+        return self._last_response.status_code if self._last_response is not None else None
+
+    def _graph_error(self, error: facebook.GraphAPIError) -> PublishError:
         result = error.result if isinstance(error.result, dict) else {}
-        details = result.get("error", {}) if isinstance(result.get("error"), dict) else {}
-        code = details.get("code")
+        details = result.get("error") if isinstance(result.get("error"), dict) else {}
+        code, subcode = details.get("code"), details.get("error_subcode")
         message = str(details.get("message") or error.message)
         words = f"{message} (code {code})" if code is not None else message
+        status = self._status
         if code in RATE_LIMIT_CODES:
-            return PublishError(f"Facebook rate limit reached: {words}", retry_safe=True,
-                                status=status)
-        if code in TRANSIENT_CODES or details.get("is_transient") or (status or 0) >= 500:
-            return PublishError(f"Facebook server error: {words}", retry_safe=True, status=status)
-        if code in TOKEN_CODES:
-            return PublishError(f"Facebook refused the page token: {words}", status=status)
-        return PublishError(f"Facebook refused the post: {words}", status=status)
+            retry_at = self._retry_after()
+            failure = PublishError(f"Facebook rate limit reached: {words}", retry_safe=True,
+                                   status=status, retry_at=retry_at)
+        elif code in TRANSIENT_CODES or details.get("is_transient") or (status or 0) >= 500:
+            failure = PublishError(f"Facebook server error: {words}", retry_safe=True,
+                                   status=status)
+        elif code in TOKEN_CODES:
+            failure = PublishError(f"Facebook refused the page token: {words}", status=status)
+        else:
+            failure = PublishError(f"Facebook refused the request: {words}", status=status)
+        failure.code = (code, subcode)
+        return failure
+
+    def _retry_after(self) -> float | None:
+        header = self._last_response.headers.get("Retry-After") if self._last_response else None
+        return time.time() + float(header) if header and header.isdigit() else None

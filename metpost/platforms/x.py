@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from metpost.models import Receipt
-from metpost.platforms.base import Platform, PublishError, TextLimits
+from metpost.platforms.base import Platform, PublishError, RemotePost, TextLimits
 from metpost.platforms.http import routed_session, transport_error
 
 if TYPE_CHECKING:
     import tweepy
 
 X_ORIGIN = "https://api.twitter.com"
+T = TypeVar("T")
 
 
 class XPlatform(Platform):
@@ -22,10 +25,10 @@ class XPlatform(Platform):
     credential_keys = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
     limits = TextLimits(max_length=280, unit="weighted characters")
     permanent_statuses: ClassVar[dict[int, str]] = {
-        400: "X refused the post as invalid",
+        400: "X refused the request as invalid",
         401: "X refused the credentials (revoked or wrong keys)",
         403: "X refused the post",
-        404: "X does not know this endpoint",
+        404: "X does not know this post or endpoint",
     }
 
     @classmethod
@@ -36,13 +39,44 @@ class XPlatform(Platform):
         return weighted_length(text)
 
     def publish(self, text: str) -> Receipt:
-        """Create a post; map tweepy's errors to PublishError."""
+        """Create a post (POST /2/tweets)."""
+        response = self._call(lambda client: client.create_tweet(text=text, user_auth=True))
+        data = response.data or {}
+        remote_id = str(data.get("id", ""))
+        if not remote_id:
+            raise PublishError("X accepted the request but returned no post id",
+                               maybe_posted=True)
+        return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
+
+    def recent_posts(self, limit: int = 20) -> list[RemotePost]:
+        """The account's newest posts (GET /2/users/me, then GET /2/users/:id/tweets)."""
+        me = self._call(lambda client: client.get_me(user_auth=True))
+        user_id = me.data.id
+        response = self._call(lambda client: client.get_users_tweets(
+            user_id, max_results=max(5, min(limit, 100)), user_auth=True))
+        return [RemotePost(remote_id=str(tweet.id), text=tweet.text,
+                           url=self.post_url(str(tweet.id))) for tweet in response.data or ()]
+
+    def delete(self, remote_id: str) -> None:
+        """Delete a post (DELETE /2/tweets/:id); one that is already gone counts as deleted."""
+        try:
+            self._call(lambda client: client.delete_tweet(remote_id, user_auth=True))
+        except PublishError as error:
+            if error.status != 404:
+                raise
+
+    def post_url(self, remote_id: str) -> str:
+        """The public address of a post."""
+        handle = (self.destination.handle or "").lstrip("@")
+        return f"https://x.com/{handle or 'i/web'}/status/{remote_id}"
+
+    def _call(self, request: Callable[[tweepy.Client], T]) -> T:
+        """Run one API call, turning tweepy's and requests' errors into PublishError."""
         import requests
         import tweepy
 
-        client = self._client()
         try:
-            response = client.create_tweet(text=text, user_auth=True)
+            return request(self._client)
         except tweepy.TooManyRequests as error:
             reset = error.response.headers.get("x-rate-limit-reset")
             raise PublishError(
@@ -58,18 +92,8 @@ class XPlatform(Platform):
             raise PublishError(f"{summary}: {self._reason(error)}", status=status) from None
         except requests.RequestException as error:
             raise transport_error(error, "X") from None
-        data = response.data or {}
-        remote_id = str(data.get("id", ""))
-        if not remote_id:
-            raise PublishError("X accepted the request but returned no post id",
-                               maybe_posted=True)
-        return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
 
-    def post_url(self, remote_id: str) -> str:
-        """The public address of a post."""
-        handle = (self.destination.handle or "").lstrip("@")
-        return f"https://x.com/{handle or 'i/web'}/status/{remote_id}"
-
+    @cached_property
     def _client(self) -> tweepy.Client:
         import tweepy
 

@@ -1,0 +1,111 @@
+"""``metpost history``, ``show``, ``retry`` and ``retract``: working with the ledger."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from metpost.cli.options import (
+    config_option,
+    delivery_from,
+    delivery_options,
+    json_option,
+    ledger_option,
+    load,
+    open_ledger,
+)
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many broadcasts to list, newest first.")
+@json_option
+@ledger_option
+def history(limit: int, as_json: bool, ledger_file: str | None) -> None:
+    """List recent broadcasts with how their posts stand."""
+    from metpost import output
+
+    output.show_history(open_ledger(ledger_file).broadcasts(limit), output.output_mode(as_json))
+
+
+@click.command()
+@click.argument("broadcast")
+@json_option
+@ledger_option
+def show(broadcast: str, as_json: bool, ledger_file: str | None) -> None:
+    """Show one broadcast's posts: state, attempts, ids, URLs and errors.
+
+    BROADCAST is an id from metpost history (a unique prefix will do) or 'last'.
+    """
+    from metpost import output
+
+    ledger = open_ledger(ledger_file)
+    record = ledger.find_broadcast(broadcast)
+    output.show_broadcast(record, ledger.posts(record.id), output.output_mode(as_json))
+
+
+@click.command()
+@click.argument("broadcast")
+@delivery_options
+@json_option
+@config_option
+def retry(broadcast: str, as_json: bool, config_file: str, **options: Any) -> None:
+    """Finish a broadcast: re-send its failed posts, and check unknown ones first.
+
+    A post whose outcome was unknown (the platform may have taken it without answering) is
+    looked for among the account's recent posts: found, it is marked sent; not found, it is
+    sent. Posts already sent are left alone. BROADCAST is an id, a unique prefix, or 'last'.
+    """
+    from metpost import output
+    from metpost.runner import exit_code_for
+    from metpost.runner import retry as retry_broadcast
+
+    config = load(config_file)
+    ledger, policy, log_path = delivery_from(options)
+    mode = output.output_mode(as_json)
+    broadcast_id, results = retry_broadcast(
+        config, ledger, broadcast, os.environ, policy=policy, log_path=log_path,
+        on_result=lambda result: output.show_result(result, mode))
+    output.show_results(broadcast_id, results, mode)
+    raise click.exceptions.Exit(exit_code_for(results))
+
+
+@click.command()
+@click.argument("broadcast")
+@click.option("--account", "-a", "account_names", multiple=True, metavar="NAME",
+              help="Only this account's post (repeatable).")
+@click.option("--yes", "-y", is_flag=True,
+              help="Delete without asking (needed when not on a terminal).")
+@json_option
+@ledger_option
+@config_option
+def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: bool,
+            ledger_file: str | None, config_file: str) -> None:
+    """Delete a broadcast's posts from every platform.
+
+    A post that is already gone counts as retracted. BROADCAST is an id, a unique prefix, or
+    'last'.
+    """
+    from metpost import output
+    from metpost.errors import MetpostError
+    from metpost.runner import retract_posts, retractable
+
+    config = load(config_file)
+    ledger = open_ledger(ledger_file)
+    record, posts = retractable(config, ledger, broadcast, account_names, os.environ)
+    mode = output.output_mode(as_json)
+    if posts and not yes:
+        if not sys.stdin.isatty():
+            raise MetpostError("not on a terminal: add --yes to delete without confirmation")
+        output.show_broadcast(record, posts, mode)
+        if not click.confirm(f"Delete {len(posts)} posts from their platforms?"):
+            output.note("Nothing was deleted.")
+            raise click.exceptions.Exit(0)
+    results = retract_posts(config, ledger, record.id, posts, os.environ)
+    for result in results:
+        output.show_result(result, mode)
+    output.show_results(record.id, results, mode)
+    raise click.exceptions.Exit(0 if all(r.status == "retracted" for r in results) else 1)

@@ -1,0 +1,155 @@
+"""Templates: front matter, per-platform variants, strict variables, what a template sees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from metpost.config import load_config
+from metpost.errors import TemplateError
+from metpost.render import (
+    Renderer,
+    bind_variables,
+    inline_template,
+    list_templates,
+    load_template,
+    syntax_problems,
+)
+
+CONFIG = """
+boroughs:
+  - {name: Hackney, bcu: CE}
+personalities:
+  on-the-street: {display: "MPS On The Street", signature: "Today: PC Patel"}
+accounts:
+  - name: hackney-x
+    platform: x
+    handle: "@MPSHackney"
+    borough: Hackney
+    tags: [borough, bcu-ce]
+    vars: {website: "https://example.org/hackney"}
+    credentials: {consumer_key: "${CK}", consumer_secret: "${CS}", access_token: "${AT}",
+                  access_token_secret: "${ATS}"}
+  - name: hackney-facebook
+    platform: facebook
+    page_id: "1"
+    borough: Hackney
+    credentials: {page_access_token: "${FB}"}
+  - name: street-x
+    platform: x
+    personality: on-the-street
+    credentials: {consumer_key: "${CK}", consumer_secret: "${CS}", access_token: "${AT}",
+                  access_token_secret: "${ATS}"}
+"""
+
+TEMPLATES = {
+    "rumour.j2": """\
+        ---
+        description: Counter a rumour.
+        vars:
+          rumour: What people are saying
+          time: {help: When it was true, default: "now"}
+        ---
+        {{ borough }} ({{ borough.bcu }}): the rumour of {{ rumour }} is false ({{ time }}).
+        More: {{ website }}
+        """,
+    "rumour.facebook.j2": """\
+        A longer word for {{ borough.name }} on {{ account.platform }}: {{ rumour }} is false.
+        """,
+    "takeover.j2": """\
+        {{ personality }} — {{ personality.signature }} at {{ now.strftime("%H:%M") }}
+        """,
+}
+
+NOW = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def config(project):
+    return load_config(project(CONFIG, TEMPLATES))
+
+
+def account(config, name):
+    return next(a for a in config.accounts if a.name == name)
+
+
+def test_front_matter_and_variants(config):
+    template = load_template(config.templates_dir, "rumour")
+    assert template.description == "Counter a rumour."
+    assert sorted(template.variants) == ["facebook"]
+    assert template.vars["rumour"].required
+    assert template.vars["time"].default == "now"
+    values = bind_variables(template, {"rumour": "a riot"})
+    renderer = Renderer(config, template, values, NOW)
+    assert renderer.render(account(config, "hackney-x")) == (
+        "Hackney (CE): the rumour of a riot is false (now).\nMore: https://example.org/hackney")
+    assert renderer.render(account(config, "hackney-facebook")) == (
+        "A longer word for Hackney on facebook: a riot is false.")
+
+
+def test_personality_and_now(config):
+    template = load_template(config.templates_dir, "takeover")
+    renderer = Renderer(config, template, {}, NOW)
+    assert renderer.render(account(config, "street-x")) == (
+        "MPS On The Street — Today: PC Patel at 14:30")
+
+
+def test_missing_required_var_names_it_with_help(config):
+    template = load_template(config.templates_dir, "rumour")
+    with pytest.raises(TemplateError) as caught:
+        bind_variables(template, {})
+    assert caught.value.problems == (
+        "template 'rumour' needs --var rumour=… (What people are saying)",)
+
+
+def test_unknown_var_suggests_the_declared_one(config):
+    template = load_template(config.templates_dir, "rumour")
+    with pytest.raises(TemplateError) as caught:
+        bind_variables(template, {"rumor": "x", "rumour": "y"})
+    assert caught.value.problems == (
+        "--var rumor=…: template 'rumour' takes no 'rumor' — did you mean 'rumour'? "
+        "(it takes: rumour, time)",)
+
+
+def test_reserved_names_cannot_be_given(config):
+    with pytest.raises(TemplateError) as caught:
+        bind_variables(inline_template("hi"), {"borough": "Camden"})
+    assert "'borough' is set by metpost and cannot be given" in caught.value.problems[0]
+
+
+def test_undefined_variable_is_an_error_not_a_blank(config):
+    renderer = Renderer(config, inline_template("Hello {{ borough }} {{ nope }}"), {}, NOW)
+    with pytest.raises(TemplateError) as caught:
+        renderer.render(account(config, "hackney-x"))
+    assert caught.value.problems == (
+        "--message: 'nope' is undefined for account 'hackney-x'; pass it with --var "
+        "NAME=VALUE or add it to the account's vars",)
+
+
+def test_borough_is_undefined_for_accounts_without_one(config):
+    renderer = Renderer(config, inline_template("Roads around {{ borough }}"), {}, NOW)
+    with pytest.raises(TemplateError) as caught:
+        renderer.render(account(config, "street-x"))
+    assert caught.value.problems == (
+        "--message: 'borough' is undefined for account 'street-x', which has no borough; "
+        "select borough accounts only",)
+
+
+def test_unknown_template_suggests(config):
+    with pytest.raises(TemplateError) as caught:
+        load_template(config.templates_dir, "rumor")
+    assert caught.value.problems == (
+        "unknown template 'rumor' — did you mean 'rumour'?; see metpost templates list",)
+
+
+def test_syntax_error_has_file_and_real_line(config):
+    path = config.templates_dir / "broken.j2"
+    path.write_text("---\ndescription: x\n---\nline four\n{{ borough }\n", encoding="utf-8")
+    problems = syntax_problems(load_template(config.templates_dir, "broken"))
+    assert problems == [f"{path}:5: template syntax error: unexpected '}}'"]
+
+
+def test_list_templates(config):
+    names = [t.name for t in list_templates(config.templates_dir)]
+    assert names == ["rumour", "takeover"]
