@@ -48,7 +48,7 @@ class DeliveryPolicy:
     """How hard and how fast to try."""
 
     deadline: float = 60.0  # seconds for the whole broadcast
-    concurrency: int = 16  # requests in flight at once, per platform
+    concurrency: int = 48  # requests in flight at once, per platform
     timeouts: Timeouts = field(default_factory=Timeouts)
     backoff_base: float = 0.5
     backoff_cap: float = 8.0

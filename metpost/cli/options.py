@@ -67,7 +67,7 @@ def delivery_options(function: F) -> F:
         click.option("--deadline", type=click.FloatRange(min=1), default=60, show_default=True,
                      metavar="SECONDS",
                      help="Give up retrying (5xx, rate limits, lost connections) after this."),
-        click.option("--concurrency", type=click.IntRange(min=1), default=16,
+        click.option("--concurrency", type=click.IntRange(min=1), default=48,
                      show_default=True, metavar="N",
                      help="Requests in flight at once, per platform."),
         click.option("--log-file", metavar="PATH", envvar="METPOST_LOG",

@@ -1,0 +1,93 @@
+"""The ledger: migrations, claims that keep two runs apart, lookups by id."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from metpost import ledger as L
+from metpost.errors import MetpostError
+from metpost.ledger import Ledger, PlannedPost
+
+
+def planned(*accounts, broadcast="b1"):
+    return [PlannedPost(account=a, platform="x", handle=None, text=f"hello {a}",
+                        idempotency_key=f"{broadcast}-{a}") for a in accounts]
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    opened = Ledger(tmp_path / "ledger.sqlite3")
+    yield opened
+    opened.close()
+
+
+def test_new_ledger_is_fully_migrated_and_in_wal_mode(ledger, tmp_path):
+    assert ledger.schema_version == len(L.MIGRATIONS) >= 1
+    db = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(L.MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(MetpostError) as caught:
+        Ledger(path)
+    assert "written by a newer metpost" in caught.value.problems[0]
+
+
+def test_recording_the_same_key_twice_gives_one_broadcast(ledger):
+    first = ledger.record_broadcast("k" * 64, "--message", planned("a", "b"))
+    second = ledger.record_broadcast("k" * 64, "--message", planned("a", "b"))
+    assert first == second
+    assert [p.account for p in ledger.posts(first)] == ["a", "b"]
+    assert {p.state for p in ledger.posts(first)} == {"pending"}
+
+
+def test_claims_keep_runs_apart(ledger):
+    bid = ledger.record_broadcast("k" * 64, "t", planned("a", "b"))
+    first = ledger.claim(bid, ["a", "b"], lease_seconds=60)
+    assert [c.action for c in first] == ["send", "send"]
+    # This process holds the lease and is alive: a second claim is told to keep off.
+    assert [c.action for c in ledger.claim(bid, ["a", "b"], 60)] == ["busy", "busy"]
+    a, b = (c.post.id for c in first)
+    ledger.settle(a, L.SENT, remote_id="1", url="u")
+    ledger.settle(b, L.UNKNOWN, error="no answer")
+    assert [c.action for c in ledger.claim(bid, ["a", "b"], 60)] == ["already", "reconcile"]
+
+
+def test_a_dead_runs_claim_is_reconciled_not_resent(ledger, tmp_path):
+    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
+    ledger.claim(bid, ["a"], 60)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    db = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    db.execute("UPDATE posts SET claimed_by = ?", (f"{L.OWNER.rpartition(':')[0]}:{dead}",))
+    db.commit()
+    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
+
+
+def test_an_expired_lease_is_reconciled(ledger):
+    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
+    ledger.claim(bid, ["a"], lease_seconds=-1)
+    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
+
+
+def test_find_broadcast_by_prefix_key_and_last(ledger):
+    first = ledger.record_broadcast("a" * 64, "one", planned("x"))
+    second = ledger.record_broadcast("b" * 64, "two", planned("x", broadcast="b2"))
+    assert ledger.find_broadcast(first).source == "one"
+    assert ledger.find_broadcast(second[:-2]).source == "two"
+    assert ledger.find_broadcast("b" * 64).id == second
+    assert ledger.find_broadcast("last").id == second
+    with pytest.raises(MetpostError) as caught:
+        ledger.find_broadcast("nope")
+    assert caught.value.problems == (
+        f"no broadcast 'nope' in {ledger.path}; see metpost history",)
+    assert [r.id for r in ledger.broadcasts()] == [second, first]
+    assert ledger.broadcasts()[0].counts == {"pending": 1}
