@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -84,3 +85,82 @@ def project(tmp_path: Path):
 @pytest.fixture
 def shipped_config() -> Iterator[Path]:
     yield PROJECT / "accounts.yaml"
+
+
+X_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+
+
+@dataclass
+class Fleet:
+    """Fake X and Graph servers, a config whose accounts point at them, and their secrets."""
+
+    x: Any
+    graph: Any
+    config: Path
+    env: dict[str, str]
+    root: Path
+
+    def run(self, args: list[str], env: Mapping[str, str] | None = None,
+            input: str | None = None) -> Outcome:
+        """Run a metpost command against this fleet (config, ledger and secrets filled in)."""
+        command = args[0]
+        extra = ["--config", str(self.config)] if command in (
+            "send", "retry", "retract", "check", "accounts", "templates") else []
+        if command in ("send", "retry", "retract", "history", "show"):
+            extra += ["--ledger", str(self.root / "ledger.sqlite3")]
+        if command in ("accounts", "templates"):
+            args = [*args[:2], *extra, *args[2:]]
+        else:
+            args = [command, *extra, *args[1:]]
+        return run(args, env={**self.env, **(env or {})}, input=input)
+
+    def x_texts(self, username: str) -> list[str]:
+        return [post.text for post in self.x.live_posts(username)]
+
+    def page_texts(self, page_id: str) -> list[str]:
+        return [post.message for post in self.graph.live_posts(page_id)]
+
+
+FLEET_ACCOUNTS = (("hackney", "Hackney", "CE", "MPSHackney", "1001"),
+                  ("camden", "Camden", "CN", "MPSCamden", "1002"))
+
+
+@pytest.fixture
+def fleet(tmp_path: Path):
+    """Two boroughs with an X account and a Facebook page each, on local fake servers."""
+    from tests.fake_platforms import FakeGraph, FakeX
+
+    with FakeX() as x, FakeGraph() as graph:
+        env: dict[str, str] = {}
+        lines = ["boroughs:"]
+        lines += [f"  - {{name: {name}, bcu: {bcu}}}" for _, name, bcu, _, _ in FLEET_ACCOUNTS]
+        lines.append("accounts:")
+        for slug, name, bcu, handle, page in FLEET_ACCOUNTS:
+            secrets = {key: f"{slug}-{key}-s3cr3t-value" for key in X_KEYS}
+            x.add_user(page, handle, secrets["consumer_key"], secrets["access_token"])
+            env.update({f"{slug.upper()}_X_{key.upper()}": value
+                        for key, value in secrets.items()})
+            creds = ", ".join(f"{key}: '${{{slug.upper()}_X_{key.upper()}}}'" for key in X_KEYS)
+            lines += [f"  - name: {slug}-x", "    platform: x", f"    handle: '@{handle}'",
+                      f"    borough: {name}", f"    tags: [borough, bcu-{bcu.lower()}]",
+                      f"    api_url: {x.url}", f"    credentials: {{{creds}}}"]
+            token = f"{slug}-page-token-s3cr3t"
+            graph.add_page(page, name, token)
+            env[f"{slug.upper()}_FB_TOKEN"] = token
+            lines += [f"  - name: {slug}-facebook", "    platform: facebook",
+                      f"    page_id: '{page}'", f"    borough: {name}",
+                      f"    tags: [borough, bcu-{bcu.lower()}]", f"    api_url: {graph.url}",
+                      f"    credentials: {{page_access_token: '${{{slug.upper()}_FB_TOKEN}}'}}"]
+        root = tmp_path / "fleet"
+        config = write_project(root, "\n".join(lines) + "\n", {
+            "rumour-control.j2": """\
+                ---
+                description: Counter a rumour.
+                vars:
+                  rumour: What people are saying
+                ---
+                {{ borough }}: rumours of {{ rumour }} are untrue.
+                Updates: {{ account.name }}.
+                """,
+        })
+        yield Fleet(x=x, graph=graph, config=config, env=env, root=root)

@@ -55,3 +55,19 @@ def test_readme_mentions_only_real_commands():
         assert words[0] in known, phrase
         if len(words) == 2 and isinstance(cli.commands[words[0]], click.Group):
             assert phrase in known, f"README names 'metpost {phrase}', which does not exist"
+
+
+def test_help_and_version_import_no_heavy_library():
+    import subprocess
+    import sys
+
+    heavy = ("rich", "jinja2", "tweepy", "facebook", "yaml", "requests", "sqlite3",
+             "platformdirs", "emoji")
+    probe = ("import sys, runpy; sys.argv = ['metpost', 'FLAG']\n"
+             "try:\n    runpy.run_module('metpost', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))")
+    for flag in ("--help", "--version"):
+        result = subprocess.run([sys.executable, "-c", probe.replace("FLAG", flag)],
+                                capture_output=True, text=True, check=True)
+        assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout

@@ -1,0 +1,102 @@
+"""metpost send against fake X and Graph servers, through the real tweepy and facebook-sdk."""
+
+from __future__ import annotations
+
+import json
+
+HACKNEY = "Hackney: rumours of a riot are untrue.\nUpdates: hackney-x."
+ARGS = ["send", "--borough", "Hackney", "--template", "rumour-control", "--var", "rumour=a riot"]
+
+
+def test_send_posts_to_x_and_facebook_with_each_accounts_credentials(fleet):
+    outcome = fleet.run([*ARGS, "--yes", "--json"])
+    assert outcome.exit_code == 0, outcome.stderr
+    assert fleet.x_texts("MPSHackney") == [HACKNEY]
+    assert fleet.page_texts("1001") == [HACKNEY.replace("hackney-x", "hackney-facebook")]
+    assert fleet.x_texts("MPSCamden") == [] and fleet.page_texts("1002") == []
+
+    tweet = next(r for r in fleet.x.requests if r.method == "POST")
+    assert tweet.path == "/2/tweets"
+    assert 'oauth_consumer_key="hackney-consumer_key-s3cr3t-value"' in tweet.headers[
+        "authorization"]
+    page_post = next(r for r in fleet.graph.requests if r.method == "POST")
+    assert page_post.path == "/v24.0/1001/feed"
+    assert page_post.form()["access_token"] == "hackney-page-token-s3cr3t"
+
+    document = json.loads(outcome.stdout)
+    x_post, fb_post = document["posts"]
+    x_id = fleet.x.live_posts("MPSHackney")[0].id
+    fb_id = fleet.graph.live_posts("1001")[0].id
+    assert x_post == {
+        "account": "hackney-x", "platform": "x", "handle": "@MPSHackney", "text": HACKNEY,
+        "length": len(HACKNEY), "limit": 280, "ok": True, "problems": [],
+        "missing_credentials": [], "status": "sent", "remote_id": x_id,
+        "url": f"https://x.com/MPSHackney/status/{x_id}", "error": None, "attempts": 1}
+    assert fb_post["status"] == "sent"
+    assert fb_post["remote_id"] == fb_id
+    assert fb_post["url"] == f"https://www.facebook.com/1001/posts/{fb_id.split('_')[1]}"
+    assert document["dry_run"] is False
+    assert document["broadcast"]
+
+
+def test_plain_output_lists_each_post_and_a_summary(fleet):
+    outcome = fleet.run([*ARGS, "--yes"])
+    assert outcome.exit_code == 0
+    lines = outcome.stdout.splitlines()
+    x_id = fleet.x.live_posts("MPSHackney")[0].id
+    assert lines[0] == f"sent       hackney-x (@MPSHackney): https://x.com/MPSHackney/status/{x_id}"
+    assert lines[1].startswith("sent       hackney-facebook: https://www.facebook.com/1001/posts/")
+    assert lines[2].endswith(": 2 posts: 2 sent.")
+
+
+def test_graph_version_is_configurable(fleet):
+    text = fleet.config.read_text().replace("    page_id: '1001'",
+                                            "    page_id: '1001'\n    graph_version: v25.0")
+    fleet.config.write_text(text)
+    assert fleet.run([*ARGS, "--yes"]).exit_code == 0
+    assert fleet.graph.versions_seen == {"v25.0"}
+
+
+def test_rejections_are_reported_in_the_platforms_words_and_exit_1(fleet):
+    fleet.x.revoke("hackney-access_token-s3cr3t-value")
+    fleet.graph.revoke("hackney-page-token-s3cr3t")
+    outcome = fleet.run([*ARGS, "--yes", "--json"])
+    assert outcome.exit_code == 1
+    errors = {p["account"]: p["error"] for p in json.loads(outcome.stdout)["posts"]}
+    assert errors["hackney-x"] == ("X refused the credentials (revoked or wrong keys): "
+                                   "Unauthorized")
+    assert errors["hackney-facebook"].startswith(
+        "Facebook refused the page token: Error validating access token")
+    assert errors["hackney-facebook"].endswith("(code 190)")
+
+
+def test_duplicate_content_fails_at_once(fleet):
+    assert fleet.run([*ARGS, "--yes", "--account", "hackney-x"]).exit_code == 0
+    # --again asks to post the same text once more: X refuses duplicates, with its reason.
+    outcome = fleet.run([*ARGS, "--yes", "--again", "--json"])
+    assert outcome.exit_code == 1
+    posts = {p["account"]: p for p in json.loads(outcome.stdout)["posts"]}
+    assert posts["hackney-x"]["error"] == (
+        "X refused the post: You are not allowed to create a Tweet with duplicate content.")
+    assert posts["hackney-x"]["attempts"] == 1
+    assert posts["hackney-facebook"]["error"] == (
+        "Facebook refused the request: Duplicate status message (code 506)")
+
+
+def test_secrets_never_appear_in_output_or_logs(fleet, tmp_path):
+    log = tmp_path / "attempts.jsonl"
+    fleet.x.revoke("hackney-access_token-s3cr3t-value")
+    outcome = fleet.run([*ARGS, "--yes", "--log-file", str(log)])
+    everything = outcome.stdout + outcome.stderr + log.read_text()
+    everything += (fleet.root / "ledger.sqlite3").read_bytes().decode("latin-1")
+    for secret in fleet.env.values():
+        assert secret not in everything
+
+
+def test_not_on_a_terminal_needs_yes(fleet):
+    outcome = fleet.run(ARGS)
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [
+        "metpost: error: not on a terminal: add --yes to post without confirmation "
+        "(or --dry-run to preview)"]
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
