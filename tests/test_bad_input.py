@@ -1,0 +1,116 @@
+"""Bad input: a clear error naming what to fix, exit code 2, and nothing sent to any platform."""
+
+from __future__ import annotations
+
+import pytest
+
+SEND = ["send", "--borough", "Hackney", "--template", "rumour-control", "--var", "rumour=a riot",
+        "--yes"]
+
+
+def edit_config(fleet, old: str, new: str) -> None:
+    text = fleet.config.read_text()
+    assert old in text
+    fleet.config.write_text(text.replace(old, new, 1))
+
+
+CASES = {
+    "unknown key in config": (
+        lambda f: edit_config(f, "    handle: '@MPSHackney'", "    handel: '@MPSHackney'"),
+        SEND, ["{config}:7: accounts[0].handel: unknown key 'handel' — did you mean 'handle'?"]),
+    "secret written in config": (
+        lambda f: edit_config(f, "'${HACKNEY_FB_TOKEN}'", "EAAGm0PX4ZCpsBAKZ"),
+        SEND, ["{config}:18: accounts[1].credentials.page_access_token: secrets must not be "
+               "written in the config; store it in an environment variable and write "
+               "${PAGE_ACCESS_TOKEN} (a ${VAR} reference) here"]),
+    "duplicate account": (
+        lambda f: edit_config(f, "name: camden-x", "name: hackney-x"),
+        SEND, ["{config}:19: accounts[2].name: duplicate account name 'hackney-x' (first at "
+               "line 5); account names must be unique"]),
+    "wrong type in config": (
+        lambda f: edit_config(f, "    page_id: '1001'", "    page_id: 1001"),
+        SEND, ['{config}:14: accounts[1].page_id: must be a string: quote it, as "1001"']),
+    "invalid YAML": (
+        lambda f: edit_config(f, "boroughs:", "boroughs: ["),
+        SEND, ["{config}:2: invalid YAML: expected the node content, but found '-'"]),
+    "unknown borough": (
+        None, ["send", "--borough", "Hackny", "--message", "hi", "--yes"],
+        ["unknown borough 'Hackny' — did you mean 'Hackney'?"]),
+    "unknown tag and platform": (
+        None, ["send", "--tag", "bcu-cx", "--platform", "mastodn", "--message", "hi", "--yes"],
+        ["unknown tag 'bcu-cx' — did you mean 'bcu-cn'?", "unknown platform 'mastodn'"]),
+    "nothing selected": (
+        None, ["send", "--message", "hi", "--yes"],
+        ["nothing selected: choose accounts with --borough, --personality, --tag, --account "
+         "or --all"]),
+    "unknown template": (
+        None, ["send", "--borough", "Hackney", "--template", "rumor-control", "--yes"],
+        ["unknown template 'rumor-control' — did you mean 'rumour-control'?; see metpost "
+         "templates list"]),
+    "missing --var": (
+        None, ["send", "--borough", "Hackney", "--template", "rumour-control", "--yes"],
+        ["template 'rumour-control' needs --var rumour=… (What people are saying)"]),
+    "undeclared --var": (
+        None, [*SEND, "--var", "rumor=x"],
+        ["--var rumor=…: template 'rumour-control' takes no 'rumor' — did you mean 'rumour'? "
+         "(it takes: rumour)"]),
+    "undefined variable": (
+        None, ["send", "--borough", "Hackney", "--message", "{{ borough }} {{ when }}", "--yes"],
+        ["--message: 'when' is undefined for account 'hackney-x'; pass it with --var "
+         "NAME=VALUE or add it to the account's vars",
+         "--message: 'when' is undefined for account 'hackney-facebook'; pass it with --var "
+         "NAME=VALUE or add it to the account's vars"]),
+    "template syntax error": (
+        None, ["send", "--borough", "Hackney", "--message", "{{ borough }", "--yes"],
+        ["--message:1: template syntax error: unexpected '}'"]),
+    "too long for X: nothing is sent anywhere": (
+        None, ["send", "--borough", "Hackney", "--message", "{{ borough }} " + "a" * 280, "--yes"],
+        ["hackney-x: too long for X: 288/280 weighted characters (8 over)",
+         "nothing was sent"]),
+    "empty text": (
+        None, ["send", "--borough", "Hackney", "--message", "{{ '  ' }}", "--yes"],
+        ["hackney-x: text is empty", "hackney-facebook: text is empty", "nothing was sent"]),
+    "credentials not set": (
+        None, ["send", "--borough", "Hackney", "--message", "hi {{ borough }}", "--yes"],
+        ["credentials not set in the environment: HACKNEY_FB_TOKEN", "nothing was sent"]),
+    "both --template and --message": (
+        None, ["send", "--borough", "Hackney", "--template", "rumour-control", "--message", "x"],
+        ["Error: give exactly one of --template NAME or --message TEXT"]),
+    "--var without =": (
+        None, ["send", "--borough", "Hackney", "--message", "x", "--var", "rumour"],
+        ["Error: Invalid value for '--var': 'rumour' is not NAME=VALUE, e.g. --var "
+         "rumour=\"a fire\""]),
+    "no --yes off a terminal": (
+        None, SEND[:-1],
+        ["not on a terminal: add --yes to post without confirmation (or --dry-run to preview)"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_clear_line_each_exit_2_and_nothing_sent(fleet, case):
+    prepare, args, expected = CASES[case]
+    if prepare:
+        prepare(fleet)
+    env = {"HACKNEY_FB_TOKEN": ""} if case == "credentials not set" else None
+    outcome = fleet.run(args, env=env)
+    assert outcome.exit_code == 2, outcome.stdout + outcome.stderr
+    assert "Traceback" not in outcome.stdout + outcome.stderr
+    errors = [line for line in outcome.error_lines
+              if line.startswith(("metpost: error: ", "Error: "))]
+    wanted = [line.replace("{config}", str(fleet.config)) for line in expected]
+    wanted = [w if w.startswith("Error: ") else f"metpost: error: {w}" for w in wanted]
+    assert errors == wanted
+    assert fleet.x.request_count == 0
+    assert fleet.graph.request_count == 0
+
+
+def test_there_are_at_least_a_dozen_kinds():
+    assert len(CASES) >= 12
+
+
+def test_missing_config_file(tmp_path, cli_run):
+    outcome = cli_run(["send", "--config", str(tmp_path / "nope.yaml"), "--all", "-m", "x"])
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [
+        f"metpost: error: {tmp_path / 'nope.yaml'}: no such file; pass --config PATH or set "
+        "METPOST_CONFIG"]

@@ -1,0 +1,64 @@
+"""--dry-run: everything but publishing, with no network call and no credentials."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+ARGS = ["send", "--borough", "hackney", "--template", "rumour-control", "--var", "rumour=a riot",
+        "--dry-run"]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_dry_run_needs_no_credentials_and_makes_no_connection(fleet):
+    # Point every account at a port nobody listens on: any connection attempt would fail.
+    port = closed_port()
+    text = fleet.config.read_text()
+    text = text.replace(fleet.x.url, f"http://127.0.0.1:{port}")
+    text = text.replace(fleet.graph.url, f"http://127.0.0.1:{port}")
+    fleet.config.write_text(text)
+    outcome = fleet.run([*ARGS, "--json"], env={name: "" for name in fleet.env})
+    assert outcome.exit_code == 0, outcome.stderr
+    document = json.loads(outcome.stdout)
+    assert document["dry_run"] is True
+    assert [p["account"] for p in document["posts"]] == ["hackney-x", "hackney-facebook"]
+    first = document["posts"][0]
+    assert first == {
+        "account": "hackney-x", "platform": "x", "handle": "@MPSHackney",
+        "text": "Hackney: rumours of a riot are untrue.\nUpdates: hackney-x.",
+        "length": 58, "limit": 280, "ok": True, "problems": [],
+        "missing_credentials": ["HACKNEY_X_CONSUMER_KEY", "HACKNEY_X_CONSUMER_SECRET",
+                                "HACKNEY_X_ACCESS_TOKEN", "HACKNEY_X_ACCESS_TOKEN_SECRET"]}
+    assert document["posts"][1]["limit"] == 63206
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+    assert not (fleet.root / "ledger.sqlite3").exists()
+
+
+def test_dry_run_plain_text_when_piped(fleet):
+    outcome = fleet.run(ARGS)
+    assert outcome.exit_code == 0
+    assert outcome.stdout == (
+        "== hackney-x (@MPSHackney) [x] 58/280 ok\n"
+        "Hackney: rumours of a riot are untrue.\nUpdates: hackney-x.\n\n"
+        "== hackney-facebook [facebook] 65/63206 ok\n"
+        "Hackney: rumours of a riot are untrue.\nUpdates: hackney-facebook.\n\n"
+        "2 posts, 2 fit; dry run: nothing was sent.\n")
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+
+
+def test_dry_run_shows_every_problem_and_exits_2(fleet):
+    long = "x" * 300
+    outcome = fleet.run(["send", "--all", "--message", "{{ borough }} " + long, "--dry-run",
+                         "--json"])
+    assert outcome.exit_code == 2
+    posts = json.loads(outcome.stdout)["posts"]
+    x_posts = [p for p in posts if p["platform"] == "x"]
+    assert x_posts[0]["ok"] is False
+    assert x_posts[0]["problems"] == [
+        "too long for X: 308/280 weighted characters (28 over)"]
+    assert all(p["ok"] for p in posts if p["platform"] == "facebook")
