@@ -136,7 +136,7 @@ def main() -> None:
             result = apprise_send(x, run)
             if result is not None:
                 figures["apprise"].append(result)
-        # The sequential baseline is slow (66 × 200 ms); one run is enough to compare.
+        # The sequential baseline is slow (66 x 200 ms); one run is enough to compare.
         figures["sequential"].append(metpost_send(config, env, 0, ["--concurrency", "1"]))
         expected = posts * (2 * args.runs + 1)
         stored = len(x.posts) + len(graph.posts)

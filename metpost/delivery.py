@@ -213,8 +213,7 @@ class Delivery:
         else:
             ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1))
             wait = random.uniform(ceiling / 2, ceiling)
-        # The retry itself needs time too: at least a connection's worth.
-        if time.monotonic() + wait + self.policy.timeouts.connect > self._deadline:
+        if time.monotonic() + wait >= self._deadline:
             return None
         return wait
 

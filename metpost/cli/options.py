@@ -62,7 +62,7 @@ def ledger_option(function: F) -> F:
 
 
 def delivery_options(function: F) -> F:
-    """How hard and how fast to deliver: --deadline, --concurrency, --log-file, --ledger."""
+    """How hard and how fast to deliver: deadline, concurrency, timeouts, log file, ledger."""
     decorators = [
         click.option("--deadline", type=click.FloatRange(min=1), default=60, show_default=True,
                      metavar="SECONDS",
@@ -70,6 +70,13 @@ def delivery_options(function: F) -> F:
         click.option("--concurrency", type=click.IntRange(min=1), default=48,
                      show_default=True, metavar="N",
                      help="Requests in flight at once, per platform."),
+        click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=5,
+                     show_default=True, metavar="SECONDS",
+                     help="Wait this long for a platform to accept a connection."),
+        click.option("--read-timeout", type=click.FloatRange(min=0.1), default=20,
+                     show_default=True, metavar="SECONDS",
+                     help="Wait this long for a platform to answer; after that the post's "
+                          "outcome is unknown and is checked, not resent blindly."),
         click.option("--log-file", metavar="PATH", envvar="METPOST_LOG",
                      help="Append one JSON line per request (also $METPOST_LOG); secrets "
                           "are redacted."),
@@ -83,9 +90,12 @@ def delivery_options(function: F) -> F:
 def delivery_from(options: dict[str, Any]) -> tuple[Ledger, DeliveryPolicy, Path | None]:
     """The ledger, policy and log path from the keyword arguments ``delivery_options`` adds."""
     from metpost.delivery import DeliveryPolicy
+    from metpost.platforms.base import Timeouts
 
     policy = DeliveryPolicy(deadline=options.pop("deadline"),
-                            concurrency=options.pop("concurrency"))
+                            concurrency=options.pop("concurrency"),
+                            timeouts=Timeouts(connect=options.pop("connect_timeout"),
+                                              read=options.pop("read_timeout")))
     log_file = options.pop("log_file")
     return open_ledger(options.pop("ledger_file")), policy, Path(log_file) if log_file else None
 
