@@ -165,8 +165,8 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute("PRAGMA journal_mode=WAL")
             self._migrate()
         except sqlite3.DatabaseError as error:
             raise MetpostError(f"{path}: cannot open the ledger: {error}; pass --ledger PATH "
@@ -181,18 +181,22 @@ class Ledger:
         self._db.close()
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise MetpostError(f"{self.path}: the ledger was written by a newer metpost "
-                               f"(schema {version}); upgrade metpost")
-        for number in range(version, len(MIGRATIONS)):
+        # Read the version inside the write transaction: two runs may open a new ledger at once.
+        while True:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > len(MIGRATIONS):
+                    raise MetpostError(f"{self.path}: the ledger was written by a newer "
+                                       f"metpost (schema {version}); upgrade metpost")
+                if version == len(MIGRATIONS):
+                    self._db.execute("COMMIT")
+                    return
                 # executescript would commit our transaction; run statements one by one.
-                for statement in MIGRATIONS[number].split(";"):
+                for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number + 1}")
+                self._db.execute(f"PRAGMA user_version = {version + 1}")
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -1,0 +1,67 @@
+"""Real processes: a broadcast killed mid-flight, and two identical broadcasts at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.test_delivery import assert_exactly_one_post_each_and_ledger_agrees, statuses
+
+MESSAGE = ["--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--yes", "--json"]
+
+
+def start(fleet, *extra: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
+               "--ledger", str(fleet.root / "ledger.sqlite3"), *MESSAGE, *extra]
+    return subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(condition, seconds: float = 15.0) -> None:
+    give_up = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < give_up, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_sigkill_mid_flight_then_rerun_gives_no_duplicate_and_no_gap(fleet):
+    # The first post on each platform is taken, then the platform sits on its answer; the
+    # other posts wait their turn (one request at a time per platform).
+    fleet.x.stall_next(1, seconds=30)
+    fleet.graph.stall_next(1, seconds=30)
+    process = start(fleet, "--concurrency", "1")
+    wait_for(lambda: len(fleet.x.live_posts()) == 1 and len(fleet.graph.live_posts()) == 1)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL
+
+    rerun = fleet.run(["send", *MESSAGE])
+    assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
+    assert statuses(rerun) == {"hackney-x": "already sent", "hackney-facebook": "already sent",
+                               "camden-x": "sent", "camden-facebook": "sent"}
+    assert_exactly_one_post_each_and_ledger_agrees(fleet)
+
+
+def test_two_identical_sends_at_once_post_once_per_account(fleet):
+    fleet.x.latency = fleet.graph.latency = 0.5
+    first, second = start(fleet), start(fleet)
+    outputs = [process.communicate(timeout=60) for process in (first, second)]
+    seen: dict[str, list[str]] = {}
+    for stdout, stderr in outputs:
+        assert stdout, stderr
+        for account, status in statuses_of(stdout).items():
+            seen.setdefault(account, []).append(status)
+    for account, both in seen.items():
+        assert both.count("sent") == 1, (account, both)
+        assert {s for s in both if s != "sent"} <= {"already sent", "in progress elsewhere"}
+    # Both runs overlapped (each request takes 0.5 s): the loser saw the winner at work.
+    assert any("in progress elsewhere" in both for both in seen.values()), seen
+    assert_exactly_one_post_each_and_ledger_agrees(fleet)
+
+
+def statuses_of(stdout: str) -> dict[str, str]:
+    return {p["account"]: p["status"] for p in json.loads(stdout)["posts"]}
