@@ -166,7 +166,7 @@ class Ledger:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self._migrate()
         except sqlite3.DatabaseError as error:
             raise MetpostError(f"{path}: cannot open the ledger: {error}; pass --ledger PATH "
@@ -179,6 +179,19 @@ class Ledger:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    def _use_wal(self) -> None:
+        # Switching to WAL does not wait on the busy handler when another run is opening the
+        # same new file, so wait here. Once a ledger is in WAL mode it stays so.
+        give_up = time.monotonic() + 30
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > give_up:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         # Read the version inside the write transaction: two runs may open a new ledger at once.
