@@ -50,8 +50,20 @@ def load_config(path: Path) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except YamlSyntaxError as error:
-        raise ConfigError(f"{path}:{error.line}: {error.message}") from None
+        raise ConfigError(f"{path}:{error.line}: {error.message}{_yaml_hint(path, error.line)}"
+                          ) from None
     return ConfigValidator(path, document).validate()
+
+
+def _yaml_hint(path: Path, line: int) -> str:
+    """The commonest YAML slip in this file: an unquoted ${VAR} inside { ... }."""
+    try:
+        text = path.read_text(encoding="utf-8").splitlines()[line - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
+    if "${" in text and "{" in text.replace("${", ""):
+        return "; inside { ... } quote each reference, as '${VAR}'"
+    return ""
 
 
 def _field(path: FieldPath) -> str:

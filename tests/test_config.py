@@ -142,3 +142,10 @@ def test_not_a_mapping(project):
     assert problems_of(project, "- just\n- a list\n") == [
         "1: (top level): must be a mapping with boroughs, personalities and accounts, "
         "not a list"]
+
+
+def test_unquoted_reference_in_flow_mapping_gets_a_hint(project):
+    text = GOOD.replace('{page_access_token: "${FB}"}', "{page_access_token: ${FB}}")
+    assert problems_of(project, text) == [
+        "18: invalid YAML: expected ',' or '}', but got '{'; inside { ... } quote each "
+        "reference, as '${VAR}'"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -21,6 +20,8 @@ def accounts() -> None:
 @config_option
 def list_accounts(as_json: bool, config_file: str, **options: Any) -> None:
     """List accounts: every one, or those the selection options choose."""
+    from dataclasses import replace
+
     from metpost import output
     from metpost.plugins import platform_classes
     from metpost.selection import select_accounts
