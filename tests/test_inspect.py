@@ -1,0 +1,60 @@
+"""accounts list, templates list and check: read-only commands, no network."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_accounts_list_with_selection(fleet):
+    outcome = fleet.run(["accounts", "list", "--tag", "bcu-cn", "--json"])
+    assert outcome.exit_code == 0
+    accounts = json.loads(outcome.stdout)["accounts"]
+    assert [a["name"] for a in accounts] == ["camden-x", "camden-facebook"]
+    assert accounts[0]["credentials"]["access_token"] == "CAMDEN_X_ACCESS_TOKEN"
+    assert accounts[1]["page_id"] == "1002"
+
+
+def test_accounts_list_plain_is_tab_separated(fleet):
+    outcome = fleet.run(["accounts", "list", "--platform", "x"])
+    assert outcome.exit_code == 0
+    assert outcome.stdout.splitlines() == [
+        "Name\tPlatform\tHandle\tBorough\tPersonality\tTags",
+        "hackney-x\tx\t@MPSHackney\tHackney\t\tborough, bcu-ce",
+        "camden-x\tx\t@MPSCamden\tCamden\t\tborough, bcu-cn",
+    ]
+
+
+def test_templates_list(fleet):
+    outcome = fleet.run(["templates", "list", "--json"])
+    assert outcome.exit_code == 0
+    assert json.loads(outcome.stdout) == {"templates": [{
+        "name": "rumour-control", "description": "Counter a rumour.", "variants": [],
+        "vars": {"rumour": {"help": "What people are saying", "required": True,
+                            "default": None}}}]}
+
+
+def test_check_reports_credentials_without_network(fleet):
+    outcome = fleet.run(["check"], env={"CAMDEN_FB_TOKEN": ""})
+    assert outcome.exit_code == 0
+    assert outcome.stdout.splitlines() == [
+        f"{fleet.config}: valid — 4 accounts, 2 boroughs, 0 personalities",
+        f"{fleet.config.parent / 'templates'}: 1 templates, all parse",
+        "credentials: 3/4 accounts have every secret set",
+        "  camden-facebook: not set: CAMDEN_FB_TOKEN",
+    ]
+    strict = fleet.run(["check", "--require-credentials"], env={"CAMDEN_FB_TOKEN": ""})
+    assert strict.exit_code == 2
+    assert strict.error_lines == [
+        "metpost: error: 1 accounts lack credentials (--require-credentials)"]
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+
+
+def test_check_finds_template_syntax_errors(fleet):
+    broken = fleet.config.parent / "templates" / "broken.j2"
+    broken.write_text("{% if borough %}no end\n")
+    outcome = fleet.run(["check"])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert line.startswith(f"metpost: error: {broken}:1: template syntax error: Unexpected end "
+                           "of template. Jinja was looking for the following tags: ")
+    assert line.endswith("The innermost block that needs to be closed is 'if'.")
