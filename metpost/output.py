@@ -107,12 +107,14 @@ def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool) -> None:
         console.print(_summary(posts, dry_run))
         return
     for post in posts:
-        problems = post_problems(post)
+        verdict = "ok" if post.ready else ("needs credentials" if post.ok else "PROBLEM")
         click.echo(f"== {post.account.label} [{post.account.platform}] "
-                   f"{post.length}/{post.limit} {'ok' if not problems else 'PROBLEM'}")
+                   f"{post.length}/{post.limit} {verdict}")
         click.echo(post.text)
-        for problem in problems:
+        for problem in post.problems:
             click.echo(f"!! {problem}")
+        if post.missing_credentials:
+            click.echo("-- credentials not set: " + ", ".join(post.missing_credentials))
         click.echo()
     click.echo(_summary(posts, dry_run))
 

@@ -32,7 +32,8 @@ class MetpostGroup(click.Group):
             for problem in error.problems:
                 output.error(problem)
             raise click.exceptions.Exit(error.exit_code) from None
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                BrokenPipeError):
             raise
         except Exception as error:
             if os.environ.get("METPOST_DEBUG"):
@@ -69,4 +70,11 @@ cli.add_command(retract)
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="metpost")
+    try:
+        cli(prog_name="metpost")
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: stop quietly, as other tools do.
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
