@@ -139,8 +139,6 @@ class Delivery:
         if claim.action == "busy":
             return self._result(account, post, BUSY,
                                 error="another metpost run is sending this post now")
-        if claim.action not in ("send", "reconcile"):
-            return self._result(account, post, post.state)
         with self._limits[post.platform]:
             client = self._client(account)
             if claim.action == "reconcile":

@@ -146,7 +146,7 @@ class PlannedPost:
 
 @dataclass(frozen=True)
 class Claim:
-    """What a run may do with a post. ``action``: send, reconcile, already, busy."""
+    """What a run may do with a post. ``action``: send, reconcile, already or busy."""
 
     post: LedgerPost
     action: str
@@ -253,12 +253,12 @@ class Ledger:
                      post.idempotency_key, _now(), _now()))
             return broadcast_id
 
-    def claim(self, broadcast_id: str, accounts: Sequence[str], lease_seconds: float,
-              *, resend_failed: bool = True) -> list[Claim]:
+    def claim(self, broadcast_id: str, accounts: Sequence[str],
+              lease_seconds: float) -> list[Claim]:
         """Take the posts this run may work on, in one transaction, so two runs never both do.
 
-        pending (and failed, when ``resend_failed``) → send; unknown, or sending by a run that
-        is gone → reconcile first; sent or retracted → already; sending by a live run → busy.
+        pending or failed → send; unknown, or sending by a run that is gone → reconcile first;
+        sent or retracted → already; sending by a live run → busy.
         """
         lease = time.time() + lease_seconds
         claims = []
@@ -278,10 +278,8 @@ class Ledger:
                     action = "busy" if _owner_alive(owner, until) else "reconcile"
                 elif state == UNKNOWN:
                     action = "reconcile"
-                elif state == PENDING or (state == FAILED and resend_failed):
+                else:  # pending, or failed earlier: a rerun is the request to try again
                     action = "send"
-                else:
-                    action = "skip"
                 if action in ("send", "reconcile"):
                     db.execute("UPDATE posts SET state = 'sending', claimed_by = ?, "
                                "lease_until = ?, updated_at = ? WHERE id = ?",

@@ -51,14 +51,6 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
-def post_problems(post: Post) -> list[str]:
-    """Everything worth flagging about a post, for people."""
-    lines = list(post.problems)
-    if post.missing_credentials:
-        lines.append("credentials not set: " + ", ".join(post.missing_credentials))
-    return lines
-
-
 def post_record(post: Post) -> dict[str, Any]:
     """The JSON form of a post."""
     return {
@@ -93,15 +85,23 @@ def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool) -> None:
     if mode == "rich":
         from rich.table import Table
 
-        table = Table(title="Dry run" if dry_run else "About to post", show_lines=True)
-        for column in ("Account", "Platform", "Text", "Length", "Problems"):
-            table.add_column(column, overflow="fold")
+        table = Table(title="Dry run" if dry_run else "About to post", show_lines=True,
+                      expand=True)
+        table.add_column("Account", overflow="fold", ratio=1, min_width=16)
+        table.add_column("Platform", no_wrap=True)
+        table.add_column("Text", overflow="fold", ratio=3)
+        table.add_column("Length", no_wrap=True, justify="right")
+        table.add_column("Problems", overflow="fold", ratio=1, min_width=14)
         for post in posts:
-            problems = post_problems(post)
-            style = "red" if not post.ok else ("yellow" if problems else "green")
+            notes = list(post.problems)
+            if post.missing_credentials:
+                count = len(post.missing_credentials)
+                notes.append(f"{count} secret{'s' if count != 1 else ''} not set "
+                             "(metpost check lists them)")
+            style = "red" if not post.ok else ("yellow" if notes else "green")
             table.add_row(escape(post.account.label), post.account.platform, escape(post.text),
                           f"[{style}]{post.length}/{post.limit}[/]",
-                          f"[{style}]" + escape("\n".join(problems) or "ok") + "[/]")
+                          f"[{style}]" + escape("\n".join(notes) or "ok") + "[/]")
         console = _console()
         console.print(table)
         console.print(_summary(posts, dry_run))
@@ -147,7 +147,7 @@ def show_result(result: SendResult, mode: Mode) -> None:
 
 
 def show_results(broadcast_id: str, results: Sequence[SendResult], mode: Mode,
-                 posts: Sequence[Post] = ()) -> None:
+                 posts: Sequence[Post] = (), *, next_step: str = "metpost retry") -> None:
     """The whole outcome: a JSON document, or a summary after the per-post lines."""
     if mode == "json":
         by_account = {post.account.name: post for post in posts}
@@ -160,7 +160,7 @@ def show_results(broadcast_id: str, results: Sequence[SendResult], mode: Mode,
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
     click.echo(f"Broadcast {broadcast_id}: {len(results)} posts: {summary or 'nothing to do'}.")
     if any(result.status in ("failed", "unknown") for result in results):
-        click.echo(f"To finish it: metpost retry {broadcast_id}")
+        click.echo(f"To finish it: {next_step} {broadcast_id}")
 
 
 def show_history(records: Sequence[Any], mode: Mode) -> None:

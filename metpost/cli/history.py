@@ -107,5 +107,5 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
     results = retract_posts(config, ledger, record.id, posts, os.environ)
     for result in results:
         output.show_result(result, mode)
-    output.show_results(record.id, results, mode)
+    output.show_results(record.id, results, mode, next_step="metpost retract")
     raise click.exceptions.Exit(0 if all(r.status == "retracted" for r in results) else 1)
