@@ -43,18 +43,22 @@ def test_version():
     assert re.fullmatch(r"metpost, version \d+\.\d+\.\d+\n", outcome.stdout)
 
 
-def test_readme_mentions_only_real_commands():
+def test_readme_names_only_real_commands_and_documents_them_all():
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
-    mentioned = set(re.findall(r"metpost ([a-z]+(?: [a-z]+)?)", readme))
+    fenced = re.findall(r"```[a-z]*\n(.*?)```", readme, re.DOTALL)
+    code = "\n".join(fenced + re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", readme,
+                                                                 flags=re.DOTALL)))
+    mentioned = re.findall(r"\bmetpost ([a-z]+)(?: ([a-z]+))?", code)
+    assert len(mentioned) > 10
     known = {" ".join(path) for path, _ in walk(cli)}
-    first_words = {path.split()[0] for path in known}
-    for phrase in mentioned:
-        words = phrase.split()
-        if words[0] not in first_words:
-            continue  # prose such as "metpost is"
-        assert words[0] in known, phrase
-        if len(words) == 2 and isinstance(cli.commands[words[0]], click.Group):
-            assert phrase in known, f"README names 'metpost {phrase}', which does not exist"
+    for first, second in mentioned:
+        assert first in cli.commands, f"README names 'metpost {first}', which does not exist"
+        if isinstance(cli.commands[first], click.Group):
+            assert f"{first} {second}" in known, f"README names 'metpost {first} {second}'"
+    documented = {" ".join(filter(None, pair)) for pair in mentioned}
+    leaves = {path for path in known if not isinstance(dict(walk(cli))[tuple(path.split())],
+                                                        click.Group)}
+    assert leaves <= {d if d in known else d.split()[0] for d in documented}
 
 
 def test_help_and_version_import_no_heavy_library():
