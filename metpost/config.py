@@ -7,7 +7,6 @@ references, resolved only when a post is about to be sent.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +18,6 @@ from metpost.plugins import platform_classes
 from metpost.suggest import did_you_mean
 from metpost.yamlsource import FieldPath, YamlDocument, YamlSyntaxError, read_yaml
 
-DEFAULT_CONFIG = "accounts.yaml"
 CONFIG_ENV = "METPOST_CONFIG"
 
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -30,11 +28,6 @@ COMMON_ACCOUNT_KEYS = (
     "name", "platform", "handle", "borough", "personality", "tags", "vars", "api_url",
     "credentials",
 )
-
-
-def config_path(option: str | None) -> Path:
-    """Where to read the config: ``--config``, else $METPOST_CONFIG, else ./accounts.yaml."""
-    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def load_config(path: Path) -> Config:

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from metpost.delivery import Delivery, DeliveryPolicy
-from metpost.errors import CheckFailed, MetpostError, TemplateError
+from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError, TemplateError
 from metpost.ledger import RETRACTED as RETRACTED_STATE
 from metpost.ledger import SENT as SENT_STATE
 from metpost.ledger import BroadcastRecord, Ledger, LedgerPost, PlannedPost
@@ -152,7 +152,7 @@ def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, 
 
 def exit_code_for(results: Sequence[SendResult]) -> int:
     """0 when every post is on its platform, else 1."""
-    return 0 if all(result.delivered for result in results) else 1
+    return EXIT_OK if all(result.delivered for result in results) else EXIT_SOME_FAILED
 
 
 

@@ -90,7 +90,7 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
     'last'.
     """
     from metpost import output
-    from metpost.errors import MetpostError
+    from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, MetpostError
     from metpost.runner import retract_posts, retractable
 
     config = load(config_file)
@@ -108,4 +108,5 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
     for result in results:
         output.show_result(result, mode)
     output.show_results(record.id, results, mode, next_step="metpost retract")
-    raise click.exceptions.Exit(0 if all(r.status == "retracted" for r in results) else 1)
+    raise click.exceptions.Exit(EXIT_OK if all(r.status == "retracted" for r in results)
+                                else EXIT_SOME_FAILED)

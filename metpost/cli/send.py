@@ -69,7 +69,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
       metpost send --tag bcu-ce --message "Roads around {{ borough }} are reopening." --yes
     """
     from metpost import output
-    from metpost.errors import CheckFailed, MetpostError
+    from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
     from metpost.render import inline_template, load_template
     from metpost.runner import exit_code_for, prepare
     from metpost.runner import send as send_broadcast
@@ -86,7 +86,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     if dry_run:
         output.show_preview(broadcast.posts, mode, dry_run=True)
         if not broadcast.ok:
-            raise click.exceptions.Exit(2)
+            raise click.exceptions.Exit(EXIT_BAD_INPUT)
         return
     if not broadcast.ready:
         output.show_preview(broadcast.posts, mode, dry_run=False)
