@@ -243,6 +243,9 @@ class ConfigValidator:
             text = self.string((*path, key), item.get(key))
             if text is not None:
                 settings[key] = text
+        if platform is not None:
+            for key, message in platform.settings_problems(settings).items():
+                self.problem((*path, key), message)
         account = Account(
             name=name or "",
             platform=platform_name or "",

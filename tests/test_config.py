@@ -110,6 +110,10 @@ def test_every_problem_is_reported_at_once(project):
      "5: acounts: unknown key 'acounts' — did you mean 'accounts'?"),
     (('handle: "@MPSHackney"', "handle: [a, b]"),
      "8: accounts[0].handle: must be a string, not a list"),
+    (('page_id: "123456789"', 'page_id: "123456789"\n    graph_version: "24"'),
+     "16: accounts[1].graph_version: '24' is not a Graph API version like v24.0"),
+    (('page_id: "123456789"', 'page_id: "MPSHackney"'),
+     '15: accounts[1].page_id: must be the page\'s numeric id, like "123456789"'),
     (("name: hackney-x", "name: Hackney X"),
      "6: accounts[0].name: 'Hackney X' is not a usable name: use lowercase letters, digits "
      "and dashes, like hackney-x"),

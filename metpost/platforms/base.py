@@ -99,6 +99,11 @@ class Platform(ABC):
         self.destination = destination
 
     @classmethod
+    def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
+        """Problems with this platform's account fields, by field; checked when config loads."""
+        return {}
+
+    @classmethod
     def length(cls, text: str) -> int:
         """The text's length as this platform counts it."""
         return len(text)

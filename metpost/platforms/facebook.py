@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
@@ -41,6 +41,17 @@ class FacebookPlatform(Platform):
     credential_keys = ("page_access_token",)
     account_fields = {"page_id": True, "graph_version": False}  # noqa: RUF012
     limits = TextLimits(max_length=63206)
+
+    @classmethod
+    def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
+        """page_id must be numeric; graph_version must look like v24.0."""
+        problems = {}
+        if not settings.get("page_id", "0").isdigit():
+            problems["page_id"] = "must be the page's numeric id, like \"123456789\""
+        version = settings.get("graph_version")
+        if version is not None and not GRAPH_VERSION.match(version):
+            problems["graph_version"] = f"'{version}' is not a Graph API version like v24.0"
+        return problems
 
     def publish(self, text: str) -> Receipt:
         """Post to the page (POST /{page_id}/feed)."""
@@ -78,12 +89,9 @@ class FacebookPlatform(Platform):
             f"https://www.facebook.com/{remote_id}")
 
     def graph_version(self) -> str:
-        """The Graph API version to call, like ``v24.0``."""
+        """The Graph API version to call, like ``v24.0`` (validated when the config loads)."""
         configured = self.destination.settings.get("graph_version", DEFAULT_GRAPH_VERSION)
-        match = GRAPH_VERSION.match(configured)
-        if not match:
-            raise PublishError(f"graph_version '{configured}' is not like v24.0")
-        return "v" + match.group(1)
+        return "v" + configured.removeprefix("v")
 
     def _call(self, request: Callable[[facebook.GraphAPI], T]) -> T:
         """Run one Graph call, turning facebook-sdk's and requests' errors into PublishError."""
