@@ -129,23 +129,31 @@ def deliver(ledger: Ledger, broadcast_id: str, accounts: Mapping[str, Account],
     return delivery.run(on_result)
 
 
+def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[str, str], *,
+                  to_touch: Sequence[LedgerPost], outcome: str) -> dict[str, Account]:
+    """The config's accounts behind recorded posts; every one must still exist, and those of
+    ``to_touch`` must have their secrets set. ``outcome`` completes "nothing was ..."."""
+    by_name = {account.name: account for account in config.accounts}
+    gone = sorted({post.account for post in posts} - set(by_name))
+    problems = [f"account '{name}' is no longer in {config.path}; restore it first"
+                for name in gone]
+    unset = sorted({var for post in to_touch if post.account in by_name
+                    for var in resolve_credentials(by_name[post.account], environ)[1]})
+    if unset:
+        problems.append(f"credentials not set in the environment: {', '.join(unset)}")
+    if problems:
+        raise CheckFailed(*problems, f"nothing was {outcome}")
+    return {post.account: by_name[post.account] for post in posts}
+
+
 def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, str], *,
           policy: DeliveryPolicy | None = None, log_path: Path | None = None,
           on_result: Callable[[SendResult], None] | None = None) -> tuple[str, list[SendResult]]:
     """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first)."""
     record = ledger.find_broadcast(reference)
     posts = ledger.posts(record.id)
-    by_name = {account.name: account for account in config.accounts}
-    missing = sorted({post.account for post in posts} - set(by_name))
-    if missing:
-        raise MetpostError(f"broadcast {record.id} posted to accounts no longer in "
-                           f"{config.path}: {', '.join(missing)}; restore them to retry")
-    unset = sorted({var for post in posts if post.state != SENT_STATE
-                    for var in resolve_credentials(by_name[post.account], environ)[1]})
-    if unset:
-        raise CheckFailed(f"credentials not set in the environment: {', '.join(unset)}",
-                          "nothing was sent")
-    accounts = {post.account: by_name[post.account] for post in posts}
+    owed = [post for post in posts if post.state not in (SENT_STATE, RETRACTED_STATE)]
+    accounts = _accounts_for(config, posts, environ, to_touch=owed, outcome="sent")
     return record.id, deliver(ledger, record.id, accounts, environ, policy=policy,
                               log_path=log_path, on_result=on_result)
 
@@ -155,10 +163,11 @@ def exit_code_for(results: Sequence[SendResult]) -> int:
     return EXIT_OK if all(result.delivered for result in results) else EXIT_SOME_FAILED
 
 
-
 def retractable(config: Config, ledger: Ledger, reference: str, account_names: Sequence[str],
-                environ: Mapping[str, str]) -> tuple[BroadcastRecord, list[LedgerPost]]:
-    """The broadcast and those of its posts that are on a platform (optionally some accounts)."""
+                environ: Mapping[str, str]
+                ) -> tuple[BroadcastRecord, list[LedgerPost], dict[str, Account]]:
+    """The broadcast, those of its posts that are on a platform (optionally only some
+    accounts'), and their accounts; raises if any cannot be deleted."""
     record = ledger.find_broadcast(reference)
     posts = ledger.posts(record.id)
     if account_names:
@@ -169,23 +178,13 @@ def retractable(config: Config, ledger: Ledger, reference: str, account_names: S
                                  f"{did_you_mean(name, known)}" for name in unknown))
         posts = [post for post in posts if post.account in account_names]
     posts = [post for post in posts if post.state in (SENT_STATE, RETRACTED_STATE)]
-    by_name = {account.name: account for account in config.accounts}
-    problems = [f"account '{post.account}' is no longer in {config.path}; restore it to "
-                "retract its post" for post in posts if post.account not in by_name]
-    unset = sorted({var for post in posts if post.account in by_name
-                    for var in resolve_credentials(by_name[post.account], environ)[1]})
-    if unset:
-        problems.append(f"credentials not set in the environment: {', '.join(unset)}")
-    if problems:
-        raise CheckFailed(*problems, "nothing was deleted")
-    return record, posts
+    accounts = _accounts_for(config, posts, environ, to_touch=posts, outcome="deleted")
+    return record, posts, accounts
 
 
-def retract_posts(config: Config, ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost],
-                  environ: Mapping[str, str], *,
+def retract_posts(ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost],
+                  accounts: Mapping[str, Account], environ: Mapping[str, str], *,
                   policy: DeliveryPolicy | None = None) -> list[SendResult]:
     """Delete posts from their platforms and record them as retracted."""
-    by_name = {account.name: account for account in config.accounts}
-    delivery = Delivery(ledger, broadcast_id, {p.account: by_name[p.account] for p in posts},
-                        environ, policy or DeliveryPolicy())
+    delivery = Delivery(ledger, broadcast_id, accounts, environ, policy or DeliveryPolicy())
     return delivery.retract(posts)

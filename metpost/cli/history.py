@@ -95,7 +95,7 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
 
     config = load(config_file)
     ledger = open_ledger(ledger_file)
-    record, posts = retractable(config, ledger, broadcast, account_names, os.environ)
+    record, posts, accounts = retractable(config, ledger, broadcast, account_names, os.environ)
     mode = output.output_mode(as_json)
     if posts and not yes:
         if not sys.stdin.isatty():
@@ -104,7 +104,7 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
         if not click.confirm(f"Delete {len(posts)} posts from their platforms?"):
             output.note("Nothing was deleted.")
             raise click.exceptions.Exit(0)
-    results = retract_posts(config, ledger, record.id, posts, os.environ)
+    results = retract_posts(ledger, record.id, posts, accounts, os.environ)
     for result in results:
         output.show_result(result, mode)
     output.show_results(record.id, results, mode, next_step="metpost retract")
