@@ -13,6 +13,7 @@ For each post the ledger lets this run claim:
 
 from __future__ import annotations
 
+import html
 import random
 import re
 import threading
@@ -61,9 +62,10 @@ class DeliveryPolicy:
 
 
 def same_text(ours: str, theirs: str) -> bool:
-    """Platforms rewrite links (X's t.co) and whitespace; compare what is left."""
+    """Platforms rewrite links (X's t.co), escape &, < and > (X) and fold whitespace; compare
+    what is left."""
     def normal(text: str) -> str:
-        return " ".join(URL.sub("<link>", text).split())
+        return " ".join(URL.sub("<link>", html.unescape(text)).split())
     return normal(ours) == normal(theirs)
 
 

@@ -101,6 +101,20 @@ def test_accepted_then_dropped_is_unknown_then_reconciled_not_reposted(fleet):
     assert_exactly_one_post_each_and_ledger_agrees(fleet)
 
 
+def test_reconciling_sees_through_x_escaping_and_link_shortening(fleet):
+    message = ["send", "--all", "--message",
+               "{{ borough }} & <area>: https://www.met.police.uk/area/ for updates",
+               "--yes", "--json"]
+    fleet.x.drop_after_accept_next(2)
+    assert sorted(statuses(fleet.run(message)).values()) == ["sent", "sent", "unknown",
+                                                             "unknown"]
+    for post in fleet.x.posts:  # X shortens every link to t.co in what it lists
+        post.text = post.text.replace("https://www.met.police.uk/area/", "https://t.co/Ab12Cd")
+    rerun = fleet.run(message)
+    assert set(statuses(rerun).values()) == {"already sent"}, rerun.stdout
+    assert len(fleet.x.live_posts()) == 2
+
+
 def test_slow_answer_beyond_the_read_timeout_is_unknown_then_reconciled(fleet):
     fleet.x.stall_next(1, seconds=3)
     outcome = fleet.run([*SEND, "--read-timeout", "0.5"])

@@ -100,3 +100,20 @@ def test_not_on_a_terminal_needs_yes(fleet):
         "metpost: error: not on a terminal: add --yes to post without confirmation "
         "(or --dry-run to preview)"]
     assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+
+
+def test_the_fake_x_refuses_another_accounts_consumer_key(fleet):
+    outcome = fleet.run([*ARGS, "--yes", "--json", "--platform", "x"],
+                        env={"HACKNEY_X_CONSUMER_KEY": "camden-consumer_key-s3cr3t-value"})
+    assert outcome.exit_code == 1
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert post["error"] == "X refused the credentials (revoked or wrong keys): Unauthorized"
+    assert fleet.x.live_posts() == []
+
+
+def test_config_path_from_the_environment(fleet, cli_run, tmp_path):
+    outcome = cli_run(["accounts", "list", "--json"], env={"METPOST_CONFIG": str(fleet.config)})
+    assert outcome.exit_code == 0
+    assert len(json.loads(outcome.stdout)["accounts"]) == 4
+    default = cli_run(["accounts", "list"], cwd=fleet.config.parent)
+    assert default.exit_code == 0 and "camden-facebook" in default.stdout

@@ -3,12 +3,14 @@
 Follows the documented shapes: a created post is 201 {"data": {"id", "text",
 "edit_history_tweet_ids"}}; errors are RFC 7807 problem JSON (application/problem+json) with
 title, detail, type and status; 429 carries x-rate-limit-limit/-remaining/-reset (epoch seconds).
+As the real API does, returned text has &, < and > escaped as HTML entities.
 Requests must carry an OAuth 1.0a Authorization header whose oauth_consumer_key and oauth_token
 belong to a known user (the HMAC signature is not checked: the client signs for the real host).
 """
 
 from __future__ import annotations
 
+import html
 import itertools
 import math
 import re
@@ -112,7 +114,7 @@ class FakeX(FakeServer):
                                "You are not allowed to create a Tweet with duplicate content.")
             post = XPost(str(next(self._ids)), user.id, text, time.time())
             self.posts.append(post)
-        return Reply(201, {"data": {"id": post.id, "text": text,
+        return Reply(201, {"data": {"id": post.id, "text": html.escape(text, quote=False),
                                     "edit_history_tweet_ids": [post.id]}})
 
     def live_posts_of(self, user_id: str) -> list[XPost]:
@@ -124,7 +126,8 @@ class FakeX(FakeServer):
         if not posts:
             return Reply(200, {"meta": {"result_count": 0}})
         return Reply(200, {
-            "data": [{"id": p.id, "text": p.text, "edit_history_tweet_ids": [p.id]}
+            "data": [{"id": p.id, "text": html.escape(p.text, quote=False),
+                      "edit_history_tweet_ids": [p.id]}
                      for p in posts],
             "meta": {"result_count": len(posts), "newest_id": posts[0].id,
                      "oldest_id": posts[-1].id}})
