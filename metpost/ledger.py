@@ -61,6 +61,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX posts_by_state ON posts (state);
     """,
+    # 2: remember the --key a person or scheduler gave, so `metpost retry KEY` finds it.
+    """
+    ALTER TABLE broadcasts ADD COLUMN label TEXT;
+    CREATE INDEX broadcasts_by_label ON broadcasts (label);
+    """,
 )
 
 
@@ -125,6 +130,7 @@ class BroadcastRecord:
     key: str
     source: str
     created_at: str
+    label: str | None
     counts: dict[str, int]
 
     @property
@@ -152,6 +158,7 @@ class Claim:
     action: str
 
 
+BROADCAST_COLUMNS = "id, key, source, created_at, label"
 POST_COLUMNS = ("id, broadcast_id, account, platform, handle, text, idempotency_key, state, "
                 "attempts, remote_id, url, error, created_at, updated_at")
 
@@ -233,8 +240,12 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def record_broadcast(self, key: str, source: str, posts: Sequence[PlannedPost]) -> str:
-        """Record a broadcast and its posts (once per key); return the broadcast's id."""
+    def record_broadcast(self, key: str, source: str, posts: Sequence[PlannedPost],
+                         label: str | None = None) -> str:
+        """Record a broadcast and its posts (once per key); return the broadcast's id.
+
+        ``label`` is the name a person gave it (``--key``), by which it can be found later.
+        """
         with self._transaction() as db:
             row = db.execute("SELECT id FROM broadcasts WHERE key = ?", (key,)).fetchone()
             if row:
@@ -242,8 +253,8 @@ class Ledger:
             else:
                 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
                 broadcast_id = f"{stamp}-{key[:6]}"
-                db.execute("INSERT INTO broadcasts (id, key, source, created_at) "
-                           "VALUES (?, ?, ?, ?)", (broadcast_id, key, source, _now()))
+                db.execute("INSERT INTO broadcasts (id, key, source, created_at, label) "
+                           "VALUES (?, ?, ?, ?, ?)", (broadcast_id, key, source, _now(), label))
             for post in posts:
                 db.execute(
                     "INSERT OR IGNORE INTO posts (broadcast_id, account, platform, handle, text, "
@@ -330,34 +341,35 @@ class Ledger:
     def broadcasts(self, limit: int = 20) -> list[BroadcastRecord]:
         """The newest broadcasts first."""
         with self._lock:
-            rows = self._db.execute("SELECT id, key, source, created_at FROM broadcasts "
+            rows = self._db.execute(f"SELECT {BROADCAST_COLUMNS} FROM broadcasts "
                                     "ORDER BY created_at DESC, rowid DESC LIMIT ?",
                                     (limit,)).fetchall()
         return [self._with_counts(*row) for row in rows]
 
     def find_broadcast(self, reference: str) -> BroadcastRecord:
-        """A broadcast by id, unique id prefix, key, or ``last``."""
+        """A broadcast by id, unique id prefix, ``--key`` label, or ``last``."""
         with self._lock:
             if reference == "last":
-                rows = self._db.execute("SELECT id, key, source, created_at FROM broadcasts "
+                rows = self._db.execute(f"SELECT {BROADCAST_COLUMNS} FROM broadcasts "
                                         "ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchall()
             else:
                 rows = self._db.execute(
-                    "SELECT id, key, source, created_at FROM broadcasts WHERE id = ? OR key = ? "
-                    "OR id LIKE ? ESCAPE '\\' LIMIT 2",
+                    f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = ? OR label = ? "
+                    "OR id LIKE ? ESCAPE '\\' "
+                    "ORDER BY id = ? DESC, label = ? DESC, created_at DESC, rowid DESC LIMIT 2",
                     (reference, reference,
                      reference.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                     + "%")).fetchall()
+                     + "%", reference, reference)).fetchall()
         if not rows:
             raise MetpostError(f"no broadcast '{reference}' in {self.path}; see metpost history")
-        if len(rows) > 1 and rows[0][0] != reference:
+        if len(rows) > 1 and reference not in (rows[0][0], rows[0][4]):
             raise MetpostError(f"'{reference}' matches several broadcasts; give more of the id")
         return self._with_counts(*rows[0])
 
-    def _with_counts(self, broadcast_id: str, key: str, source: str,
-                     created_at: str) -> BroadcastRecord:
+    def _with_counts(self, broadcast_id: str, key: str, source: str, created_at: str,
+                     label: str | None) -> BroadcastRecord:
         counts = dict(self._db.execute(
             "SELECT state, COUNT(*) FROM posts WHERE broadcast_id = ? GROUP BY state",
             (broadcast_id,)).fetchall())
         return BroadcastRecord(id=broadcast_id, key=key, source=source, created_at=created_at,
-                               counts=counts)
+                               label=label, counts=counts)

@@ -166,14 +166,15 @@ def show_results(broadcast_id: str, results: Sequence[SendResult], mode: Mode,
 def show_history(records: Sequence[Any], mode: Mode) -> None:
     """Recent broadcasts with counts per state."""
     if mode == "json":
-        _json({"broadcasts": [{"id": r.id, "created_at": r.created_at, "source": r.source,
-                               "posts": r.total, "states": r.counts} for r in records]})
+        _json({"broadcasts": [{"id": r.id, "key": r.label, "created_at": r.created_at,
+                               "source": r.source, "posts": r.total, "states": r.counts}
+                              for r in records]})
         return
     states = ("sent", "failed", "unknown", "retracted")
-    rows = [(r.id, r.created_at, r.source, str(r.total),
+    rows = [(r.id, r.label or "", r.created_at, r.source, str(r.total),
              *(str(r.counts.get(state, 0)) for state in states)) for r in records]
-    _table(("Broadcast", "Created (UTC)", "Source", "Posts", *(s.title() for s in states)),
-           rows, mode)
+    _table(("Broadcast", "Key", "Created (UTC)", "Source", "Posts",
+            *(s.title() for s in states)), rows, mode)
 
 
 def show_broadcast(record: Any, posts: Sequence[Any], mode: Mode) -> None:

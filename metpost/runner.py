@@ -113,7 +113,8 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
         raise ValueError("send() needs a broadcast whose every post is ready")
     broadcast_key, planned = idempotency_keys(broadcast, key, again)
-    broadcast_id = ledger.record_broadcast(broadcast_key, broadcast.template.name, planned)
+    broadcast_id = ledger.record_broadcast(broadcast_key, broadcast.template.name, planned,
+                                           label=key)
     accounts = {post.account.name: post.account for post in broadcast.posts}
     return broadcast_id, deliver(ledger, broadcast_id, accounts, environ, policy=policy,
                                  log_path=log_path, on_result=on_result)

@@ -226,3 +226,14 @@ def test_retract_one_account_and_refuse_without_terminal(fleet):
     assert outcome.exit_code == 0
     assert len(fleet.x.live_posts("MPSCamden")) == 0
     assert len(fleet.x.live_posts("MPSHackney")) == 1
+
+
+def test_a_scheduler_can_retry_by_its_own_key(fleet):
+    fleet.x.revoke("hackney-access_token-s3cr3t-value")
+    slot = ["send", "--all", "-m", "{{ borough }} nightly", "--key", "nightly-2026-11-24", "--yes"]
+    assert fleet.run(slot).exit_code == 1
+    fleet.x.revoked.clear()
+    retried = fleet.run(["retry", "nightly-2026-11-24", "--json"])
+    assert retried.exit_code == 0
+    assert statuses(retried)["hackney-x"] == "sent"
+    assert_exactly_one_post_each_and_ledger_agrees(fleet)

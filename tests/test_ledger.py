@@ -78,12 +78,12 @@ def test_an_expired_lease_is_reconciled(ledger):
     assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
 
 
-def test_find_broadcast_by_prefix_key_and_last(ledger):
-    first = ledger.record_broadcast("a" * 64, "one", planned("x"))
+def test_find_broadcast_by_prefix_label_and_last(ledger):
+    first = ledger.record_broadcast("a" * 64, "one", planned("x"), label="roads-0300")
     second = ledger.record_broadcast("b" * 64, "two", planned("x", broadcast="b2"))
     assert ledger.find_broadcast(first).source == "one"
     assert ledger.find_broadcast(second[:-2]).source == "two"
-    assert ledger.find_broadcast("b" * 64).id == second
+    assert ledger.find_broadcast("roads-0300").id == first
     assert ledger.find_broadcast("last").id == second
     with pytest.raises(MetpostError) as caught:
         ledger.find_broadcast("nope")
@@ -91,3 +91,17 @@ def test_find_broadcast_by_prefix_key_and_last(ledger):
         f"no broadcast 'nope' in {ledger.path}; see metpost history",)
     assert [r.id for r in ledger.broadcasts()] == [second, first]
     assert ledger.broadcasts()[0].counts == {"pending": 1}
+
+
+def test_a_version_1_ledger_is_migrated_keeping_its_history(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(L.MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    db.execute("INSERT INTO broadcasts VALUES ('20250101-000000-aaaaaa', 'k', 'appeal', "
+               "'2025-01-01T00:00:00+00:00')")
+    db.commit()
+    db.close()
+    ledger = Ledger(path)
+    assert ledger.schema_version == len(L.MIGRATIONS) == 2
+    record = ledger.find_broadcast("last")
+    assert (record.id, record.source, record.label) == ("20250101-000000-aaaaaa", "appeal", None)

@@ -38,7 +38,8 @@ def history(limit: int, as_json: bool, ledger_file: str | None) -> None:
 def show(broadcast: str, as_json: bool, ledger_file: str | None) -> None:
     """Show one broadcast's posts: state, attempts, ids, URLs and errors.
 
-    BROADCAST is an id from metpost history (a unique prefix will do) or 'last'.
+    BROADCAST is an id from metpost history (a unique prefix will do), the --key it was
+    sent with, or 'last'.
     """
     from metpost import output
 
@@ -57,7 +58,8 @@ def retry(broadcast: str, as_json: bool, config_file: str, **options: Any) -> No
 
     A post whose outcome was unknown (the platform may have taken it without answering) is
     looked for among the account's recent posts: found, it is marked sent; not found, it is
-    sent. Posts already sent are left alone. BROADCAST is an id, a unique prefix, or 'last'.
+    sent. Posts already sent are left alone. BROADCAST is an id, a unique prefix, the
+    --key it was sent with, or 'last'.
     """
     from metpost import output
     from metpost.runner import exit_code_for
@@ -86,8 +88,8 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
             ledger_file: str | None, config_file: str) -> None:
     """Delete a broadcast's posts from every platform.
 
-    A post that is already gone counts as retracted. BROADCAST is an id, a unique prefix, or
-    'last'.
+    A post that is already gone counts as retracted. BROADCAST is an id, a unique prefix, the
+    --key it was sent with, or 'last'.
     """
     from metpost import output
     from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, MetpostError
