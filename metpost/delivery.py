@@ -18,11 +18,12 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from metpost import ledger as states
 from metpost.attemptlog import AttemptLog
@@ -42,6 +43,7 @@ from metpost.plugins import platform_classes
 from metpost.secrets import Redactor, resolve_credentials
 
 URL = re.compile(r"https?://\S+")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,26 +94,28 @@ class Delivery:
         """Claim, deliver and report every post, in the broadcast's order."""
         self._deadline = time.monotonic() + self.policy.deadline
         claims = self.ledger.claim(self.broadcast_id, list(self.accounts), self.policy.lease)
-        platforms = {claim.post.platform for claim in claims}
-        self._limits = {name: threading.Semaphore(self.policy.concurrency) for name in platforms}
-        workers = max(1, min(len(claims), self.policy.concurrency * max(1, len(platforms))))
         results = []
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metpost") as pool:
-            futures = [pool.submit(self._handle, claim) for claim in claims]
-            for future in futures:  # in order, as each becomes ready
-                result = future.result()
-                results.append(result)
-                if on_result:
-                    on_result(result)
+        for result in self._fan_out(claims, lambda claim: claim.post.platform, self._handle):
+            results.append(result)
+            if on_result:
+                on_result(result)
         return results
 
     def retract(self, posts: Sequence[LedgerPost]) -> list[SendResult]:
         """Delete posts from their platforms, concurrently; record each as retracted."""
-        platforms = {post.platform for post in posts}
+        return list(self._fan_out(posts, lambda post: post.platform, self._retract_one))
+
+    def _fan_out(self, items: Sequence[T], platform_of: Callable[[T], str],
+                 work: Callable[[T], SendResult]) -> Iterator[SendResult]:
+        """Run ``work`` on every item concurrently, at most ``concurrency`` per platform (the
+        work takes its platform's semaphore); yield the results in the items' order."""
+        platforms = {platform_of(item) for item in items}
         self._limits = {name: threading.Semaphore(self.policy.concurrency) for name in platforms}
-        workers = max(1, min(len(posts), self.policy.concurrency * max(1, len(platforms))))
+        workers = max(1, min(len(items), self.policy.concurrency * max(1, len(platforms))))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metpost") as pool:
-            return list(pool.map(self._retract_one, posts))
+            futures = [pool.submit(work, item) for item in items]
+            for future in futures:  # in order, each as soon as it and those before are done
+                yield future.result()
 
     def _retract_one(self, post: LedgerPost) -> SendResult:
         account = self.accounts[post.account]
