@@ -38,14 +38,18 @@ class YamlSyntaxError(Exception):
 
 def parse_yaml(text: str, line_offset: int = 0) -> YamlDocument:
     """Parse ``text``; ``line_offset`` is added to every line (for YAML embedded in a file)."""
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One parse: keep the node tree for line numbers and build the data from it.
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         line = (mark.line + 1 if mark else 1) + line_offset
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise YamlSyntaxError(f"invalid YAML: {problem}", line) from None
+    finally:
+        loader.dispose()
     lines: dict[FieldPath, int] = {}
     if node is not None:
         _record_lines(node, (), lines, line_offset)
