@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy metpost
 	$(BIN)/python -m pytest
 
 # The benchmark compares against apprise, installed in a venv of its own so that the test

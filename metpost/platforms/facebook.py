@@ -136,7 +136,9 @@ class FacebookPlatform(Platform):
 
     def _graph_error(self, error: facebook.GraphAPIError) -> PublishError:
         result = error.result if isinstance(error.result, dict) else {}
-        details = result.get("error") if isinstance(result.get("error"), dict) else {}
+        details = result.get("error")
+        if not isinstance(details, dict):
+            details = {}
         code, subcode = details.get("code"), details.get("error_subcode")
         message = str(details.get("message") or error.message)
         words = f"{message} (code {code})" if code is not None else message

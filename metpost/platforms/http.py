@@ -7,6 +7,7 @@ the account's ``api_url`` when one is configured, and always applies connect/rea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from metpost.platforms.base import PublishError, Timeouts
@@ -23,11 +24,13 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
     class RoutedAdapter(HTTPAdapter):
         """Rewrites the origin to ``api_url`` and enforces timeouts; never retries by itself."""
 
-        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        def send(self, request: requests.PreparedRequest, stream: bool = False,
+                 timeout: Any = None, verify: bool | str = True, cert: Any = None,
+                 proxies: Mapping[str, str] | None = None) -> requests.Response:
             if api_url and request.url and request.url.startswith(origin):
                 request.url = api_url + request.url[len(origin):]
-            kwargs["timeout"] = (timeouts.connect, timeouts.read)
-            return super().send(request, **kwargs)
+            return super().send(request, stream=stream, timeout=(timeouts.connect, timeouts.read),
+                                verify=verify, cert=cert, proxies=proxies)
 
     # max_retries=0: a silent transport-level retry of a POST could publish twice.
     session.mount(origin, RoutedAdapter(max_retries=0))
