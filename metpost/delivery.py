@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,6 +44,7 @@ from metpost.secrets import Redactor, resolve_credentials
 
 URL = re.compile(r"https?://\S+")
 T = TypeVar("T")
+CLOCK_ALLOWANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,11 @@ class Delivery:
             self.ledger.settle(post.id, states.UNKNOWN, error=message)
             self._log(post, 0, "reconcile-failed", started, error=reason)
             return self._result(account, post, UNKNOWN, error=message)
-        match = next((item for item in recent if same_text(post.text, item.text)), None)
+        # Only a post made since this one was recorded can be it: the same text may have gone
+        # out in an earlier broadcast (clocks may differ a little, hence the allowance).
+        since = datetime.fromisoformat(post.created_at) - CLOCK_ALLOWANCE
+        match = next((item for item in recent if same_text(post.text, item.text)
+                      and (item.created_at is None or item.created_at >= since)), None)
         self._log(post, 0, "reconciled-found" if match else "reconciled-absent", started)
         if match is None:
             return None

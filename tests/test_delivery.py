@@ -237,3 +237,22 @@ def test_a_scheduler_can_retry_by_its_own_key(fleet):
     assert retried.exit_code == 0
     assert statuses(retried)["hackney-x"] == "sent"
     assert_exactly_one_post_each_and_ledger_agrees(fleet)
+
+
+@pytest.mark.parametrize("platform", ["x", "facebook"])
+def test_an_older_identical_post_is_not_mistaken_for_the_unknown_one(fleet, platform):
+    fake = fleet.x if platform == "x" else fleet.graph
+    fake.refuse_duplicates = False  # as if yesterday's identical post were long enough ago
+    fake.drop_after_accept_next(1)
+    account = f"hackney-{platform}"
+    send = ["send", "--account", account, "-m", "{{ borough }}: roads reopen at 6pm.",
+            "--yes", "--json"]
+    assert statuses(fleet.run(send)) == {account: "unknown"}
+    # What the platform took turns out to be yesterday's post with the same words.
+    yesterday = fake.posts[0]
+    yesterday.created_at -= 86400
+    rerun = fleet.run(["retry", "last", "--json"])
+    [post] = json.loads(rerun.stdout)["posts"]
+    assert post["status"] == "sent"
+    assert post["remote_id"] != yesterday.id
+    assert len(fake.posts) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar
 
 from metpost.models import Receipt
@@ -50,6 +51,7 @@ class RemotePost:
     remote_id: str
     text: str
     url: str | None = None
+    created_at: datetime | None = None  # when the platform says so
 
 
 class PublishError(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,6 +32,14 @@ RATE_LIMIT_CODES = {4, 17, 32, 613}
 TOKEN_CODES = {102, 190}
 NONEXISTENT_OBJECT = (100, 33)  # code, subcode: "Object with ID ... does not exist"
 T = TypeVar("T")
+
+
+def _graph_time(value: object) -> datetime | None:
+    """Graph's timestamps look like 2026-11-24T07:00:00+0000."""
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
 
 
 class FacebookPlatform(Platform):
@@ -69,7 +78,8 @@ class FacebookPlatform(Platform):
         result = self._call(lambda graph: graph.get_connections(
             page_id, "posts", fields="id,message,created_time", limit=str(limit)))
         return [RemotePost(remote_id=str(item["id"]), text=str(item.get("message", "")),
-                           url=self.post_url(str(item["id"])))
+                           url=self.post_url(str(item["id"])),
+                           created_at=_graph_time(item.get("created_time")))
                 for item in result.get("data", []) if isinstance(item, dict) and "id" in item]
 
     def delete(self, remote_id: str) -> None:

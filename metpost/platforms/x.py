@@ -53,9 +53,11 @@ class XPlatform(Platform):
         me = self._call(lambda client: client.get_me(user_auth=True))
         user_id = me.data.id
         response = self._call(lambda client: client.get_users_tweets(
-            user_id, max_results=max(5, min(limit, 100)), user_auth=True))
+            user_id, max_results=max(5, min(limit, 100)), tweet_fields=["created_at"],
+            user_auth=True))
         return [RemotePost(remote_id=str(tweet.id), text=tweet.text,
-                           url=self.post_url(str(tweet.id))) for tweet in response.data or ()]
+                           url=self.post_url(str(tweet.id)), created_at=tweet.created_at)
+                for tweet in response.data or ()]
 
     def delete(self, remote_id: str) -> None:
         """Delete a post (DELETE /2/tweets/:id); one that is already gone counts as deleted."""

@@ -59,6 +59,7 @@ class FakeGraph(FakeServer):
         self.pages: dict[str, Page] = {}
         self.posts: list[PagePost] = []
         self.revoked: set[str] = set()
+        self.refuse_duplicates = True
         self.versions_seen: set[str] = set()
         self._numbers = itertools.count(100001)
         self._store = threading.Lock()
@@ -117,7 +118,8 @@ class FakeGraph(FakeServer):
         if not message.strip():
             return graph_error("(#100) Missing message or attachment", 100)
         with self._store:
-            if any(p.message == message for p in self.live_posts(page.id)):
+            duplicate = any(p.message == message for p in self.live_posts(page.id))
+            if self.refuse_duplicates and duplicate:
                 return graph_error("Duplicate status message", 506)
             post = PagePost(f"{page.id}_{next(self._numbers)}", page.id, message, time.time())
             self.posts.append(post)

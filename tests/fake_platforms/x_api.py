@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from tests.fake_platforms.server import FakeServer, Reply, Request
@@ -41,6 +42,11 @@ class XPost:
     deleted: bool = False
 
 
+def iso_time(timestamp: float) -> str:
+    """X's timestamps: 2026-11-24T07:00:00.000Z."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 def problem(status: int, title: str, detail: str, type_: str = "about:blank") -> Reply:
     return Reply(status, {"title": title, "detail": detail, "type": type_, "status": status},
                  content_type="application/problem+json")
@@ -54,6 +60,7 @@ class FakeX(FakeServer):
         self.users: dict[str, XUser] = {}
         self.posts: list[XPost] = []
         self.revoked: set[str] = set()
+        self.refuse_duplicates = True
         self._ids = itertools.count(1790000000000000001)
         self._store = threading.Lock()
 
@@ -109,7 +116,7 @@ class FakeX(FakeServer):
                            "One or more parameters to your request was invalid.",
                            "https://api.twitter.com/2/problems/invalid-request")
         with self._store:
-            if any(p.text == text for p in self.live_posts_of(user.id)):
+            if self.refuse_duplicates and any(p.text == text for p in self.live_posts_of(user.id)):
                 return problem(403, "Forbidden",
                                "You are not allowed to create a Tweet with duplicate content.")
             post = XPost(str(next(self._ids)), user.id, text, time.time())
@@ -122,12 +129,14 @@ class FakeX(FakeServer):
 
     def _timeline(self, user_id: str, request: Request) -> Reply:
         limit = int(request.query.get("max_results", ["10"])[0])
+        with_time = "created_at" in request.query.get("tweet.fields", [""])[0].split(",")
         posts = list(reversed(self.live_posts_of(user_id)))[:limit]
         if not posts:
             return Reply(200, {"meta": {"result_count": 0}})
         return Reply(200, {
             "data": [{"id": p.id, "text": html.escape(p.text, quote=False),
-                      "edit_history_tweet_ids": [p.id]}
+                      "edit_history_tweet_ids": [p.id],
+                      **({"created_at": iso_time(p.created_at)} if with_time else {})}
                      for p in posts],
             "meta": {"result_count": len(posts), "newest_id": posts[0].id,
                      "oldest_id": posts[-1].id}})
