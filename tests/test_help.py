@@ -6,12 +6,14 @@ import re
 
 import click
 
-from metpost.cli import cli
+from metpost.cli import COMMANDS, cli
 from tests.conftest import PROJECT, run
 
 
 def walk(group: click.Group, prefix: tuple[str, ...] = ()):
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         yield (*prefix, name), command
         if isinstance(command, click.Group):
             yield from walk(command, (*prefix, name))
@@ -29,6 +31,14 @@ def test_every_command_has_help_text():
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{' '.join(path)} {param.opts[0]} lacks help"
+
+
+def test_the_command_table_matches_each_commands_own_help():
+    outcome = run(["--help"])
+    for name, (_, _, summary) in COMMANDS.items():
+        command = cli.get_command(click.Context(cli), name)
+        assert command.help.strip().splitlines()[0] == summary
+        assert f"  {name}" in outcome.stdout and summary in " ".join(outcome.stdout.split())
 
 
 def test_top_level_help_lists_exit_codes():
@@ -52,8 +62,8 @@ def test_readme_names_only_real_commands_and_documents_them_all():
     assert len(mentioned) > 10
     known = {" ".join(path) for path, _ in walk(cli)}
     for first, second in mentioned:
-        assert first in cli.commands, f"README names 'metpost {first}', which does not exist"
-        if isinstance(cli.commands[first], click.Group):
+        assert first in COMMANDS, f"README names 'metpost {first}', which does not exist"
+        if isinstance(cli.get_command(click.Context(cli), first), click.Group):
             assert f"{first} {second}" in known, f"README names 'metpost {first} {second}'"
     documented = {" ".join(filter(None, pair)) for pair in mentioned}
     leaves = {path for path in known if not isinstance(dict(walk(cli))[tuple(path.split())],

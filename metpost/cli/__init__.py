@@ -1,26 +1,60 @@
 """The ``metpost`` command: a thin Click layer over the library.
 
-Library modules are imported inside each command so that ``metpost --help`` stays fast.
+Commands are imported only when run, and library modules only inside each command, so that
+``metpost --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
 import click
 
 from metpost import __version__
-from metpost.cli.accounts import accounts
-from metpost.cli.check import check
-from metpost.cli.history import history, retract, retry, show
-from metpost.cli.send import send
-from metpost.cli.templates import templates
 from metpost.errors import EXIT_INTERNAL_ERROR, MetpostError
+
+# name -> (module, attribute, the first line of its help, as `metpost --help` lists it)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "send": ("metpost.cli.send", "send",
+             "Render a message for each selected account and post it."),
+    "retry": ("metpost.cli.history", "retry",
+              "Finish a broadcast: re-send its failed posts, and check unknown ones first."),
+    "history": ("metpost.cli.history", "history",
+                "List recent broadcasts with how their posts stand."),
+    "show": ("metpost.cli.history", "show",
+             "Show one broadcast's posts: state, attempts, ids, URLs and errors."),
+    "retract": ("metpost.cli.history", "retract",
+                "Delete a broadcast's posts from every platform."),
+    "accounts": ("metpost.cli.accounts", "accounts", "Inspect the accounts in accounts.yaml."),
+    "templates": ("metpost.cli.templates", "templates",
+                  "Inspect the message templates in templates/."),
+    "check": ("metpost.cli.check", "check",
+              "Validate accounts.yaml and the templates, and show which secrets are set."),
+}
 
 
 class MetpostGroup(click.Group):
-    """Turns metpost's own errors into one line per problem and the documented exit code."""
+    """Loads commands on demand, and turns metpost's own errors into one line per problem and
+    the documented exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, in the order ``--help`` shows them."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import a command's module only when it is asked for."""
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands from the table above, without importing them."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a MetpostError becomes readable lines, never a traceback."""
@@ -57,15 +91,6 @@ def cli() -> None:
     3 internal error.
     """
 
-
-cli.add_command(send)
-cli.add_command(accounts)
-cli.add_command(templates)
-cli.add_command(check)
-cli.add_command(retry)
-cli.add_command(history)
-cli.add_command(show)
-cli.add_command(retract)
 
 
 def main() -> None:
