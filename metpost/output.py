@@ -8,11 +8,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from metpost.models import Account, Post, SendResult
+
+if TYPE_CHECKING:  # for annotations only: importing these would slow every command's start
+    from rich.console import Console
+
+    from metpost.ledger import BroadcastRecord, LedgerPost
+    from metpost.render import MessageTemplate
+    from metpost.setup_check import SetupReport
 
 Mode = Literal["json", "rich", "plain"]
 
@@ -45,7 +53,8 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
-def _console() -> Any:
+@cache
+def _console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False)
@@ -163,7 +172,7 @@ def show_results(broadcast_id: str, results: Sequence[SendResult], mode: Mode,
         click.echo(f"To finish it: {next_step} {broadcast_id}")
 
 
-def show_history(records: Sequence[Any], mode: Mode) -> None:
+def show_history(records: Sequence[BroadcastRecord], mode: Mode) -> None:
     """Recent broadcasts with counts per state."""
     if mode == "json":
         _json({"broadcasts": [{"id": r.id, "key": r.label, "created_at": r.created_at,
@@ -177,7 +186,7 @@ def show_history(records: Sequence[Any], mode: Mode) -> None:
             *(s.title() for s in states)), rows, mode)
 
 
-def show_broadcast(record: Any, posts: Sequence[Any], mode: Mode) -> None:
+def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: Mode) -> None:
     """One broadcast's posts as the ledger has them."""
     if mode == "json":
         _json({"id": record.id, "created_at": record.created_at, "source": record.source,
@@ -208,7 +217,7 @@ def show_accounts(accounts: Sequence[Account], mode: Mode) -> None:
         _console().print(f"{len(accounts)} accounts")
 
 
-def show_templates(templates: Sequence[Any], mode: Mode) -> None:
+def show_templates(templates: Sequence[MessageTemplate], mode: Mode) -> None:
     """Templates with their descriptions, variables and platform variants."""
     if mode == "json":
         _json({"templates": [{
@@ -240,7 +249,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode) ->
         click.echo("\t".join(row))
 
 
-def show_setup_report(report: Any, mode: Mode) -> None:
+def show_setup_report(report: SetupReport, mode: Mode) -> None:
     """The result of ``metpost check``."""
     config = report.config
     if mode == "json":
