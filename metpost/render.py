@@ -176,7 +176,7 @@ def bind_variables(template: MessageTemplate, given: Mapping[str, str]) -> dict[
             problems.append(f"--var {name}=…: template '{template.name}' takes no '{name}'"
                             f"{did_you_mean(name, declared)} (it takes: {', '.join(declared)})")
     for var in declared.values():
-        if var.required and name_missing(given, var.name):
+        if var.required and not given.get(var.name, "").strip():
             help_text = f" ({var.help})" if var.help else ""
             problems.append(f"template '{template.name}' needs --var {var.name}=…{help_text}")
     if problems:
@@ -184,11 +184,6 @@ def bind_variables(template: MessageTemplate, given: Mapping[str, str]) -> dict[
     values = {var.name: var.default or "" for var in declared.values() if not var.required}
     values.update(given)
     return values
-
-
-def name_missing(given: Mapping[str, str], name: str) -> bool:
-    """True when ``name`` was not given a non-blank value."""
-    return not str(given.get(name, "")).strip()
 
 
 class Renderer:
