@@ -68,13 +68,23 @@ def select_accounts(config: Config, selection: Selection,
         or account.name in names
     ]
     if platforms:
-        narrowed = [account for account in chosen if account.platform in platforms]
-        if chosen and not narrowed:
-            available = sorted({account.platform for account in chosen})
-            raise SelectionError(
-                f"none of the {len(chosen)} selected accounts is on "
-                f"{', '.join(sorted(platforms))}; they are on {', '.join(available)}")
-        chosen = narrowed
+        chosen = [account for account in chosen if account.platform in platforms]
+    # Every name given must reach someone: a borough left out in silence is a message not sent.
+    on = f" on {', '.join(sorted(platforms))}" if platforms else ""
+    problems = [
+        f"account '{name}' is not{on}" if kind == "account"
+        else f"{kind} '{name}' has no account{on}; see metpost accounts list"
+        for kind, wanted, matches in (
+            ("borough", boroughs, lambda a, n: a.borough == n),
+            ("personality", personalities, lambda a, n: a.personality == n),
+            ("tag", tags, lambda a, n: n in a.tags),
+            ("account", names, lambda a, n: a.name == n),
+        )
+        for name in sorted(wanted)
+        if not any(matches(account, name) for account in chosen)
+    ]
+    if problems:
+        raise SelectionError(*problems)
     if not chosen:
-        raise SelectionError("the selection matches no account; see metpost accounts list")
+        raise SelectionError(f"the selection matches no account{on}; see metpost accounts list")
     return chosen
