@@ -92,14 +92,15 @@ class ConfigValidator:
             self.problem((), f"must be a mapping with boroughs, personalities and accounts, "
                              f"not {_type_name(data)}")
             raise ConfigError(*self.problems)
-        self.check_keys((), data, ("boroughs", "personalities", "accounts"))
+        self.check_keys((), data, ("timezone", "boroughs", "personalities", "accounts"))
+        timezone = self.timezone(data.get("timezone"))
         boroughs = self.boroughs(data.get("boroughs"))
         personalities = self.personalities(data.get("personalities"))
         accounts = self.accounts(data.get("accounts"), boroughs, personalities)
         if self.problems:
             raise ConfigError(*self.problems)
         return Config(path=self.path, boroughs=boroughs, personalities=personalities,
-                      accounts=tuple(accounts))
+                      accounts=tuple(accounts), timezone=timezone)
 
     # -- generic shape checks -------------------------------------------------------------
 
@@ -148,6 +149,23 @@ class ConfigValidator:
             self.problem(path, f"must be a list, not {_type_name(value)}")
             return []
         return value
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def timezone(self, value: object) -> str | None:
+        """An IANA time zone name such as Europe/London, for {{ now }} in templates."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        name = self.string(("timezone",), value)
+        if name is None:
+            return None
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(("timezone",), f"unknown time zone '{name}'; use an IANA name such as "
+                                        "Europe/London")
+            return None
+        return name
 
     # -- sections ---------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ class Config:
     boroughs: Mapping[str, Borough]
     personalities: Mapping[str, Personality]
     accounts: tuple[Account, ...]
+    timezone: str | None = None  # IANA name for {{ now }}; None means the machine's own
 
     @property
     def templates_dir(self) -> Path:

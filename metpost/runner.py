@@ -53,6 +53,15 @@ class Broadcast:
         return lines
 
 
+def local_now(config: Config) -> datetime:
+    """The time templates see: in the config's time zone, else the machine's."""
+    if config.timezone:
+        from zoneinfo import ZoneInfo
+
+        return datetime.now(ZoneInfo(config.timezone))
+    return datetime.now().astimezone()
+
+
 def prepare(config: Config, selection: Selection, template: MessageTemplate,
             variables: Mapping[str, str], environ: Mapping[str, str],
             now: datetime | None = None) -> Broadcast:
@@ -60,7 +69,7 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
     platforms = platform_classes()
     accounts = select_accounts(config, selection, platforms)
     bound = bind_variables(template, variables)
-    renderer = Renderer(config, template, bound, now or datetime.now().astimezone())
+    renderer = Renderer(config, template, bound, now or local_now(config))
     posts: list[Post] = []
     errors: dict[str, None] = {}  # ordered set: one line per distinct render error
     for account in accounts:

@@ -153,3 +153,14 @@ def test_unquoted_reference_in_flow_mapping_gets_a_hint(project):
     assert problems_of(project, text) == [
         "18: invalid YAML: expected ',' or '}', but got '{'; inside { ... } quote each "
         "reference, as '${VAR}'"]
+
+
+def test_timezone_sets_what_now_means(project):
+    from metpost.runner import local_now
+
+    config = load_config(project("timezone: Asia/Tokyo\n" + GOOD.lstrip()))
+    assert config.timezone == "Asia/Tokyo"
+    assert local_now(config).utcoffset().total_seconds() == 9 * 3600
+    assert problems_of(project, "timezone: Europe/Londres\n" + GOOD.lstrip()) == [
+        "1: timezone: unknown time zone 'Europe/Londres'; use an IANA name such as "
+        "Europe/London"]

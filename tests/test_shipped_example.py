@@ -21,7 +21,7 @@ USES = {
     "reassurance-patrols": (["--tag", "borough"], {
         "reason": "Tuesday's incident on Kingsland Road", "area": "around Dalston Junction",
         "until": "over the weekend"}),
-    "road-closure": (["--tag", "borough"], {
+    "road-closure": (["--tag", "borough", "--tag", "central"], {
         "roads": "Mare Street between Morning Lane and Graham Road", "reason": "a collision",
         "diversion": "Buses are diverted via Kingsland Road",
         "reopen": "We expect it to reopen by 18:00"}),
