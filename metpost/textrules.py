@@ -1,65 +1,134 @@
 """Platform text rules as pure functions: X's weighted length.
 
-X counts a post the way the twitter-text library's configuration v3 says: text is NFC-normalised;
-every URL counts as 23 however long it is; every emoji sequence (ZWJ families, skin tones,
-keycaps, flags) counts 2; each other character counts by its UTF-16 code unit's range — 1 for
-Latin, general punctuation and the like, 2 for everything else (CJK, most non-Latin scripts).
-The limit is 280. Positions in ``TweetLength`` are UTF-16 indices, as twitter-text reports them.
+X counts a post the way the twitter-text library does with its configuration v3. The text is
+NFC-normalised, then weighed piece by piece: a URL counts ``TRANSFORMED_URL_LENGTH`` (23) however
+long it is; an emoji sequence (ZWJ family, skin tone, keycap, flag) counts ``DEFAULT_WEIGHT``;
+any other character counts by its code point: 1 if it falls in one of ``WEIGHT_RANGES`` (Latin,
+general punctuation and the like), 2 otherwise (CJK, most other scripts, emoji). The limit is
+``X_MAX_WEIGHTED_LENGTH``. Ranges in ``TweetLength`` are UTF-16 indices, as twitter-text reports.
+
+The rules were read from twitter-text (github.com/twitter/twitter-text, commit 30e2430:
+config/v3.json, the Java Regex, Extractor and TwitterTextParser classes, js/src/parseTweet.js)
+and re-expressed here. Its conformance cases are in tests/data/.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
-# twitter-text config/v3.json
+from metpost.tlds import COUNTRY_TLDS, GENERIC_TLDS
+
+__all__ = ["X_MAX_WEIGHTED_LENGTH", "TweetLength", "parse_tweet", "weighted_length"]
+
+# ---- twitter-text configuration v3 (config/v3.json) --------------------------------------------
 X_MAX_WEIGHTED_LENGTH = 280
-SCALE = 100
-DEFAULT_WEIGHT = 200
-TRANSFORMED_URL_LENGTH = 23
-WEIGHT_RANGES = (  # inclusive UTF-16 code unit ranges that weigh 100 (count 1)
-    (0, 4351, 100),
-    (8192, 8205, 100),
-    (8208, 8223, 100),
-    (8242, 8247, 100),
+SCALE = 100  # weights are in hundredths of a character
+DEFAULT_WEIGHT = 200  # any code point outside WEIGHT_RANGES, and every emoji sequence
+WEIGHT_RANGES: tuple[tuple[int, int, int], ...] = (  # (first, last code point, weight)
+    (0x0000, 0x10FF, 100),  # Latin, Greek, Cyrillic, Hebrew, Arabic, Indic, Thai, Georgian...
+    (0x2000, 0x200D, 100),  # spaces, zero-width space, (non-)joiner
+    (0x2010, 0x201F, 100),  # hyphens, dashes, quotation marks
+    (0x2032, 0x2037, 100),  # primes
 )
-INVALID_CHARACTERS = frozenset("\ufffe\ufeff\uffff")
+TRANSFORMED_URL_LENGTH = 23  # every URL becomes a t.co link this long
+EMOJI_PARSING_ENABLED = True
 
-MAX_DOMAIN_LABEL_LENGTH = 63  # after IDNA (punycode) encoding, "xn--" included
-MAX_DOMAIN_LENGTH = 253
+# ---- other rules of twitter-text ---------------------------------------------------------------
+INVALID_CHARACTERS = frozenset("\ufffe\ufeff\uffff")  # a text containing one is not valid
+# © ® ™ on their own are text, not emoji (they are one only with U+FE0F after them).
+TEXT_STYLE_SYMBOLS = frozenset("\u00a9\u00ae\u2122")
+MAX_URL_LENGTH = 4096  # longer URLs (host in punycode, protocol included) are not links
+DEFAULT_PROTOCOL = "https://"  # what a URL without protocol is assumed to have, for that limit
+MAX_TCO_SLUG_LENGTH = 40  # a t.co link whose slug is longer is not a link
+NO_PROTOCOL_BAD_PRECEDING = frozenset("-_./")  # "x.y.com": not a link without protocol after these
 
-# Generic top-level domains a link without "http(s)://" may end in. Any two-letter ASCII TLD is
-# taken as a country code. Links with a protocol may use any alphabetic TLD, IDN ones included.
-GENERIC_TLDS = frozenset((
-    "aero", "app", "art", "asia", "biz", "blog", "cat", "club", "com", "coop", "dev", "edu",
-    "email", "gov", "info", "int", "jobs", "london", "mil", "mobi", "museum", "name", "net",
-    "news", "nhs", "online", "org", "police", "post", "pro", "scot", "shop", "site", "store",
-    "tech", "tel", "travel", "wales", "xxx", "xyz",
-))
-
-_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
-URL_CANDIDATE = re.compile(
-    r"(?<![\w@$#.\-/:])"  # not glued to a word, mention, hashtag or another URL
-    r"(?P<url>(?P<protocol>https?://)?"
-    rf"(?P<host>(?:{_LABEL}\.)+(?P<tld>[^\W\d_]{{2,}}))"
-    r"(?::\d{1,5})?"
-    r"(?:/[\w!*';:=+,.$/%#\[\]\-\u2013~&|@()]*)?"
-    r"(?:\?[\w!?*'();:&=+$/%#\[\]\-.,~|@]*)?)",
-    re.IGNORECASE,
+# ---- URL grammar, after twitter-text's Java Regex class ----------------------------------------
+# Character sets, written for use inside [...].
+_LATIN_ACCENTS = (
+    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f"
+    "\u0253\u0254\u0256\u0257\u0259\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb"
+    "\u0300-\u036f\u1e00-\u1eff"
 )
-# Punctuation that ends a sentence rather than a URL.
-TRAILING_PUNCTUATION = ".,:;!?'\"*"
+_CYRILLIC = "\u0400-\u04ff"
+_HOST_CHARS = "a-z0-9" + _LATIN_ACCENTS  # a host's labels: Latin letters and digits
+# Right after http(s)://, one label before the TLD may be in any script: anything but ASCII
+# punctuation other than "-", spaces, separators and the General Punctuation block.
+_NOT_UNICODE_HOST_CHARS = r"!-,./:-@\[-`{-~\s\xa0\u1680\u2000-\u206f\u3000"
+_PATH_CHARS = r"a-z0-9!*';:=+,.$/%#\[\]\-\u2013_~|&@" + _LATIN_ACCENTS + _CYRILLIC
+_PATH_END_CHARS = r"a-z0-9=_#/\-+" + _LATIN_ACCENTS + _CYRILLIC  # "/foo." leaves out the "."
+_QUERY = r"\?[a-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@]*[a-z0-9\-_&=#/]"
+
+_SUBDOMAIN = rf"(?>(?:[{_HOST_CHARS}][{_HOST_CHARS}_-]*)?[{_HOST_CHARS}]\.)"
+_DOMAIN = rf"(?:[{_HOST_CHARS}][{_HOST_CHARS}-]*)?[{_HOST_CHARS}]\."
+_UNICODE_DOMAIN = (
+    rf"[^{_NOT_UNICODE_HOST_CHARS}-](?:[^{_NOT_UNICODE_HOST_CHARS}]*[^{_NOT_UNICODE_HOST_CHARS}-])?\."
+)
+_PARENS = rf"\((?:[{_PATH_CHARS}]+|[{_PATH_CHARS}]*\([{_PATH_CHARS}]+\)[{_PATH_CHARS}]*)\)"
+_PATH_PART = (
+    rf"[{_PATH_CHARS}]*(?:{_PARENS}[{_PATH_CHARS}]*)*(?:[{_PATH_END_CHARS}]|{_PARENS})"
+    rf"|@[{_PATH_CHARS}]+/"
+)
+_FLAGS = re.IGNORECASE | re.ASCII  # case-insensitive for ASCII only, as twitter-text's Java
+
+
+def _longest_first(words: Iterable[str]) -> str:
+    """A regex for any of ``words``, preferring the longest, written as a trie ("c(?:om?|at)")
+    so that a failed attempt costs a character or two rather than a try of every word."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, dict]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in node.items() if char]
+        if not branches:
+            return ""
+        either = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{either})?" if "" in node else either
+
+    return pattern(trie)
+
+
+@cache
+def _url_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The URL and t.co patterns, compiled on first use (the TLD list makes them large)."""
+    # A TLD must not run on into letters or digits: "example.community" is not "example.com".
+    tld = rf"(?:{_longest_first(GENERIC_TLDS | COUNTRY_TLDS)})(?=[^a-z0-9@+-]|$)"
+    host = (
+        rf"{_SUBDOMAIN}*{_DOMAIN}(?:{tld}|xn--[a-z0-9-]+)"  # www.met.police.uk
+        rf"|(?:(?<=http://)|(?<=https://)){_UNICODE_DOMAIN}{tld}"  # https://例え.jp
+    )
+    url = re.compile(
+        # A URL follows the start or anything but a letter, digit, @, $, # or an invalid
+        # character; that character is consumed, so two URLs never share it.
+        r"(?P<before>[^a-z0-9@$#\uff20\uff03\ufffe\ufeff\uffff]|^)"
+        rf"(?P<url>(?P<protocol>https?://)?(?P<host>{host})"
+        rf"(?::[0-9]++)?(?:/(?:{_PATH_PART})*+)?(?:{_QUERY})?)",
+        _FLAGS,
+    )
+    tco = re.compile(rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?", _FLAGS)
+    return url, tco
 
 
 @dataclass(frozen=True)
 class TweetLength:
-    """X's verdict on a text, as twitter-text's parseTweet gives it."""
+    """What X (twitter-text's ``parseTweet``) says of a text.
+
+    ``permillage`` is the weighted length in thousandths of the limit. ``display_range`` spans
+    the whole text and ``valid_range`` the part that fits the limit, as inclusive
+    (first, last) UTF-16 indices of the text as given, as twitter-text reports them.
+    """
 
     weighted_length: int
     valid: bool
     permillage: int
-    display_range: tuple[int, int]  # UTF-16 indices, inclusive
+    display_range: tuple[int, int]
     valid_range: tuple[int, int]
 
 
@@ -67,53 +136,53 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _trim_url(url: str) -> str:
-    """Drop sentence punctuation and unbalanced closing brackets from the end of a URL."""
-    while url:
-        unbalanced = url[-1] == ")" and url.count("(") < url.count(")")
-        if url[-1] in TRAILING_PUNCTUATION or unbalanced:
-            url = url[:-1]
-        else:
-            break
-    return url
-
-
-def _valid_host(host: str, tld: str, has_protocol: bool) -> bool:
-    if not has_protocol and not (host.isascii() and
-                                 (len(tld) == 2 or tld.lower() in GENERIC_TLDS)):
-        return False
+def _link_fits(url: str, host: str, has_protocol: bool) -> bool:
+    """Whether the host converts to ASCII (IDNA, each label 1 to 63 characters in punycode)
+    and the URL, with that host and a protocol, is at most ``MAX_URL_LENGTH`` long."""
     try:
-        labels = [label.encode("idna").decode("ascii") if not label.isascii() else label
-                  for label in host.split(".")]
+        ascii_host = host.encode("idna")
     except UnicodeError:
         return False
-    return (all(0 < len(label) <= MAX_DOMAIN_LABEL_LENGTH for label in labels)
-            and len(".".join(labels)) <= MAX_DOMAIN_LENGTH)
+    length = _utf16_len(url) - _utf16_len(host) + len(ascii_host)
+    if not has_protocol:
+        length += len(DEFAULT_PROTOCOL)
+    return length <= MAX_URL_LENGTH
 
 
-def url_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) code point offsets of the URLs X would shorten to 23 characters."""
-    spans = []
-    for match in URL_CANDIDATE.finditer(text):
-        url = _trim_url(match.group("url"))
-        host = match.group("host")
-        if len(url) < len(match.group("protocol") or "") + len(host):
+def _url_spans(text: str) -> dict[int, int]:
+    """{start: end} in code points of each URL that X counts as ``TRANSFORMED_URL_LENGTH``."""
+    url_pattern, tco_pattern = _url_patterns()
+    spans = {}
+    for match in url_pattern.finditer(text):
+        protocol = match["protocol"]
+        if not protocol and match["before"] in NO_PROTOCOL_BAD_PRECEDING:
             continue
-        if _valid_host(host, match.group("tld"), bool(match.group("protocol"))):
-            spans.append((match.start("url"), match.start("url") + len(url)))
+        start, end = match.span("url")
+        if protocol and (tco := tco_pattern.match(match["url"])):
+            if len(tco[1]) > MAX_TCO_SLUG_LENGTH:
+                continue
+            end = start + tco.end()  # nothing after a t.co slug but a query string
+        if _link_fits(text[start:end], match["host"], bool(protocol)):
+            spans[start] = end
     return spans
 
 
-def emoji_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) code point offsets of emoji sequences, each counted as one emoji."""
-    import emoji
+def _emoji_spans(text: str) -> dict[int, int]:
+    """{start: end} in code points of each emoji sequence, which counts as one character."""
+    import emoji  # only needed once a text is weighed
 
-    return [(item["match_start"], item["match_end"]) for item in emoji.emoji_list(text)]
+    spans = {}
+    for found in emoji.emoji_list(text):
+        start, end = found["match_start"], found["match_end"]
+        if not (end - start == 1 and text[start] in TEXT_STYLE_SYMBOLS):
+            spans[start] = end
+    return spans
 
 
-def _char_weight(code_unit: int) -> int:
-    for start, end, weight in WEIGHT_RANGES:
-        if start <= code_unit <= end:
+def _char_weight(char: str) -> int:
+    code_point = ord(char)
+    for first, last, weight in WEIGHT_RANGES:
+        if first <= code_point <= last:
             return weight
     return DEFAULT_WEIGHT
 
@@ -121,49 +190,41 @@ def _char_weight(code_unit: int) -> int:
 def parse_tweet(text: str) -> TweetLength:
     """Weigh ``text`` as X does and say whether it may be posted."""
     normalized = unicodedata.normalize("NFC", text)
-    starts: dict[int, tuple[int, int]] = {}  # code point start -> (end, weight of the span)
-    for start, end in emoji_spans(normalized):
-        starts[start] = (end, DEFAULT_WEIGHT)
-    for start, end in url_spans(normalized):  # a URL wins over an emoji inside it
-        starts[start] = (end, TRANSFORMED_URL_LENGTH * SCALE)
+    urls = _url_spans(normalized)
+    emojis = _emoji_spans(normalized) if EMOJI_PARSING_ENABLED else {}
 
-    weighted = 0
-    valid = True
-    unit_index = -1  # UTF-16 index of the last code unit consumed
-    valid_index = 0
+    weighted = 0  # in hundredths
+    valid = True  # no invalid character so far
+    last_unit = -1  # UTF-16 index of the last code unit weighed
+    valid_end = 0  # UTF-16 index of the last code unit within the limit
     index = 0
     while index < len(normalized):
-        if index in starts:
-            end, weight = starts[index]
-            weighted += weight
-            unit_index += _utf16_len(normalized[index:end])
-            last_char = normalized[end - 1]
-            index = end
+        if index in urls:  # a URL wins over an emoji at the same place
+            end, weight = urls[index], TRANSFORMED_URL_LENGTH * SCALE
+        elif index in emojis:
+            end, weight = emojis[index], DEFAULT_WEIGHT
         else:
-            char = normalized[index]
-            units = _utf16_len(char)
-            # twitter-text weighs the last UTF-16 unit of the character: a low surrogate for
-            # characters beyond the BMP, which falls in no range and so weighs the default.
-            weighted += _char_weight(0xDC00 if units == 2 else ord(char))
-            unit_index += units
-            last_char = char
-            index += 1
-        if valid:
-            valid = last_char not in INVALID_CHARACTERS
+            end, weight = index + 1, _char_weight(normalized[index])
+        piece = normalized[index:end]
+        weighted += weight
+        last_unit += _utf16_len(piece)
+        valid = valid and INVALID_CHARACTERS.isdisjoint(piece)
         if valid and weighted <= X_MAX_WEIGHTED_LENGTH * SCALE:
-            valid_index = unit_index
+            valid_end = last_unit
+        index = end
 
     length = weighted // SCALE
+    # twitter-text shifts the valid range by what normalising added or removed, wherever it was.
     offset = _utf16_len(text) - _utf16_len(normalized)
     return TweetLength(
         weighted_length=length,
         valid=valid and 0 < length <= X_MAX_WEIGHTED_LENGTH,
         permillage=length * 1000 // X_MAX_WEIGHTED_LENGTH,
-        display_range=(0, _utf16_len(normalized) + offset - 1),
-        valid_range=(0, valid_index + offset),
+        display_range=(0, max(_utf16_len(text) - 1, 0)),
+        valid_range=(0, valid_end + offset),
     )
 
 
 def weighted_length(text: str) -> int:
-    """X's weighted length of ``text`` (limit: ``X_MAX_WEIGHTED_LENGTH``)."""
+    """X's weighted length of ``text``: ``parse_tweet(text).weighted_length``."""
     return parse_tweet(text).weighted_length
