@@ -1,189 +1,416 @@
-"""A threaded HTTP server on loopback with a request log, latency and injected faults."""
+"""A threaded HTTP server on 127.0.0.1 with a request log, latency and injected faults.
+
+``FakeServer`` listens on an ephemeral port from the moment it is built and answers each
+connection in its own daemon thread (``ThreadingHTTPServer``), so a fixed ``latency`` delays every
+request without serialising concurrent ones. Subclasses say what the platform answers (``route``)
+and what its 5xx and rate-limit answers look like (``error_reply``, ``rate_limit_reply``).
+
+Faults are queued and consumed in order, one per incoming request they apply to. Most apply to
+any write request (POST or DELETE); a fault meant for deletes only waits for the next DELETE, and
+the writes in between pass it by. What the client sees:
+
+==========================  ============================================================  ========
+fault (``Request.fault``)   what the client sees                                          stored?
+==========================  ============================================================  ========
+``fail_next`` (fail)        a 5xx in the platform's error shape                           no
+``rate_limit_next``         the platform's rate-limit answer                              no
+``post_then_fail_next``     a 5xx in the platform's error shape                           **yes**
+``drop_after_accept_next``  the connection closes after the request is processed (drop)   yes
+``stall_next`` (stall)      the answer comes ``seconds`` late (never, if stopped)         yes
+``refuse_next`` (refuse)    the connection closes before the body is read                 no
+==========================  ============================================================  ========
+
+"Stored?" is whether the request is processed (a valid post kept, a delete done) before the fault
+acts. The platform fakes add their own faults on the same queue (see each module).
+
+Every request the server reads, faulted or not, lands in ``requests`` with its method, path,
+query, headers, body, the fault it consumed, when it arrived, and when and with what status it was
+answered. ``in_flight`` and ``max_in_flight`` count requests being handled at once (from the
+moment a request line is read until its answer is written or its connection closed), for tests
+of concurrency.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+WRITE_METHODS = frozenset({"POST", "DELETE"})
+DELETE_ONLY = frozenset({"DELETE"})
 
 
 @dataclass
 class Request:
-    """One request as the server saw it."""
+    """One request as the server read it, and how it was answered."""
 
     method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
+    path: str  # without the query string
+    query: dict[str, str]  # first value of each query parameter
+    headers: dict[str, str]  # names lower-cased
     body: bytes
+    fault: str | None = None  # the fault this request consumed, if any
+    received_at: float = field(default_factory=time.time)  # epoch seconds
+    answered_at: float | None = None  # epoch seconds; None if never answered (drop, refuse)
+    status: int | None = None  # the status sent; None if never answered
 
     def json(self) -> Any:
-        return json.loads(self.body or b"null")
+        """The body parsed as JSON (raises ValueError if it is not JSON)."""
+        return json.loads(self.body.decode("utf-8"))
 
     def form(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+        """The body parsed as ``application/x-www-form-urlencoded`` (first value of each)."""
+        pairs = parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+        return {name: values[0] for name, values in pairs.items()}
 
 
 @dataclass
 class Reply:
-    """What to answer: status, JSON body, headers."""
+    """What the server answers: a status, a JSON body (None for none) and extra headers."""
 
     status: int
-    body: Any
+    body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
+    content_type: str = "application/json; charset=utf-8"
 
 
-@dataclass
+Answer = Callable[[Request], Reply]
+
+
+@dataclass(frozen=True)
 class Fault:
-    """A fault to apply to the next write request (POST or DELETE)."""
+    """One queued fault.
 
-    kind: str  # "status" | "rate_limit" | "drop_after_accept" | "stall" | "refuse"
-    status: int = 503
-    seconds: float = 0.0
+    ``answer`` replaces the platform's answer; with ``process`` the request is first handled as
+    usual (the post stored, the delete done) and only the answer is replaced. ``close`` is
+    "before" (close without reading the body) or "after" (process, then close unanswered);
+    ``delay`` holds the answer back that many seconds. ``methods`` are the requests it applies to.
+    """
+
+    name: str
+    answer: Answer | None = None
+    process: bool = False
+    close: str | None = None
+    delay: float = 0.0
+    methods: frozenset[str] = WRITE_METHODS
 
 
 class FakeServer:
-    """Base for the fakes. Subclasses implement ``route`` and ``error_reply``."""
+    """Base for the fakes: lifecycle, request log, latency, concurrency count and the faults."""
 
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
-        self.requests: list[Request] = []
+        self._lock = threading.RLock()  # guards the log, the faults, counters and subclass state
+        self._log: list[Request] = []
         self._faults: deque[Fault] = deque()
-        self._lock = threading.RLock()
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._stopping = threading.Event()
-        fake = self
+        self._httpd: _HTTPServer | None = _HTTPServer(self)
+        self._thread: threading.Thread | None = None
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    # -- lifecycle ---------------------------------------------------------------------------
 
-            def log_message(self, *args: object) -> None:  # keep test output quiet
-                pass
-
-            def _handle(self) -> None:
-                fake._serve(self)
-
-            do_GET = do_POST = do_DELETE = _handle
-
-        class Server(ThreadingHTTPServer):
-            # The default backlog of 5 resets connections when 66 arrive at once.
-            request_queue_size = 256
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        daemon=True)
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeServer:
-        self._thread.start()
+    def start(self) -> Self:
+        """Start serving (the port is already bound); return self."""
+        if self._httpd is None:
+            raise RuntimeError(f"{type(self).__name__} was stopped; build a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                            kwargs={"poll_interval": 0.02},
+                                            name=f"{type(self).__name__}-server", daemon=True)
+            self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving: end stalls and latency waits, close every socket. Idempotent."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        if thread is not None:
+            httpd.shutdown()
+        httpd.server_close()
+        httpd.close_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = self._thread = None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.stop()
 
-    # -- faults -----------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The port the server listens on (until it is stopped)."""
+        if self._httpd is None:
+            raise RuntimeError(f"{type(self).__name__} is stopped")
+        return int(self._httpd.server_address[1])
 
-    def fail_next(self, n: int = 1, status: int = 503) -> None:
-        """Answer the next n writes with a server error in the platform's shape."""
-        self._faults.extend(Fault("status", status=status) for _ in range(n))
+    @property
+    def url(self) -> str:
+        """The base address, ``http://127.0.0.1:PORT`` (no trailing slash)."""
+        return f"http://127.0.0.1:{self.port}"
 
-    def rate_limit_next(self, n: int = 1, reset_in: float = 1.0) -> None:
-        """Answer the next n writes with the platform's rate-limit error."""
-        self._faults.extend(Fault("rate_limit", seconds=reset_in) for _ in range(n))
+    # -- request log and concurrency -----------------------------------------------------------
 
-    def drop_after_accept_next(self, n: int = 1) -> None:
-        """Store the next n posts, then close the connection without answering."""
-        self._faults.extend(Fault("drop_after_accept") for _ in range(n))
-
-    def stall_next(self, n: int = 1, seconds: float = 5.0) -> None:
-        """Store the next n posts, then wait ``seconds`` before answering."""
-        self._faults.extend(Fault("stall", seconds=seconds) for _ in range(n))
-
-    def refuse_next(self, n: int = 1) -> None:
-        """Close the next n write connections before reading or storing anything."""
-        self._faults.extend(Fault("refuse") for _ in range(n))
+    @property
+    def requests(self) -> list[Request]:
+        """A snapshot of every request read so far, oldest first."""
+        with self._lock:
+            return list(self._log)
 
     @property
     def request_count(self) -> int:
+        """How many requests the server has read."""
         with self._lock:
-            return len(self.requests)
+            return len(self._log)
 
-    # -- serving ----------------------------------------------------------------------------
-
-    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        fault = None
-        if handler.command in ("POST", "DELETE"):
-            with self._lock:
-                fault = self._faults.popleft() if self._faults else None
-        if fault and fault.kind == "refuse":
-            handler.close_connection = True
-            handler.connection.shutdown(socket.SHUT_RDWR)
-            return
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
-        parts = urlsplit(handler.path)
-        request = Request(handler.command, parts.path, parse_qs(parts.query),
-                          {k.lower(): v for k, v in handler.headers.items()}, body)
+    @property
+    def in_flight(self) -> int:
+        """How many requests are being handled right now."""
         with self._lock:
-            self.requests.append(request)
-        if self.latency:
-            time.sleep(self.latency)
-        if fault and fault.kind == "status":
-            reply = self.error_reply(fault.status)
-        elif fault and fault.kind == "rate_limit":
-            reply = self.rate_limit_reply(fault.seconds)
-        else:
-            reply = self.route(request)
-        if fault and fault.kind == "drop_after_accept":
-            handler.close_connection = True
-            handler.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if fault and fault.kind == "stall":
-            self._stopping.wait(fault.seconds)
-        self._send(handler, reply)
+            return self._in_flight
 
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
-        payload = json.dumps(reply.body).encode()
-        try:
-            handler.send_response(reply.status)
-            handler.send_header("Content-Type", reply.content_type)
-            handler.send_header("Content-Length", str(len(payload)))
-            for name, value in reply.headers.items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            handler.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a read timeout): nothing to do
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests that were being handled at the same moment."""
+        with self._lock:
+            return self._max_in_flight
 
-    # -- for subclasses ---------------------------------------------------------------------
+    # -- fault injection ---------------------------------------------------------------------
+
+    def fail_next(self, n: int = 1, status: int = 503) -> None:
+        """Answer the next ``n`` writes with a ``status`` (5xx) platform error; store nothing."""
+        _require_5xx("fail_next", status)
+        self.queue_fault(n, Fault("fail", answer=lambda _: self.error_reply(status)))
+
+    def post_then_fail_next(self, n: int = 1, status: int = 500) -> None:
+        """Process the next ``n`` writes (store the post, do the delete), then answer a
+        ``status`` (5xx) platform error as if nothing had happened."""
+        _require_5xx("post_then_fail_next", status)
+        self.queue_fault(n, Fault("post_then_fail", process=True,
+                                  answer=lambda _: self.error_reply(status)))
+
+    def rate_limit_next(self, n: int = 1, reset_in: float = 1.0) -> None:
+        """Answer the next ``n`` writes with the platform's rate-limit error; store nothing."""
+        self.queue_fault(n, Fault("rate_limit", answer=lambda _: self.rate_limit_reply(reset_in)))
+
+    def drop_after_accept_next(self, n: int = 1) -> None:
+        """Process the next ``n`` writes, then close the connection without answering."""
+        self.queue_fault(n, Fault("drop", process=True, close="after"))
+
+    def stall_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """Process the next ``n`` writes, then wait ``seconds`` before answering."""
+        self.queue_fault(n, Fault("stall", process=True, delay=seconds))
+
+    def refuse_next(self, n: int = 1) -> None:
+        """Close the connection of the next ``n`` writes before reading their body.
+
+        The client has sent its request by then, so it sees a connection error after sending,
+        as with a drop; only a closed port gives a true "connection refused".
+        """
+        self.queue_fault(n, Fault("refuse", close="before"))
+
+    def queue_fault(self, n: int, fault: Fault) -> None:
+        """Queue ``fault`` for the next ``n`` requests it applies to (the platform fakes'
+        own faults go through here)."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        with self._lock:
+            self._faults.extend([fault] * n)
+
+    @property
+    def faults_pending(self) -> int:
+        """How many queued faults no request has consumed yet."""
+        with self._lock:
+            return len(self._faults)
+
+    def _take_fault(self, method: str) -> Fault | None:
+        """The first queued fault that applies to ``method``, removed from the queue."""
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if method in fault.methods:
+                    del self._faults[index]
+                    return fault
+        return None
+
+    # -- what subclasses provide -------------------------------------------------------------
 
     def route(self, request: Request) -> Reply:
+        """Answer one request (called from a handler thread; guard shared state with _lock)."""
         raise NotImplementedError
 
     def error_reply(self, status: int) -> Reply:
+        """The platform's answer for an injected 5xx."""
         raise NotImplementedError
 
     def rate_limit_reply(self, reset_in: float) -> Reply:
+        """The platform's answer for an injected rate limit lifting in ``reset_in`` seconds."""
         raise NotImplementedError
+
+    # -- request handling --------------------------------------------------------------------
+
+    def _handle(self, handler: _Handler) -> None:
+        """Count the request in flight while it is read, delayed, faulted and answered."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            self._serve(handler)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _serve(self, handler: _Handler) -> None:
+        method = handler.command
+        fault = self._take_fault(method)
+        split = urlsplit(handler.path)
+        query = {name: values[0] for name, values in
+                 parse_qs(split.query, keep_blank_values=True).items()}
+        headers: dict[str, str] = {}
+        for name, value in handler.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+
+        if fault is not None and fault.close == "before":
+            self._record(Request(method, split.path, query, headers, b"", fault.name))
+            handler.close_connection = True  # closed with the body unread, nothing answered
+            return
+
+        request = Request(method, split.path, query, headers, _read_body(handler),
+                          fault.name if fault else None)
+        self._record(request)
+        if self.latency and self._stopping.wait(self.latency):
+            handler.close_connection = True
+            return
+
+        reply = self._answer(request, fault)
+        if fault is not None and fault.close == "after":
+            handler.close_connection = True
+            return
+        if fault is not None and fault.delay and self._stopping.wait(fault.delay):
+            handler.close_connection = True
+            return
+        if _send(handler, reply):
+            with self._lock:
+                request.status, request.answered_at = reply.status, time.time()
+
+    def _answer(self, request: Request, fault: Fault | None) -> Reply:
+        """The platform's answer, or the fault's (after processing, if the fault says so)."""
+        if fault is None or fault.answer is None:
+            return self.route(request)
+        if fault.process:
+            self.route(request)
+        return fault.answer(request)
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self._log.append(request)
+
+
+def _require_5xx(name: str, status: int) -> None:
+    if not 500 <= status <= 599:
+        raise ValueError(f"{name} takes a 5xx status, not {status}")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """A threading server that knows its open connections so ``stop`` can close them."""
+
+    daemon_threads = True
+    request_queue_size = 256  # the benchmark opens dozens of connections at once
+
+    def __init__(self, fake: FakeServer) -> None:
+        self.fake = fake
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def close_connections(self) -> None:
+        """Shut down every open connection, waking handler threads blocked on reads."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about clients that hang up (timeouts, drops); report anything else."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Hands every request to the fake; HTTP/1.1 so clients can keep connections alive."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle keep-alive connection is closed after a minute
+    # Headers and body go out in two writes; with Nagle on, a kept-alive connection then waits
+    # for the client's delayed ACK, some 40 ms a request.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def _dispatch(self) -> None:
+        self.server.fake._handle(self)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output clean: no access log."""
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, by Content-Length or chunked transfer encoding."""
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        chunks: list[bytes] = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline().strip():  # trailers, then the blank line
+                    pass
+                return b"".join(chunks)
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()  # the CRLF after each chunk
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> bool:
+    """Write ``reply``; False if the client had gone away (not an error)."""
+    payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+    try:
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", reply.content_type)
+        handler.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(payload)
+        handler.wfile.flush()
+    except OSError:
+        handler.close_connection = True
+        return False
+    return True
