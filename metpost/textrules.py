@@ -1,4 +1,4 @@
-"""Platform text rules as pure functions: X's weighted length.
+"""Platform text rules as pure functions: X's weighted length, and the links X would shorten.
 
 X counts a post the way the twitter-text library does with its configuration v3. The text is
 NFC-normalised, then weighed piece by piece: a URL counts ``TRANSFORMED_URL_LENGTH`` (23) however
@@ -7,22 +7,32 @@ any other character counts by its code point: 1 if it falls in one of ``WEIGHT_R
 general punctuation and the like), 2 otherwise (CJK, most other scripts, emoji). The limit is
 ``X_MAX_WEIGHTED_LENGTH``. Ranges in ``TweetLength`` are UTF-16 indices, as twitter-text reports.
 
-The rules were read from twitter-text (github.com/twitter/twitter-text, commit 30e2430:
-config/v3.json, the Java Regex, Extractor and TwitterTextParser classes, js/src/parseTweet.js)
-and re-expressed here. Its conformance cases are in tests/data/.
+The rules were read from twitter-text (github.com/twitter/twitter-text, commit 30e2430):
+config/v3.json, js/src/parseTweet.js, js/src/extractUrlsWithIndices.js, js/src/lib/idna.js and
+the patterns in js/src/regexp/, and re-expressed here; where the JavaScript and the Java library
+differ on which text is a link, this module follows the JavaScript. Emoji sequences are today's
+Unicode list (the ``emoji`` package), which twitter-text's generated patterns track. The official
+conformance cases are in tests/data/.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
 from metpost.tlds import COUNTRY_TLDS, GENERIC_TLDS
 
-__all__ = ["X_MAX_WEIGHTED_LENGTH", "TweetLength", "parse_tweet", "weighted_length"]
+__all__ = [
+    "X_MAX_WEIGHTED_LENGTH",
+    "LinkSpan",
+    "TweetLength",
+    "link_spans",
+    "parse_tweet",
+    "weighted_length",
+]
 
 # ---- twitter-text configuration v3 (config/v3.json) --------------------------------------------
 X_MAX_WEIGHTED_LENGTH = 280
@@ -39,40 +49,99 @@ EMOJI_PARSING_ENABLED = True
 
 # ---- other rules of twitter-text ---------------------------------------------------------------
 INVALID_CHARACTERS = frozenset("\ufffe\ufeff\uffff")  # a text containing one is not valid
-# © ® ™ on their own are text, not emoji (they are one only with U+FE0F after them).
+# © and ® on their own are text that weighs 1, not emoji (one only with U+FE0F after them); so
+# is ™, which weighs 2 either way.
 TEXT_STYLE_SYMBOLS = frozenset("\u00a9\u00ae\u2122")
-MAX_URL_LENGTH = 4096  # longer URLs (host in punycode, protocol included) are not links
+MAX_URL_LENGTH = 4096  # a longer URL (protocol, or DEFAULT_PROTOCOL, included) is not a link
 DEFAULT_PROTOCOL = "https://"  # what a URL without protocol is assumed to have, for that limit
 MAX_TCO_SLUG_LENGTH = 40  # a t.co link whose slug is longer is not a link
 NO_PROTOCOL_BAD_PRECEDING = frozenset("-_./")  # "x.y.com": not a link without protocol after these
+MAX_LABEL_LENGTH = 63  # a host's label, in punycode, is 1 to 63 characters long
+# A label's non-ASCII parts are punycoded at these dots as well as at ".".
+IDEOGRAPHIC_DOTS = "\u3002\uff0e\uff61"
 
-# ---- URL grammar, after twitter-text's Java Regex class ----------------------------------------
+
+@dataclass(frozen=True)
+class LinkSpan:
+    """A URL that X counts as a link (and shortens to a t.co link).
+
+    ``start`` and ``end`` are code-point indices into the NFC-normalised text
+    (``unicodedata.normalize("NFC", text)``), and ``url`` is that slice of it, as written:
+    with or without protocol.
+    """
+
+    start: int
+    end: int
+    url: str
+
+
+@dataclass(frozen=True)
+class TweetLength:
+    """What X (twitter-text's ``parseTweet``) says of a text.
+
+    ``permillage`` is the weighted length in thousandths of the limit. ``display_range`` spans
+    the whole text and ``valid_range`` the part that fits the limit, as inclusive
+    (first, last) UTF-16 indices of the text as given, as twitter-text reports them.
+    """
+
+    weighted_length: int
+    valid: bool
+    permillage: int
+    display_range: tuple[int, int]
+    valid_range: tuple[int, int]
+
+
+# ---- URL grammar, after twitter-text's js/src/regexp/ -------------------------------------------
 # Character sets, written for use inside [...].
+def _class_body(chars: Iterable[str]) -> str:
+    return "".join(re.escape(char) for char in chars)
+
+
+# twitter-text's punctuation: ASCII punctuation except '"' and '`', which may be part of a host.
+_PUNCTUATION = "!#$%&'()*+,-./:;<=>?@[\\]^_{|}~"
+_SPACES = "\t-\r \x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_INVALID = "\ufffe\ufeff\uffff"
+_DIRECTIONAL = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_NOT_HOST = _SPACES + _INVALID + _DIRECTIONAL  # never in a host, nor punctuation
+
+
+def _host_chars(*allowed_punctuation: str) -> str:
+    """A class of the characters a host label may hold: anything but spaces, invalid and
+    directional characters and punctuation, except ``allowed_punctuation``."""
+    punctuation = (char for char in _PUNCTUATION if char not in allowed_punctuation)
+    return f"[^{_class_body(punctuation)}{_NOT_HOST}]"
+
+
+_HOST_CHAR = _host_chars()  # the first and last character of a label
+_SUBDOMAIN = rf"{_HOST_CHAR}(?:{_host_chars('-', '_')}*{_HOST_CHAR})?\."
+_DOMAIN_NAME = rf"{_HOST_CHAR}(?:{_host_chars('-')}*{_HOST_CHAR})?\."
+_HOST_RUN = _host_chars("-", "_", ".")  # a run of these holds any host: it is where to look
+
 _LATIN_ACCENTS = (
     "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f"
     "\u0253\u0254\u0256\u0257\u0259\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb"
     "\u0300-\u036f\u1e00-\u1eff"
 )
 _CYRILLIC = "\u0400-\u04ff"
-_HOST_CHARS = "a-z0-9" + _LATIN_ACCENTS  # a host's labels: Latin letters and digits
-# Right after http(s)://, one label before the TLD may be in any script: anything but ASCII
-# punctuation other than "-", spaces, separators and the General Punctuation block.
-_NOT_UNICODE_HOST_CHARS = r"!-,./:-@\[-`{-~\s\xa0\u1680\u2000-\u206f\u3000"
-_PATH_CHARS = r"a-z0-9!*';:=+,.$/%#\[\]\-\u2013_~|&@" + _LATIN_ACCENTS + _CYRILLIC
-_PATH_END_CHARS = r"a-z0-9=_#/\-+" + _LATIN_ACCENTS + _CYRILLIC  # "/foo." leaves out the "."
-_QUERY = r"\?[a-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@]*[a-z0-9\-_&=#/]"
-
-_SUBDOMAIN = rf"(?>(?:[{_HOST_CHARS}][{_HOST_CHARS}_-]*)?[{_HOST_CHARS}]\.)"
-_DOMAIN = rf"(?:[{_HOST_CHARS}][{_HOST_CHARS}-]*)?[{_HOST_CHARS}]\."
-_UNICODE_DOMAIN = (
-    rf"[^{_NOT_UNICODE_HOST_CHARS}-](?:[^{_NOT_UNICODE_HOST_CHARS}]*[^{_NOT_UNICODE_HOST_CHARS}-])?\."
-)
+_PATH_CHARS = r"a-z0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&" + _LATIN_ACCENTS + _CYRILLIC
+_PATH_END_CHARS = r"+\-a-z0-9=_#/" + _LATIN_ACCENTS + _CYRILLIC  # "/foo." leaves out the "."
 _PARENS = rf"\((?:[{_PATH_CHARS}]+|[{_PATH_CHARS}]*\([{_PATH_CHARS}]+\)[{_PATH_CHARS}]*)\)"
-_PATH_PART = (
-    rf"[{_PATH_CHARS}]*(?:{_PARENS}[{_PATH_CHARS}]*)*(?:[{_PATH_END_CHARS}]|{_PARENS})"
+# twitter-text writes a path segment as "chars, balanced parentheses, an ending character", but
+# splices in the ending as "[chars]|(parens)" ungrouped, so a segment is one of three forms:
+# "/a.(b)" is a link up to "/a" only. Reproduced as X counts it.
+_PATH_SEGMENT = (
+    rf"[{_PATH_CHARS}]*(?:{_PARENS}[{_PATH_CHARS}]*)*[{_PATH_END_CHARS}]"
+    rf"|{_PARENS}"
     rf"|@[{_PATH_CHARS}]+/"
 )
-_FLAGS = re.IGNORECASE | re.ASCII  # case-insensitive for ASCII only, as twitter-text's Java
+_QUERY = r"\?[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]*[a-z0-9\-_&=#/]"
+
+# twitter-text matches case-insensitively in JavaScript's way, where a non-ASCII character never
+# matches an ASCII one; Python lets dotless i (U+0131) and dotted I (U+0130) match "i", and long s
+# (U+017F) match "s" (the Kelvin sign too, but NFC has made it a "K"), so for matching only they
+# become U+0100, which like them is a Latin letter with accent and matches nothing ASCII.
+_ASCII_LOOKALIKES = {"\u0130": "\u0100", "\u0131": "\u0100", "\u017f": "\u0100"}
+_WITHOUT_ASCII_LOOKALIKES = {ord(char): stand_in for char, stand_in in _ASCII_LOOKALIKES.items()}
 
 
 def _longest_first(words: Iterable[str]) -> str:
@@ -95,88 +164,248 @@ def _longest_first(words: Iterable[str]) -> str:
     return pattern(trie)
 
 
+class _UrlPatterns:
+    """The compiled URL patterns (a plain class: a dataclass would slow down the import)."""
+
+    __slots__ = ("ascii_host", "candidate_dot", "host_run_reversed", "may_precede", "tco", "url")
+
+    def __init__(self, url: str, ascii_host: str, tco: str) -> None:
+        # One URL as twitter-text's extractUrl sees it, tried at a position.
+        self.url = re.compile(url, re.IGNORECASE)
+        # The ASCII hosts inside a host, for a URL without protocol.
+        self.ascii_host = re.compile(ascii_host, re.IGNORECASE)
+        self.tco = re.compile(tco, re.IGNORECASE)  # a t.co link, which ends at its slug or query
+        self.candidate_dot = re.compile(rf"\.(?={_HOST_CHAR})")  # may begin a host's last label
+        self.host_run_reversed = re.compile(f"{_HOST_RUN}*")  # how far back a host can reach
+        self.may_precede = re.compile("[^A-Za-z0-9]")  # may come right before a URL
+
+
 @cache
-def _url_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """The URL and t.co patterns, compiled on first use (the TLD list makes them large)."""
+def _url_patterns() -> _UrlPatterns:
+    """The URL patterns, compiled on first use (the TLD list makes them large)."""
     # A TLD must not run on into letters or digits: "example.community" is not "example.com".
-    tld = rf"(?:{_longest_first(GENERIC_TLDS | COUNTRY_TLDS)})(?=[^a-z0-9@+-]|$)"
-    host = (
-        rf"{_SUBDOMAIN}*{_DOMAIN}(?:{tld}|xn--[a-z0-9-]+)"  # www.met.police.uk
-        rf"|(?:(?<=http://)|(?<=https://)){_UNICODE_DOMAIN}{tld}"  # https://例え.jp
-    )
-    url = re.compile(
+    tld = rf"(?:{_longest_first(GENERIC_TLDS | COUNTRY_TLDS)})(?=[^0-9a-z@+-]|$)|xn--[0-9a-z-]+"
+    url = (
         # A URL follows the start or anything but a letter, digit, @, $, # or an invalid
         # character; that character is consumed, so two URLs never share it.
-        r"(?P<before>[^a-z0-9@$#\uff20\uff03\ufffe\ufeff\uffff]|^)"
-        rf"(?P<url>(?P<protocol>https?://)?(?P<host>{host})"
-        rf"(?::[0-9]++)?(?:/(?:{_PATH_PART})*+)?(?:{_QUERY})?)",
-        _FLAGS,
+        rf"(?P<before>[^a-z0-9@\uff20$#\uff03{_INVALID}]|[{_DIRECTIONAL}]|^)"
+        rf"(?P<url>(?P<protocol>https?://)?(?P<host>(?:{_SUBDOMAIN})*{_DOMAIN_NAME}(?:{tld}))"
+        rf"(?::[0-9]++)?(?P<path>/(?:{_PATH_SEGMENT})*+)?(?:{_QUERY})?)"
     )
-    tco = re.compile(rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?", _FLAGS)
-    return url, tco
-
-
-@dataclass(frozen=True)
-class TweetLength:
-    """What X (twitter-text's ``parseTweet``) says of a text.
-
-    ``permillage`` is the weighted length in thousandths of the limit. ``display_range`` spans
-    the whole text and ``valid_range`` the part that fits the limit, as inclusive
-    (first, last) UTF-16 indices of the text as given, as twitter-text reports them.
-    """
-
-    weighted_length: int
-    valid: bool
-    permillage: int
-    display_range: tuple[int, int]
-    valid_range: tuple[int, int]
+    return _UrlPatterns(
+        url=url,
+        ascii_host=rf"(?:[a-z0-9{_LATIN_ACCENTS}-]+\.)+(?:{tld})",
+        tco=rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?",
+    )
 
 
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _link_fits(url: str, host: str, has_protocol: bool) -> bool:
-    """Whether the host converts to ASCII (IDNA, each label 1 to 63 characters in punycode)
-    and the URL, with that host and a protocol, is at most ``MAX_URL_LENGTH`` long."""
-    try:
-        ascii_host = host.encode("idna")
-    except UnicodeError:
+def _punycode_length(label: str) -> int:
+    """The length of ``label`` in ASCII, as twitter-text's punycode library writes it: each part
+    between ideographic dots kept if printable ASCII, else "xn--" and its punycode."""
+    if label.isascii() and label.isprintable():
+        return len(label)
+    length = 0
+    for part in re.split(f"[{IDEOGRAPHIC_DOTS}]", label):
+        if part.isascii() and part.isprintable():
+            length += len(part) + 1
+        else:
+            length += len("xn--") + len(part.encode("punycode")) + 1
+    return length - 1
+
+
+def _host_converts(host: str, matchable_host: str) -> bool:
+    """Whether twitter-text's IDNA check accepts ``host``: each label 1 to 63 characters in
+    punycode, and a host written in punycode holds an ASCII host."""
+    patterns = _url_patterns()
+    if host.startswith("xn--") and not patterns.ascii_host.search(matchable_host):
         return False
-    length = _utf16_len(url) - _utf16_len(host) + len(ascii_host)
-    if not has_protocol:
-        length += len(DEFAULT_PROTOCOL)
-    return length <= MAX_URL_LENGTH
+    try:
+        return all(1 <= _punycode_length(label) <= MAX_LABEL_LENGTH for label in host.split("."))
+    except UnicodeError:  # a lone surrogate: no host of X's
+        return False
 
 
-def _url_spans(text: str) -> dict[int, int]:
-    """{start: end} in code points of each URL that X counts as ``TRANSFORMED_URL_LENGTH``."""
-    url_pattern, tco_pattern = _url_patterns()
-    spans = {}
-    for match in url_pattern.finditer(text):
-        protocol = match["protocol"]
-        if not protocol and match["before"] in NO_PROTOCOL_BAD_PRECEDING:
+def _url_matches(matchable: str) -> Iterator[re.Match[str]]:
+    """Every match of the URL pattern, as a left-to-right scan of the whole text would find them,
+    but trying only the positions where one can start: just before a host run (or its protocol)
+    that holds a dot followed by a host character, and inside that run before such a dot.
+    Elsewhere a URL cannot start, and trying every position costs most of the time."""
+    patterns = _url_patterns()
+    reversed_text = matchable[::-1]
+    length = len(matchable)
+    untried = 0  # every position before this has been tried, or lies inside the last match
+    for dot in patterns.candidate_dot.finditer(matchable):
+        dot_at = dot.start()
+        if dot_at < untried:
             continue
-        start, end = match.span("url")
-        if protocol and (tco := tco_pattern.match(match["url"])):
-            if len(tco[1]) > MAX_TCO_SLUG_LENGTH:
+        run = patterns.host_run_reversed.match(reversed_text, length - dot_at)
+        run_start = length - run.end() if run else dot_at
+        starts = []
+        for protocol in ("https://", "http://"):
+            if matchable[max(run_start - len(protocol), 0):run_start].lower() == protocol:
+                starts.append(max(run_start - len(protocol) - 1, 0))
+                break
+        starts.append(max(run_start - 1, 0))
+        inside = patterns.may_precede.finditer(matchable, max(run_start, untried), dot_at)
+        for position in (*starts, *(found.start() for found in inside)):
+            if position < untried:
                 continue
-            end = start + tco.end()  # nothing after a t.co slug but a query string
-        if _link_fits(text[start:end], match["host"], bool(protocol)):
-            spans[start] = end
-    return spans
+            untried = position + 1
+            if match := patterns.url.match(matchable, position):
+                untried = match.end()
+                yield match
+                break
+
+
+class _Link:
+    """A link found: where it starts and ends, and where its 23-character weight stops."""
+
+    __slots__ = ("counted_end", "end", "start")
+
+    def __init__(self, start: int, end: int, counted_end: int) -> None:
+        self.start, self.end, self.counted_end = start, end, counted_end
+
+
+def _links(text: str) -> list[_Link]:
+    """The links X finds in the NFC-normalised ``text``, in order, as extractUrlsWithIndices."""
+    if "." not in text:
+        return []
+    matchable = text
+    if not text.isascii() and any(char in text for char in _ASCII_LOOKALIKES):
+        matchable = text.translate(_WITHOUT_ASCII_LOOKALIKES)
+    patterns = _url_patterns()
+    links = []
+    for match in _url_matches(matchable):
+        start, end = match.span("url")
+        host_start, host_end = match.span("host")
+        host = text[host_start:host_end]
+        protocol = match["protocol"]
+        url_length = _utf16_len(protocol or DEFAULT_PROTOCOL) + _utf16_len(text[start:end])
+        if url_length > MAX_URL_LENGTH or not _host_converts(host, match["host"]):
+            continue
+        if protocol:
+            if tco := patterns.tco.match(matchable, start, end):
+                if len(tco[1]) > MAX_TCO_SLUG_LENGTH:
+                    continue
+                end = tco.end()  # nothing after a t.co slug but a query string
+            links.append(_Link(start, end, end))
+        elif match["before"] not in NO_PROTOCOL_BAD_PRECEDING:
+            links.extend(_hosts_without_protocol(text, match))
+    return links
+
+
+def _hosts_without_protocol(text: str, match: re.Match[str]) -> list[_Link]:
+    """The links in a URL without protocol: each ASCII host within its host (an accented Latin
+    letter counts as ASCII), the last one with the URL's port, path and query if it has a path."""
+    host_start, host_end = match.span("host")
+    host = match["host"]
+    links = []
+    searched_to = 0
+    for ascii_host in _url_patterns().ascii_host.finditer(host):
+        # twitter-text places each ASCII host at its first occurrence after the previous one.
+        offset = host.find(ascii_host[0], searched_to)
+        searched_to = offset + len(ascii_host[0])
+        links.append(_Link(host_start + offset, host_start + searched_to, host_start + searched_to))
+    if links and match["path"]:
+        last, url_end = links[-1], match.end("url")
+        links[-1] = _Link(last.start, url_end, _counted_end(text, last, host_end, url_end))
+    return links
+
+
+def _counted_end(text: str, last: _Link, host_end: int, url_end: int) -> int:
+    """Where X stops counting a URL without protocol that has a path, as its last ASCII host.
+
+    X counts 23 for as many UTF-16 units as the URL has once its host is cut down to that ASCII
+    host; that stops short of the URL's end when the host runs on past the ASCII host
+    ("example.com例え.jp/path" counts 23 for "example.com/path" worth of units, then the rest).
+    """
+    if last.end == host_end:
+        return url_end
+    units = _utf16_len(text[last.start:last.end] + text[host_end:url_end])
+    end = last.start
+    while end < len(text) and units > 0:
+        units -= _utf16_len(text[end])
+        end += 1
+    return end - 1 if units < 0 else end  # inside a surrogate pair: that character is text
+
+
+def link_spans(text: str) -> list[LinkSpan]:
+    """Every URL in ``text`` that X counts as a link (and shortens to a t.co link), in order,
+    bare domains ("met.police.uk/hackney") included, with code-point indices into
+    ``unicodedata.normalize("NFC", text)``."""
+    normalized = unicodedata.normalize("NFC", text)
+    return [
+        LinkSpan(link.start, link.end, normalized[link.start:link.end])
+        for link in _links(normalized)
+    ]
+
+
+# ---- emoji -------------------------------------------------------------------------------------
+@cache
+def _emoji_tree() -> tuple[dict[str, dict], re.Pattern[str]]:
+    """A trie of every emoji sequence, and a pattern for where one may begin: a character some
+    sequence begins with (or, beyond the BMP, lies between two that do); "#", "*" and digits
+    only before U+FE0F or U+20E3 (keycaps)."""
+    from emoji.unicode_codes import EMOJI_DATA  # only needed once a non-ASCII text is weighed
+
+    tree: dict[str, dict] = {}
+    for sequence in EMOJI_DATA:
+        if sequence in TEXT_STYLE_SYMBOLS:
+            continue
+        node = tree
+        for char in sequence:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a sequence ends here
+    ascii_firsts = sorted(char for char in tree if char.isascii())
+    bmp_firsts = sorted(char for char in tree if not char.isascii() and char <= "\uffff")
+    # Outside the BMP a class of single characters is slow to match; their span is quick, and
+    # the trie then turns away the few in it that begin no emoji.
+    astral_firsts = sorted(char for char in tree if char > "\uffff")
+    begins = (f"[{_class_body(bmp_firsts)}]|[{astral_firsts[0]}-{astral_firsts[-1]}]"
+              f"|[{_class_body(ascii_firsts)}](?=[\ufe0f\u20e3])")
+    return tree, re.compile(begins)
 
 
 def _emoji_spans(text: str) -> dict[int, int]:
-    """{start: end} in code points of each emoji sequence, which counts as one character."""
-    import emoji  # only needed once a text is weighed
-
+    """{start: end} in code points of each emoji sequence, which counts as one character: the
+    longest sequence at each place, scanning from the left."""
+    if text.isascii():  # every emoji, keycaps included, holds a non-ASCII character
+        return {}
+    tree, first_char = _emoji_tree()
     spans = {}
-    for found in emoji.emoji_list(text):
-        start, end = found["match_start"], found["match_end"]
-        if not (end - start == 1 and text[start] in TEXT_STYLE_SYMBOLS):
-            spans[start] = end
+    scanned_to = 0
+    for found in first_char.finditer(text):
+        start = found.start()
+        if start < scanned_to:
+            continue
+        node, end, index = tree, 0, start
+        while index < len(text) and (child := node.get(text[index])) is not None:
+            node, index = child, index + 1
+            if "" in node:
+                end = index
+        if end:
+            spans[start] = scanned_to = end
     return spans
+
+
+# ---- weighing ----------------------------------------------------------------------------------
+@cache
+def _heavy_char() -> re.Pattern[str]:
+    """A character outside WEIGHT_RANGES."""
+    ranges = "".join(f"\\u{first:04x}-\\u{last:04x}" for first, last, _ in WEIGHT_RANGES)
+    return re.compile(f"[^{ranges}]")
+
+
+def _text_weight(text: str) -> int:
+    """The weight of ``text`` character by character, in hundredths: ``SCALE`` (every range in
+    WEIGHT_RANGES weighs that) plus the extra for each character outside them."""
+    if text.isascii():
+        return len(text) * SCALE
+    return len(text) * SCALE + len(_heavy_char().findall(text)) * (DEFAULT_WEIGHT - SCALE)
 
 
 def _char_weight(char: str) -> int:
@@ -187,38 +416,73 @@ def _char_weight(char: str) -> int:
     return DEFAULT_WEIGHT
 
 
+def _pieces(normalized: str) -> dict[int, tuple[int, int]]:
+    """{start: (end, weight)} of the pieces that do not count character by character: links,
+    then emoji sequences; where both start, the link wins, and a piece that starts inside an
+    earlier one does not count."""
+    pieces: dict[int, tuple[int, int]] = {}
+    if EMOJI_PARSING_ENABLED:
+        for start, end in _emoji_spans(normalized).items():
+            pieces[start] = (end, DEFAULT_WEIGHT)
+    for link in _links(normalized):
+        pieces[link.start] = (link.counted_end, TRANSFORMED_URL_LENGTH * SCALE)
+    return pieces
+
+
+def _weigh(normalized: str, pieces: dict[int, tuple[int, int]]) -> int:
+    """The weighted length of an NFC-normalised text, in hundredths."""
+    weighted = _text_weight(normalized)
+    index = 0
+    for start in sorted(pieces):
+        if start < index:
+            continue
+        end, weight = pieces[start]
+        weighted += weight - _text_weight(normalized[start:end])
+        index = end
+    return weighted
+
+
+def _valid_end(normalized: str, pieces: dict[int, tuple[int, int]]) -> int:
+    """The UTF-16 index of the last code unit that is still valid and within the limit."""
+    limit = X_MAX_WEIGHTED_LENGTH * SCALE
+    weighted = 0  # in hundredths
+    last_unit = -1  # UTF-16 index of the last code unit weighed
+    valid_end = 0
+    index = 0
+    while index < len(normalized):
+        if index in pieces:
+            end, weight = pieces[index]
+            piece = normalized[index:end]
+            units = _utf16_len(piece)
+        else:
+            end, piece = index + 1, normalized[index]
+            weight, units = _char_weight(piece), 2 if piece > "\uffff" else 1
+        weighted += weight
+        last_unit += units
+        # Past the limit, or at an invalid character, nothing later can be valid.
+        if weighted > limit or not INVALID_CHARACTERS.isdisjoint(piece):
+            break
+        valid_end = last_unit
+        index = end
+    return valid_end
+
+
 def parse_tweet(text: str) -> TweetLength:
     """Weigh ``text`` as X does and say whether it may be posted."""
     normalized = unicodedata.normalize("NFC", text)
-    urls = _url_spans(normalized)
-    emojis = _emoji_spans(normalized) if EMOJI_PARSING_ENABLED else {}
-
-    weighted = 0  # in hundredths
-    valid = True  # no invalid character so far
-    last_unit = -1  # UTF-16 index of the last code unit weighed
-    valid_end = 0  # UTF-16 index of the last code unit within the limit
-    index = 0
-    while index < len(normalized):
-        if index in urls:  # a URL wins over an emoji at the same place
-            end, weight = urls[index], TRANSFORMED_URL_LENGTH * SCALE
-        elif index in emojis:
-            end, weight = emojis[index], DEFAULT_WEIGHT
-        else:
-            end, weight = index + 1, _char_weight(normalized[index])
-        piece = normalized[index:end]
-        weighted += weight
-        last_unit += _utf16_len(piece)
-        valid = valid and INVALID_CHARACTERS.isdisjoint(piece)
-        if valid and weighted <= X_MAX_WEIGHTED_LENGTH * SCALE:
-            valid_end = last_unit
-        index = end
-
+    pieces = _pieces(normalized)
+    weighted = _weigh(normalized, pieces)
+    has_invalid = not INVALID_CHARACTERS.isdisjoint(normalized)
+    if has_invalid or weighted > X_MAX_WEIGHTED_LENGTH * SCALE:
+        valid_end = _valid_end(normalized, pieces)
+    else:
+        valid_end = max(_utf16_len(normalized) - 1, 0)
     length = weighted // SCALE
     # twitter-text shifts the valid range by what normalising added or removed, wherever it was.
     offset = _utf16_len(text) - _utf16_len(normalized)
     return TweetLength(
         weighted_length=length,
-        valid=valid and 0 < length <= X_MAX_WEIGHTED_LENGTH,
+        valid=not has_invalid and 0 < length <= X_MAX_WEIGHTED_LENGTH,
         permillage=length * 1000 // X_MAX_WEIGHTED_LENGTH,
         display_range=(0, max(_utf16_len(text) - 1, 0)),
         valid_range=(0, valid_end + offset),
@@ -227,4 +491,5 @@ def parse_tweet(text: str) -> TweetLength:
 
 def weighted_length(text: str) -> int:
     """X's weighted length of ``text``: ``parse_tweet(text).weighted_length``."""
-    return parse_tweet(text).weighted_length
+    normalized = unicodedata.normalize("NFC", text)
+    return _weigh(normalized, _pieces(normalized)) // SCALE

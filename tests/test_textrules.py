@@ -1,13 +1,25 @@
-"""X's weighted length: every official twitter-text v3 conformance case, then police messages."""
+"""X's weighted length and links: every official twitter-text v3 conformance case, then police
+messages and the links X would shorten."""
+
+# ruff: noqa: RUF001 -- the texts are meant to hold look-alike characters (Cyrillic letters)
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
 import yaml
 
-from metpost.textrules import X_MAX_WEIGHTED_LENGTH, TweetLength, parse_tweet, weighted_length
+from metpost.textrules import (
+    MAX_URL_LENGTH,
+    X_MAX_WEIGHTED_LENGTH,
+    LinkSpan,
+    TweetLength,
+    link_spans,
+    parse_tweet,
+    weighted_length,
+)
 
 CONFORMANCE = Path(__file__).parent / "data" / "twitter-text-weighted.yml"
 # Sections X's current rule must pass, and how many cases each holds.
@@ -106,3 +118,102 @@ def test_emoji_and_symbols():
 def test_empty_and_invalid_text_are_not_valid():
     assert parse_tweet("") == TweetLength(0, False, 0, (0, 0), (0, 0))
     assert not parse_tweet("Appeal\ufffe").valid
+
+
+def test_a_text_over_the_limit_is_valid_up_to_the_piece_that_crosses_it():
+    text = "a" * 270 + " " + HACKNEY + " 👮🏽 " + "b" * 10  # 270 + 1 + 23 + 1 + 2 + 1 + 10
+    # The link takes the weight from 271 to 294, so the valid part ends with the space before it;
+    # the display range counts the two astral characters of the emoji as two UTF-16 units each.
+    assert parse_tweet(text) == TweetLength(308, False, 1100, (0, len(text) + 1), (0, 270))
+
+
+# ---- links ----------------------------------------------------------------------------------
+def spans(text):
+    return [(span.start, span.end, span.url) for span in link_spans(text)]
+
+
+def test_link_spans_are_code_point_indices_into_the_nfc_text():
+    text = f"Hackney 👮🏽: cafe\u0301 rumours are false. See {HACKNEY} and met.police.uk. #Hackney"
+    normalized = unicodedata.normalize("NFC", text)
+    start = normalized.index(HACKNEY)
+    bare = normalized.index("met.police.uk.")
+    assert link_spans(text) == [LinkSpan(start, start + len(HACKNEY), HACKNEY),
+                                LinkSpan(bare, bare + len("met.police.uk"), "met.police.uk")]
+    assert all(normalized[span.start:span.end] == span.url for span in link_spans(text))
+
+
+def test_link_spans_are_frozen():
+    span = link_spans("met.police.uk")[0]
+    with pytest.raises(AttributeError):
+        span.start = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("See met.police.uk.", [(4, 17, "met.police.uk")]),  # the full stop ends the sentence
+    (f"({HACKNEY})", [(1, 1 + len(HACKNEY), HACKNEY)]),
+    ("Read https://en.wikipedia.org/wiki/Hackney_(borough), then", [
+        (5, 52, "https://en.wikipedia.org/wiki/Hackney_(borough)")]),
+    ("http://example.com/search?q=riots&page=2!", [
+        (0, 40, "http://example.com/search?q=riots&page=2")]),
+    ("https://t.co/abc123/more", [(0, 19, "https://t.co/abc123")]),  # t.co ends at its slug
+    ("https://t.co/" + "a" * 41, []),  # a t.co slug over 40 characters is no link
+    ("t.co/abc and MLB.tv", [(0, 8, "t.co/abc"), (13, 19, "MLB.tv")]),
+    ("これは日本語です。example.com中国語", [(9, 20, "example.com")]),
+    ("https://例え.jp/パス", [(0, 14, "https://例え.jp/")]),  # a path holds no CJK
+    ("https://www.例え.jp", [(0, 17, "https://www.例え.jp")]),
+    ("example.МОСКВА", [(0, 14, "example.МОСКВА")]),
+    ("Email press@met.police.uk or @MPSHackney", []),
+    ("Version 1.2.3, file.notatld, example.community", [(29, 46, "example.community")]),
+    ("HTTP://MET.POLICE.UK/Area", [(0, 25, "HTTP://MET.POLICE.UK/Area")]),
+])
+def test_link_spans(text, expected):
+    assert spans(text) == expected
+
+
+def test_a_link_s_labels_are_at_most_63_characters_in_punycode():
+    assert spans("https://" + "a" * 63 + ".com") == [(0, 75, "https://" + "a" * 63 + ".com")]
+    assert spans("https://" + "a" * 64 + ".com") == []
+    assert spans("https://" + "ü" * 57 + ".de")  # "xn--" and 59 characters of punycode: 63
+    assert spans("https://" + "ü" * 58 + ".de") == []  # 64
+    # An ideographic full stop inside a label is a dot to punycode: "。" and 62 letters are 63.
+    fits = "https://x.。" + "b" * 62 + ".com"
+    assert spans(fits) == [(0, 77, fits)]
+    assert spans("https://x.。" + "b" * 63 + ".com") == []
+
+
+def test_a_host_in_punycode_must_be_ascii():
+    assert spans("Hello http://xn--はじめよう.com/index.html") == []
+    assert spans("Hello http://xn--bcher-kva.de/index.html") == [
+        (6, 40, "http://xn--bcher-kva.de/index.html")]
+
+
+def test_a_link_is_at_most_4096_characters_with_its_protocol_counted():
+    # twitter-text adds the protocol's length to the URL's, even when the URL begins with it.
+    fits = "https://example.com/" + "a" * (MAX_URL_LENGTH - 8 - 20)
+    assert spans(fits) == [(0, len(fits), fits)]
+    assert spans(fits + "a") == []
+    bare = "example.com/" + "a" * (MAX_URL_LENGTH - 8 - 12)  # https:// is assumed
+    assert spans(bare) == [(0, len(bare), bare)]
+    assert spans(bare + "a") == []
+
+
+@pytest.mark.parametrize("text, expected, weight", [
+    # A path segment ending in parentheses must be only them: "/a.(b)" links up to "/a".
+    ("https://example.com/a.(b)", [(0, 21, "https://example.com/a")], 23 + 4),
+    # Without protocol, a port or query is part of the link only if a path comes first.
+    ("met.police.uk?x=1", [(0, 13, "met.police.uk")], 23 + 4),
+    ("met.police.uk:8080/x", [(0, 20, "met.police.uk:8080/x")], 23),
+    # Without protocol, a link's labels hold no underscore: it begins after the last one.
+    ("my_sub.example.com", [(3, 18, "sub.example.com")], 3 + 23),
+    # A host may hold '"' (twitter-text's punctuation leaves it out)...
+    ('http://foo.com"bar.com', [(0, 22, 'http://foo.com"bar.com')], 23),
+    # ...so without protocol the character before a quoted host decides: "/" stops it.
+    ('/"met.police.uk', [], 15),
+    ('Visit "met.police.uk" now', [(7, 20, "met.police.uk")], 7 + 23 + 5),
+    # A host without protocol may run on past its ASCII host; X then counts 23 for as many
+    # UTF-16 units as "x.com/path" has, and the rest as text.
+    ("x.com例え.jp/path", [(0, 15, "x.com例え.jp/path")], 23 + 5),
+])
+def test_links_as_twitter_text_s_javascript_finds_them(text, expected, weight):
+    assert spans(text) == expected
+    assert weighted_length(text) == weight
