@@ -16,12 +16,23 @@ from metpost.errors import ConfigError
 from metpost.models import Account, Borough, Config, Personality
 from metpost.plugins import platform_classes
 from metpost.suggest import did_you_mean
-from metpost.yamlsource import FieldPath, YamlDocument, YamlSyntaxError, read_yaml
+from metpost.yamlsource import (
+    FieldPath,
+    YamlDocument,
+    YamlProblem,
+    YamlSyntaxError,
+    field_name,
+    one_line,
+    read_yaml,
+)
 
 CONFIG_ENV = "METPOST_CONFIG"
 
-ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# Each pattern must match a whole value (fullmatch): "$" alone would also match before a
+# trailing newline, and let "hackney-x\n" through as a name.
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+API_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
 
 # Keys every account may have, whatever its platform.
 COMMON_ACCOUNT_KEYS = (
@@ -43,9 +54,18 @@ def load_config(path: Path) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except YamlSyntaxError as error:
-        raise ConfigError(f"{path}:{error.line}: {error.message}{_yaml_hint(path, error.line)}"
-                          ) from None
+        raise ConfigError(*(_yaml_problem(path, problem) for problem in error.problems)) from None
     return ConfigValidator(path, document).validate()
+
+
+def _yaml_problem(path: Path, problem: YamlProblem) -> str:
+    """One line for a problem found reading the YAML (syntax, duplicate keys, hostile aliases)."""
+    if problem.field is not None:
+        field = one_line(field_name(problem.field))
+        return f"{path}:{problem.line}: {field}: {one_line(problem.message)}"
+    # The hint explains a syntax slip; an alias bomb or a bad date on such a line is another matter.
+    hint = _yaml_hint(path, problem.line) if problem.message.startswith("invalid YAML") else ""
+    return f"{path}:{problem.line}: {one_line(problem.message)}{hint}"
 
 
 def _yaml_hint(path: Path, line: int) -> str:
@@ -57,13 +77,6 @@ def _yaml_hint(path: Path, line: int) -> str:
     if "${" in text and "{" in text.replace("${", ""):
         return "; inside { ... } quote each reference, as '${VAR}'"
     return ""
-
-
-def _field(path: FieldPath) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "(top level)"
 
 
 def _type_name(value: object) -> str:
@@ -81,9 +94,10 @@ class ConfigValidator:
         self.problems: list[str] = []
 
     def problem(self, path: FieldPath, message: str) -> None:
-        """Record a problem at ``path``."""
+        """Record a problem at ``path``, on one line whatever the values it quotes contain."""
         line = self.document.line_of(path)
-        self.problems.append(f"{self.path}:{line}: {_field(path)}: {message}")
+        self.problems.append(f"{self.path}:{line}: {one_line(field_name(path))}: "
+                             f"{one_line(message)}")
 
     def validate(self) -> Config:
         """Return the Config, or raise ConfigError with every problem found."""
@@ -235,7 +249,7 @@ class ConfigValidator:
             return None
         before = len(self.problems)
         name = self.string((*path, "name"), item.get("name"), required=True)
-        if name is not None and not ACCOUNT_NAME.match(name):
+        if name is not None and not ACCOUNT_NAME.fullmatch(name):
             self.problem((*path, "name"), f"'{name}' is not a usable name: use lowercase "
                                           "letters, digits and dashes, like hackney-x")
         platform_name = self.string((*path, "platform"), item.get("platform"), required=True)
@@ -318,7 +332,7 @@ class ConfigValidator:
         url = self.string(path, value)
         if url is None:
             return None
-        if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+        if not API_URL.fullmatch(url):
             self.problem(path, f"'{url}' is not an http(s) URL like http://127.0.0.1:8080")
             return None
         return url.rstrip("/")
@@ -333,7 +347,7 @@ class ConfigValidator:
                 hint = did_you_mean(str(key), needed) or f" (needed: {', '.join(needed)})"
                 self.problem((*path, key), f"unknown credential '{key}'{hint}")
                 continue
-            match = ENV_REFERENCE.match(item) if isinstance(item, str) else None
+            match = ENV_REFERENCE.fullmatch(item) if isinstance(item, str) else None
             if match is None:
                 # Never echo the value: it may be a real secret pasted by mistake.
                 env_name = re.sub(r"[^A-Z0-9]+", "_", str(key).upper())
