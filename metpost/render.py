@@ -12,15 +12,27 @@ A template is ``templates/<name>.j2``, optionally with per-platform variants
     {{ borough }}: we are aware of rumours of {{ rumour }} ...
 
 Rendering is strict: an undefined variable is an error, never a blank.
+
+Whoever writes a template is not trusted with the machine: templates run in Jinja's immutable
+sandbox (no ``_`` attributes, no Python internals, nothing that changes the objects they see);
+``include``, ``import`` and ``extends`` reach only files inside ``templates/``; and each render is
+bounded in the size of what it builds, the length of its text and its time. Whatever goes wrong
+becomes a one-line ``TemplateError``, before anything is sent.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from functools import cache, wraps
+from pathlib import Path, PurePosixPath
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from metpost.errors import TemplateError
@@ -30,12 +42,29 @@ from metpost.yamlsource import YamlSyntaxError, parse_yaml
 
 if TYPE_CHECKING:
     import jinja2
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TEMPLATE_SUFFIX = ".j2"
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(\n|\Z)", re.DOTALL)
 # Names a template sees from metpost itself; --var may not shadow them.
 RESERVED_NAMES = frozenset({"account", "borough", "personality", "now"})
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A --template NAME is a file's name without ".j2": no dot, so no variant, path or "..".
+TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+# Limits on one render. A post is at most 63,206 characters (Facebook's limit), so these are
+# far above any honest template and far below what would hurt the machine.
+MAX_TEXT_CHARS = 1_000_000  # the finished text, and any one string or collection built for it
+MAX_NUMBER_BITS = 100_000  # about 30,000 decimal digits
+RENDER_SECONDS = 1.0
+# str methods and filters whose width or count argument sets the size of what they return.
+PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+PADDING_FILTERS = frozenset({"center", "indent", "batch"})
+GROWING_FILTERS = PADDING_FILTERS | {"format", "replace", "join", "wordwrap"}
+# A width or precision of seven digits or more in a format string: "{:>9999999}", "%9999999d".
+HUGE_FORMAT_FIELD = re.compile(r"\{[^{}]*:[^{}]*\d{7}")
+HUGE_PRINTF_FIELD = re.compile(r"%[^A-Za-z%]*\d{7}")
 
 
 @dataclass(frozen=True)
@@ -135,28 +164,53 @@ def _declared_vars(path: Path, value: object) -> dict[str, TemplateVar]:
     return declared
 
 
-def list_templates(templates_dir: Path) -> list[MessageTemplate]:
-    """Every template in ``templates_dir``, sorted by name."""
+def template_names(templates_dir: Path) -> list[str]:
+    """The names of the templates in ``templates_dir`` (its files ``NAME.j2``), sorted."""
     if not templates_dir.is_dir():
         return []
-    names = sorted({p.name.split(".")[0] for p in templates_dir.glob("*" + TEMPLATE_SUFFIX)})
-    return [load_template(templates_dir, name) for name in names]
+    return sorted({p.name.split(".")[0] for p in templates_dir.glob("*" + TEMPLATE_SUFFIX)})
+
+
+def list_templates(templates_dir: Path) -> list[MessageTemplate]:
+    """Every template in ``templates_dir`` whose name can be given to --template, by name."""
+    return [load_template(templates_dir, name) for name in template_names(templates_dir)
+            if TEMPLATE_NAME.match(name)]
 
 
 def load_template(templates_dir: Path, name: str) -> MessageTemplate:
-    """The template called ``name``; a missing one is an error suggesting the nearest name."""
+    """The template called ``name``; a missing one is an error suggesting the nearest name.
+
+    ``name`` is a plain name, never a path, and every file it selects must lie inside
+    ``templates_dir`` once links are followed.
+    """
+    if not TEMPLATE_NAME.match(name):
+        raise TemplateError(
+            f"template name '{name}' is not allowed: give the name of a file in {templates_dir} "
+            f"without its folder or '{TEMPLATE_SUFFIX}' (letters, digits, '-' and '_' only, "
+            "e.g. --template rumour-control); see metpost templates list")
     base_path = templates_dir / f"{name}{TEMPLATE_SUFFIX}"
     if not base_path.is_file():
-        known = sorted({p.name.split(".")[0] for p in templates_dir.glob("*" + TEMPLATE_SUFFIX)})
+        known = [known for known in template_names(templates_dir) if TEMPLATE_NAME.match(known)]
         hint = did_you_mean(name, known) or (
             f" (available: {', '.join(known)})" if known else f" ({templates_dir} has none)")
         raise TemplateError(f"unknown template '{name}'{hint}; see metpost templates list")
-    variants = {
-        path.name[len(name) + 1:-len(TEMPLATE_SUFFIX)]: read_template_file(path)
-        for path in sorted(templates_dir.glob(f"{name}.*{TEMPLATE_SUFFIX}"))
-        if path != base_path
-    }
+    variant_paths = [path for path in sorted(templates_dir.glob(f"{name}.*{TEMPLATE_SUFFIX}"))
+                     if path != base_path]
+    for path in (base_path, *variant_paths):
+        if not _lies_inside(path, templates_dir):
+            raise TemplateError(f"template '{name}': {path} links to a file outside "
+                                f"{templates_dir}; put the template itself in that folder")
+    variants = {path.name[len(name) + 1:-len(TEMPLATE_SUFFIX)]: read_template_file(path)
+                for path in variant_paths}
     return MessageTemplate(name=name, base=read_template_file(base_path), variants=variants)
+
+
+def _lies_inside(path: Path, folder: Path) -> bool:
+    """``path``, with every link followed, is in ``folder`` (itself resolved) or below it."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a link loop, or a name the OS refuses
+        return False
 
 
 def inline_template(text: str) -> MessageTemplate:
@@ -187,19 +241,20 @@ def bind_variables(template: MessageTemplate, given: Mapping[str, str]) -> dict[
 
 
 class Renderer:
-    """Renders a template for accounts, strictly, with one Jinja environment per run."""
+    """Renders a template for accounts: strictly, in a sandbox, within limits, with one Jinja
+    environment per run and each file compiled once."""
 
     def __init__(self, config: Config, template: MessageTemplate,
                  variables: Mapping[str, str], now: datetime) -> None:
-        import jinja2
-
         self.config = config
         self.template = template
         self.variables = dict(variables)
         self.now = now
-        self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                      keep_trailing_newline=False)
+        self.env = message_environment(config.templates_dir)
         self._compiled: dict[Path, jinja2.Template] = {}
+        # file -> the account it ran out of time for. It is not run again this run, so that a
+        # broadcast to 66 accounts fails in a second, not in 66.
+        self._too_slow: dict[Path, str] = {}
 
     def context(self, account: Account) -> dict[str, Any]:
         """What a template sees for ``account``. No borough means ``borough`` is undefined."""
@@ -213,26 +268,71 @@ class Renderer:
         return context
 
     def render(self, account: Account) -> str:
-        """The finished text for ``account``, trimmed of surrounding whitespace."""
-        import jinja2
+        """The finished text for ``account``, trimmed of surrounding whitespace.
 
+        Whatever goes wrong, from an undefined name to a render that runs too long, raises a
+        ``TemplateError`` of one line naming the file and the account.
+        """
         source = self.template.for_platform(account.platform)
+        slow_for = self._too_slow.get(source.path)
+        if slow_for is not None:
+            raise TemplateError(f"{source.path}: not rendered for account '{account.name}': it "
+                                f"took longer than {RENDER_SECONDS:g} s for '{slow_for}'")
         try:
-            compiled = self._compile(source)
-            return compiled.render(self.context(account)).strip()
-        except jinja2.UndefinedError as error:
-            raise TemplateError(self._undefined_message(source, account, error)) from None
-        except jinja2.TemplateSyntaxError as error:
-            raise TemplateError(f"{source.path}:{error.lineno}: template syntax error: "
-                                f"{error.message}") from None
-        except jinja2.TemplateError as error:
-            raise TemplateError(f"{source.path}: cannot render for account '{account.name}': "
-                                f"{error}") from None
+            with RenderClock(RENDER_SECONDS):
+                text = self._render_text(source, account)
+        except RenderTimeout as timeout:
+            self._too_slow[source.path] = account.name
+            raise TemplateError(f"{_where(timeout, source)}: cannot render for account "
+                                f"'{account.name}': it took longer than {RENDER_SECONDS:g} s"
+                                ) from None
+        except TemplateError:
+            raise  # already one line: a bad front matter in an included file
+        except Exception as error:
+            raise TemplateError(self._problem(source, account, error)) from None
+        return text.strip()
+
+    def _render_text(self, source: TemplateFile, account: Account) -> str:
+        # generate() rather than render(), to stop as soon as the text is too long.
+        parts: list[str] = []
+        length = 0
+        for part in self._compile(source).generate(self.context(account)):
+            length += len(part)
+            if length > MAX_TEXT_CHARS:
+                raise LimitExceeded(f"its text is over the limit of {MAX_TEXT_CHARS:,} "
+                                    "characters")
+            parts.append(part)
+        return "".join(parts)
 
     def _compile(self, source: TemplateFile) -> jinja2.Template:
-        if source.path not in self._compiled:
-            self._compiled[source.path] = self.env.from_string(source.body)
-        return self._compiled[source.path]
+        compiled = self._compiled.get(source.path)
+        if compiled is None:
+            # Compiled with its file name, so errors at render time can name the line.
+            code = self.env.compile(source.body, filename=str(source.path))
+            compiled = self.env.template_class.from_code(
+                self.env, code, self.env.make_globals(None), None)
+            self._compiled[source.path] = compiled
+        return compiled
+
+    def _problem(self, source: TemplateFile, account: Account, error: Exception) -> str:
+        """One line saying what went wrong rendering ``source`` for ``account``."""
+        import jinja2
+        from jinja2.exceptions import SecurityError
+
+        if isinstance(error, jinja2.TemplateSyntaxError):
+            return _syntax_line(Path(error.filename) if error.filename else source.path, error)
+        where = _where(error, source)
+        if isinstance(error, ReferenceRefused):
+            return f"{where}: cannot load '{error.name}': {error.reason}"
+        if isinstance(error, jinja2.TemplateNotFound):
+            return (f"{where}: cannot load {_either(error.templates or [error.name])}: "
+                    f"no such file in {self.config.templates_dir}")
+        if isinstance(error, SecurityError):
+            return (f"{where}: refused for account '{account.name}': "
+                    f"{_one_line(error.message or '').rstrip('.')} (templates run in a sandbox)")
+        if isinstance(error, jinja2.UndefinedError):
+            return self._undefined_message(source, account, error)
+        return f"{where}: cannot render for account '{account.name}': {_reason(error)}"
 
     def _undefined_message(self, source: TemplateFile, account: Account,
                            error: jinja2.UndefinedError) -> str:
@@ -245,6 +345,54 @@ class Renderer:
         return f"{where}; pass it with --var NAME=VALUE or add it to the account's vars"
 
 
+def _reason(error: Exception) -> str:
+    """Why a render failed, for a person: one line."""
+    import jinja2
+
+    if isinstance(error, LimitExceeded):
+        return str(error)
+    if isinstance(error, RecursionError):
+        return "it nests too deeply (does a macro or include call itself?)"
+    if isinstance(error, MemoryError):
+        return "it needs more memory than there is"
+    if isinstance(error, jinja2.TemplateError):
+        return _one_line(str(error))
+    return f"{type(error).__name__}: {_one_line(str(error))}"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, cut short: an exception's words may quote a long value."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+def _either(names: Iterable[object]) -> str:
+    return " or ".join(f"'{name}'" for name in names)
+
+
+def _where(error: BaseException, source: TemplateFile) -> str:
+    """``file:line`` of the innermost template code running when ``error`` was raised."""
+    location = _template_location(error.__traceback__)
+    return f"{location[0]}:{location[1]}" if location else str(source.path)
+
+
+def _template_location(tb: TracebackType | None) -> tuple[str, int] | None:
+    found = None
+    while tb is not None:
+        frame_globals = tb.tb_frame.f_globals
+        template = frame_globals.get("__jinja_template__")
+        if "__jinja_exception__" in frame_globals:  # a frame Jinja rewrote to point at the file
+            found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        elif template is not None and template.filename:  # compiled template code, unrewritten
+            found = (template.filename, template.get_corresponding_lineno(tb.tb_lineno))
+        tb = tb.tb_next
+    return found
+
+
+def _syntax_line(path: Path, error: jinja2.TemplateSyntaxError) -> str:
+    return f"{path}:{error.lineno}: template syntax error: {error.message}"
+
+
 def syntax_problems(template: MessageTemplate) -> list[str]:
     """Jinja syntax errors in every file of ``template``, one line each."""
     import jinja2
@@ -255,5 +403,307 @@ def syntax_problems(template: MessageTemplate) -> list[str]:
         try:
             env.parse(source.body)
         except jinja2.TemplateSyntaxError as error:
-            problems.append(f"{source.path}:{error.lineno}: template syntax error: {error.message}")
+            problems.append(_syntax_line(source.path, error))
     return problems
+
+
+def reference_problems(template: MessageTemplate, templates_dir: Path) -> list[str]:
+    """Each ``include``, ``import`` or ``extends`` that names a missing file or one outside
+    ``templates_dir``, in the template's files and in every file they reach, and the syntax
+    and front-matter errors of the files reached. Found by reading, without rendering."""
+    import jinja2
+
+    env = jinja2.Environment()
+    problems: list[str] = []
+    # (file, reached through a reference?): the template's own syntax errors are for
+    # syntax_problems to report.
+    queue = [(source, False) for source in (template.base, *template.variants.values())]
+    seen = {_real(source.path) for source, _ in queue}
+    while queue:
+        source, reached = queue.pop(0)
+        try:
+            tree = env.parse(source.body)
+        except jinja2.TemplateSyntaxError as error:
+            if reached:
+                problems.append(_syntax_line(source.path, error))
+            continue
+        for line, names, ignore_missing in _references(tree):
+            path = _loaded_file(source.path, line, names, ignore_missing, templates_dir,
+                                problems)
+            if path is None or _real(path) in seen:
+                continue
+            seen.add(_real(path))
+            try:
+                queue.append((read_template_file(path), True))
+            except TemplateError as error:
+                problems.extend(error.problems)
+    return problems
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def _references(tree: nodes.Template) -> list[tuple[int, list[str], bool]]:
+    """(line, names, ignore missing) of every include, import and extends whose names are
+    written out; a name computed at render time is checked when it renders."""
+    from jinja2 import nodes
+
+    references: list[nodes.Extends | nodes.Include | nodes.Import | nodes.FromImport] = [
+        *tree.find_all(nodes.Extends), *tree.find_all(nodes.Include),
+        *tree.find_all(nodes.Import), *tree.find_all(nodes.FromImport)]
+    found = []
+    for node in sorted(references, key=lambda node: node.lineno):
+        expression = node.template
+        items = expression.items if isinstance(expression, nodes.List | nodes.Tuple) else [
+            expression]
+        names = [item.value for item in items
+                 if isinstance(item, nodes.Const) and isinstance(item.value, str)]
+        if len(names) == len(items):
+            found.append((node.lineno, names, bool(getattr(node, "ignore_missing", False))))
+    return found
+
+
+def _loaded_file(source: Path, line: int, names: list[str], ignore_missing: bool,
+                 templates_dir: Path, problems: list[str]) -> Path | None:
+    """The file a reference to ``names`` loads (Jinja takes the first that exists), noting in
+    ``problems`` why there is none."""
+    for name in names:
+        try:
+            path = referenced_file(templates_dir, name)
+        except ReferenceRefused as refused:
+            problems.append(f"{source}:{line}: cannot load '{refused.name}': {refused.reason}")
+            return None
+        if path is not None:
+            return path
+    if not ignore_missing:
+        problems.append(f"{source}:{line}: cannot load {_either(names)}: no such file in "
+                        f"{templates_dir}")
+    return None
+
+
+# -- the sandbox ------------------------------------------------------------------------------
+
+class LimitExceeded(Exception):
+    """A template tried to build something bigger than a render may."""
+
+
+class ReferenceRefused(Exception):
+    """An ``include``, ``import`` or ``extends`` named a file it may not load."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def referenced_file(templates_dir: Path, name: object) -> Path | None:
+    """The file an ``include``, ``import`` or ``extends`` names, or None if there is none.
+
+    ``name`` is a path relative to ``templates_dir``; an absolute path, a ``..`` and a link
+    that leads out of the folder are refused with ``ReferenceRefused``.
+    """
+    if not isinstance(name, str) or not name.strip() or "\0" in name:
+        raise ReferenceRefused(str(name), "not a file name; name a file in "
+                                          f"{templates_dir} by its path relative to it")
+    relative = PurePosixPath(name)
+    if relative.is_absolute():
+        raise ReferenceRefused(name, f"an absolute path; name a file in {templates_dir} by "
+                                     "its path relative to it")
+    if ".." in relative.parts:
+        raise ReferenceRefused(name, f"'..' leads out of {templates_dir}; name a file in it "
+                                     "by its path relative to it")
+    path = templates_dir / relative
+    if not path.is_file():
+        return None
+    if not _lies_inside(path, templates_dir):
+        raise ReferenceRefused(name, f"it links to a file outside {templates_dir}; templates "
+                                     "must be files inside it")
+    return path
+
+
+def message_environment(templates_dir: Path) -> ImmutableSandboxedEnvironment:
+    """The environment templates render in: Jinja's immutable sandbox, strict, with size
+    limits, loading ``include``, ``import`` and ``extends`` only from ``templates_dir``."""
+    import jinja2
+
+    def load(name: str) -> tuple[str, str, None] | None:
+        path = referenced_file(templates_dir, name)
+        if path is None:
+            return None
+        # No "is it up to date" check: a run reads each file once (auto_reload is off).
+        return read_template_file(path).body, str(path), None
+
+    env = _sandbox_class()(undefined=jinja2.StrictUndefined, autoescape=False,
+                           keep_trailing_newline=False, auto_reload=False,
+                           loader=jinja2.FunctionLoader(load))
+    for name in GROWING_FILTERS:
+        env.filters[name] = _bounded_filter(env.filters[name], name)
+    return env
+
+
+@cache
+def _sandbox_class() -> type[ImmutableSandboxedEnvironment]:
+    # Built on first use so that importing metpost does not import Jinja.
+    from jinja2.runtime import Context
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class MessageSandbox(ImmutableSandboxedEnvironment):
+        """Jinja's immutable sandbox, refusing any one step that builds too big a value."""
+
+        intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+        def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+            """``*``, ``**``, ``%`` and ``+``, refused when the result would be too big."""
+            _check_operands(operator, left, right)
+            return _bounded(self.binop_table[operator](left, right))
+
+        def call(self, context: Context, function: Any, /, *args: Any, **kwargs: Any) -> Any:
+            """A call from a template, refused when it would return too big a value."""
+            _check_call(function, args, kwargs)
+            return _bounded(super().call(context, function, *args, **kwargs))
+
+    return MessageSandbox
+
+
+def _check_operands(operator: str, left: Any, right: Any) -> None:
+    """Refuse, before it is computed, an operation whose result would be too big."""
+    if operator == "*":
+        for sequence, times in ((left, right), (right, left)):
+            if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+                _check_length(len(sequence) * times, sequence)
+        if isinstance(left, int) and isinstance(right, int):
+            _check_bits(left.bit_length() + right.bit_length())
+    elif operator == "**":
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+            _check_bits(math.log2(abs(left)) * right)
+    elif operator == "%" and isinstance(left, str) and HUGE_PRINTF_FIELD.search(left):
+        raise LimitExceeded(_HUGE_FIELD)
+
+
+def _check_call(function: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Refuse str padding and formatting that would build too big a string."""
+    owner = getattr(function, "__self__", None)
+    if isinstance(owner, str) and getattr(function, "__name__", "") in PADDING_METHODS:
+        _check_widths((*args, *kwargs.values()))
+    # The sandbox hands templates a wrapper of str.format; the format string is its owner's.
+    wrapped_owner = getattr(getattr(function, "__wrapped__", None), "__self__", None)
+    if isinstance(wrapped_owner, str) and HUGE_FORMAT_FIELD.search(wrapped_owner):
+        raise LimitExceeded(_HUGE_FIELD)
+
+
+def _bounded_filter(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``function`` (the filter ``name``), refusing too big a width, format or result."""
+    # pass_context, pass_eval_context and pass_environment filters take that before the value.
+    first_option = 2 if getattr(function, "jinja_pass_arg", None) else 1
+
+    @wraps(function)  # keeps jinja_pass_arg, so Jinja still passes what the filter expects
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        if name in PADDING_FILTERS:
+            _check_widths((*args[first_option:], *kwargs.values()))
+        elif name == "format" and isinstance(args[0], str) and HUGE_PRINTF_FIELD.search(args[0]):
+            raise LimitExceeded(_HUGE_FIELD)
+        return _bounded(function(*args, **kwargs))
+
+    return bounded
+
+
+_HUGE_FIELD = f"a format width or precision of {MAX_TEXT_CHARS:,} or more is over the limit"
+
+
+def _check_widths(values: Iterable[Any]) -> None:
+    for value in values:
+        if isinstance(value, int) and value > MAX_TEXT_CHARS:
+            raise LimitExceeded(f"a width of {value:,} is over the limit of {MAX_TEXT_CHARS:,}")
+
+
+def _bounded(value: Any) -> Any:
+    """``value``, unless it is a string, collection or number too big for a render."""
+    if isinstance(value, str | list | tuple | dict | set | frozenset | bytes):
+        _check_length(len(value), value)
+    elif isinstance(value, int) and value.bit_length() > MAX_NUMBER_BITS:
+        _check_bits(value.bit_length())
+    return value
+
+
+def _check_length(length: int, value: object) -> None:
+    if length > MAX_TEXT_CHARS:
+        what = "string" if isinstance(value, str) else type(value).__name__
+        unit = "characters" if isinstance(value, str) else "items"
+        raise LimitExceeded(f"a {what} of {length:,} {unit} is over the limit of "
+                            f"{MAX_TEXT_CHARS:,}")
+
+
+def _check_bits(bits: float) -> None:
+    if bits > MAX_NUMBER_BITS:
+        raise LimitExceeded(f"a number of about {math.ceil(bits):,} bits is over the limit of "
+                            f"{MAX_NUMBER_BITS:,}")
+
+
+# -- the clock ----------------------------------------------------------------------------------
+
+class RenderTimeout(BaseException):
+    """A render ran out of time. A BaseException, as KeyboardInterrupt is, so that no
+    ``except Exception`` in Jinja or a filter can swallow it and let the render run on."""
+
+
+class RenderClock:
+    """Interrupts the code it wraps after ``seconds``, with SIGALRM.
+
+    Only the main thread receives signals, so in other threads (and where there is no
+    ``setitimer``) it does nothing. An alarm someone else had set (pytest-timeout sets one)
+    still goes off when it is due, to its own handler, and is set again afterwards.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._running = False  # our alarm may interrupt now
+        self._installed = False
+        self._previous_handler: Any = None
+        self._outer_due: float | None = None  # when the alarm we found was to go off
+        self._outer_interval = 0.0
+        self._deadline = 0.0
+
+    def __enter__(self) -> RenderClock:
+        if not _HAS_ALARMS or threading.get_ident() != threading.main_thread().ident:
+            return self
+        outer_delay, self._outer_interval = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+        self._installed = self._running = True
+        if outer_delay:
+            now = time.monotonic()
+            self._outer_due = now + outer_delay
+            self._deadline = now + self.seconds
+            if outer_delay < self.seconds:
+                signal.setitimer(signal.ITIMER_REAL, outer_delay)
+        return self
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        if self._outer_due is not None and time.monotonic() >= self._outer_due:
+            # The alarm we found was due first: it is its owner's, not ours.
+            self._outer_due = None
+            if callable(self._previous_handler):
+                self._previous_handler(signum, frame)
+            signal.setitimer(signal.ITIMER_REAL, max(self._deadline - time.monotonic(), 1e-6))
+            return
+        if self._running:
+            raise RenderTimeout
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._installed:
+            return
+        try:
+            self._running = False
+        finally:  # even if the alarm interrupts the line above
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous_handler)
+            if self._outer_due is not None:
+                signal.setitimer(signal.ITIMER_REAL,
+                                 max(self._outer_due - time.monotonic(), 1e-6),
+                                 self._outer_interval)
+
+
+_HAS_ALARMS = hasattr(signal, "setitimer")  # not on Windows

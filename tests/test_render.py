@@ -153,3 +153,30 @@ def test_syntax_error_has_file_and_real_line(config):
 def test_list_templates(config):
     names = [t.name for t in list_templates(config.templates_dir)]
     assert names == ["rumour", "takeover"]
+
+
+def test_renderer_renders_in_the_immutable_sandbox(config):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    renderer = Renderer(config, inline_template("hi"), {}, NOW)
+    assert isinstance(renderer.env, ImmutableSandboxedEnvironment)
+
+
+def test_what_the_readme_promises_works_in_the_sandbox(config):
+    text = (
+        "{{ borough }} {{ borough.bcu }} {{ borough.name|upper }} {{ account.handle }} "
+        "{{ account.name }} {{ account.platform }} {{ account.tags|join(',') }} "
+        "{{ account.vars.website }} {{ website|replace('https://', '') }} "
+        "{{ now.strftime('%H:%M') }} {{ now.hour }}\n"
+        "{% for tag in account.tags %}[{{ loop.index }}:{{ tag }}]{% endfor %} "
+        "{% if borough is defined %}yes{% else %}no{% endif %} |{{ 'x'|center(5) }}| "
+        "{{ '%s-%s'|format(1, 2) }} {{ '{}!'.format(borough) }} {{ '%d%%' % 5 }} "
+        "{{ (2 * 3) ** 2 }} {{ [1, 2, 3]|sum }} {{ 'ab' * 2 }} {{ nothing|default('none') }} "
+        "{% set greeting = 'Good ' ~ ('afternoon' if now.hour >= 12 else 'morning') %}"
+        "{{ greeting }} {{ range(3)|list }} {{ {'b': 1, 'a': 2}|dictsort|first|first }}")
+    renderer = Renderer(config, inline_template(text), {"nothing": ""}, NOW)
+    assert renderer.render(account(config, "hackney-x")) == (
+        "Hackney CE HACKNEY @MPSHackney hackney-x x borough,bcu-ce https://example.org/hackney "
+        "example.org/hackney 14:30 14\n"
+        "[1:borough][2:bcu-ce] yes |  x  | 1-2 Hackney! 5% 36 6 abab  "
+        "Good afternoon [0, 1, 2] a")
