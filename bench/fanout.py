@@ -91,16 +91,16 @@ def metpost_send(config: Path, env: dict[str, str], run: int, extra: list[str]) 
 def delivery_only(config: Path, env: dict[str, str], run: int) -> float:
     """metpost's delivery in-process: record + claim + 66 concurrent posts, no start-up."""
     from metpost.config import load_config
-    from metpost.ledger import Ledger
+    from metpost.ledger import open_ledger
     from metpost.render import inline_template
     from metpost.runner import prepare, send
     from metpost.selection import Selection
 
     broadcast = prepare(load_config(config), Selection(all=True),
                         inline_template(f"In-process {run}: {{{{ borough }}}}"), {}, env)
-    ledger = Ledger(config.parent / f"ledger-inproc-{run}.sqlite3")
+    ledger = open_ledger(config.parent / f"ledger-inproc-{run}.sqlite3")
     started = time.perf_counter()
-    _, results = send(broadcast, ledger, env)
+    results = send(broadcast, ledger, env).results
     elapsed = time.perf_counter() - started
     statuses = {r.status for r in results}
     if statuses != {"sent"}:

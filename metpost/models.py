@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metpost.status import PostStatus
+
 
 @dataclass(frozen=True)
 class Borough:
@@ -94,33 +96,15 @@ class Post:
 
 
 @dataclass(frozen=True)
-class Receipt:
-    """What a platform said when it accepted a post."""
-
-    remote_id: str
-    url: str | None = None
-
-
-SENT = "sent"
-ALREADY_SENT = "already sent"
-FAILED = "failed"
-UNKNOWN = "unknown"
-BUSY = "in progress elsewhere"
-RETRACTED = "retracted"
-
-
-@dataclass(frozen=True)
 class SendResult:
-    """What became of one post in this run.
+    """What became of one post in this run (``status`` is one of ``PostStatus``).
 
-    ``status``: sent, already sent (by an earlier run), failed, unknown (it may have gone out;
-    the next run or ``metpost retry`` checks), in progress elsewhere (another run holds it),
-    or retracted.
+    ``text`` is the text the ledger recorded, which is what the platform holds or would hold.
     """
 
     account: Account
     text: str
-    status: str
+    status: PostStatus
     remote_id: str | None = None
     url: str | None = None
     error: str | None = None
@@ -129,4 +113,4 @@ class SendResult:
     @property
     def delivered(self) -> bool:
         """The post is on the platform."""
-        return self.status in (SENT, ALREADY_SENT)
+        return self.status.delivered

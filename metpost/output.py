@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from metpost.models import Account, Post, SendResult
+from metpost.secrets import REDACT
+from metpost.status import PostStatus
 
 if TYPE_CHECKING:  # for annotations only: importing these would slow every command's start
     from rich.console import Console
 
     from metpost.ledger import BroadcastRecord, LedgerPost
     from metpost.render import MessageTemplate
+    from metpost.runner import RunOutcome
     from metpost.setup_check import SetupReport
 
 Mode = Literal["json", "rich", "plain"]
@@ -32,18 +35,23 @@ def output_mode(as_json: bool) -> Mode:
     return "rich" if sys.stdout.isatty() else "plain"
 
 
+def _echo(text: str = "", *, err: bool = False) -> None:
+    """Every line metpost prints goes through here, and no known secret gets past it."""
+    click.echo(REDACT(text), err=err)
+
+
 def error(message: str) -> None:
     """One problem, one line, on stderr."""
-    click.echo(f"metpost: error: {message}", err=True)
+    _echo(f"metpost: error: {message}", err=True)
 
 
 def note(message: str) -> None:
     """A remark for the person at the terminal, on stderr so it never pollutes piped output."""
-    click.echo(message, err=True)
+    _echo(message, err=True)
 
 
 def _json(document: object) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    _echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def escape(text: str) -> str:
@@ -57,7 +65,13 @@ def escape(text: str) -> str:
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    class RedactingConsole(Console):
+        """A console whose rendered output is redacted, like every other line."""
+
+        def _render_buffer(self, buffer: Any) -> str:
+            return REDACT(super()._render_buffer(buffer))
+
+    return RedactingConsole(highlight=False)
 
 
 def post_record(post: Post) -> dict[str, Any]:
@@ -117,29 +131,32 @@ def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool) -> None:
         return
     for post in posts:
         verdict = "ok" if post.ready else ("needs credentials" if post.ok else "PROBLEM")
-        click.echo(f"== {post.account.label} [{post.account.platform}] "
+        _echo(f"== {post.account.label} [{post.account.platform}] "
                    f"{post.length}/{post.limit} {verdict}")
-        click.echo(post.text)
+        _echo(post.text)
         for problem in post.problems:
-            click.echo(f"!! {problem}")
+            _echo(f"!! {problem}")
         if post.missing_credentials:
-            click.echo("-- credentials not set: " + ", ".join(post.missing_credentials))
-        click.echo()
-    click.echo(_summary(posts, dry_run))
+            _echo("-- credentials not set: " + ", ".join(post.missing_credentials))
+        _echo()
+    _echo(_summary(posts, dry_run))
 
 
 def result_record(result: SendResult, post: Post | None = None) -> dict[str, Any]:
-    """The JSON form of a send result (with the checked post's fields when known)."""
+    """The JSON form of a send result: the checked post's fields when known, with the text the
+    ledger holds (which is what the platform holds)."""
     record: dict[str, Any] = post_record(post) if post else {
         "account": result.account.name, "platform": result.account.platform,
-        "handle": result.account.handle, "text": result.text}
-    record.update(status=result.status, remote_id=result.remote_id, url=result.url,
-                  error=result.error, attempts=result.attempts)
+        "handle": result.account.handle}
+    record.update(text=result.text, status=str(result.status), remote_id=result.remote_id,
+                  url=result.url, error=result.error, attempts=result.attempts)
     return record
 
 
-STATUS_COLORS = {"sent": "green", "already sent": "green", "retracted": "green",
-                 "failed": "red", "unknown": "yellow", "in progress elsewhere": "yellow"}
+STATUS_COLORS = {PostStatus.SENT: "green", PostStatus.ALREADY_SENT: "green",
+                 PostStatus.RETRACTED: "green", PostStatus.FAILED: "red",
+                 PostStatus.UNKNOWN: "yellow", PostStatus.BUSY: "yellow",
+                 PostStatus.NOT_SENT: "yellow"}
 
 
 def show_result(result: SendResult, mode: Mode) -> None:
@@ -152,24 +169,38 @@ def show_result(result: SendResult, mode: Mode) -> None:
         color = STATUS_COLORS.get(result.status, "white")
         _console().print(f"[{color}]{escape(line)}[/]", soft_wrap=True)
     else:
-        click.echo(line)
+        _echo(line)
 
 
-def show_results(broadcast_id: str, results: Sequence[SendResult], mode: Mode,
-                 posts: Sequence[Post] = (), *, next_step: str = "metpost retry") -> None:
+def show_outcome(outcome: RunOutcome, mode: Mode, posts: Sequence[Post] = (), *,
+                 next_step: str = "metpost retry") -> None:
     """The whole outcome: a JSON document, or a summary after the per-post lines."""
+    results = outcome.results
     if mode == "json":
         by_account = {post.account.name: post for post in posts}
-        _json({"dry_run": False, "broadcast": broadcast_id, "posts": [
-            result_record(result, by_account.get(result.account.name)) for result in results]})
+        _json({"dry_run": False, "broadcast": outcome.broadcast_id,
+               "interrupted": outcome.interrupted, "notes": list(outcome.notes), "posts": [
+                   result_record(result, by_account.get(result.account.name))
+                   for result in results]})
+        for line in outcome.notes:
+            note(line)
         return
+    for line in outcome.notes:
+        note(line)
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
-    click.echo(f"Broadcast {broadcast_id}: {len(results)} posts: {summary or 'nothing to do'}.")
-    if any(result.status in ("failed", "unknown") for result in results):
-        click.echo(f"To finish it: {next_step} {broadcast_id}")
+    _echo(f"Broadcast {outcome.broadcast_id}: {len(results)} posts: "
+          f"{summary or 'nothing to do'}.")
+    if outcome.interrupted:
+        _echo("Interrupted: posts not sent are left for the next run.")
+    if any(result.status in (PostStatus.FAILED, PostStatus.UNKNOWN, PostStatus.NOT_SENT)
+           for result in results):
+        _echo(f"To finish it: {next_step} {outcome.broadcast_id}")
+    if any(result.status == PostStatus.RETRACTED for result in results) and \
+            next_step == "metpost retry":
+        _echo("Retracted posts stay retracted; send with --again to post them anew.")
 
 
 def show_history(records: Sequence[BroadcastRecord], mode: Mode) -> None:
@@ -195,7 +226,7 @@ def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: M
                           "remote_id": p.remote_id, "url": p.url, "error": p.error,
                           "updated_at": p.updated_at} for p in posts]})
         return
-    click.echo(f"Broadcast {record.id} ({record.source}, {record.created_at})")
+    _echo(f"Broadcast {record.id} ({record.source}, {record.created_at})")
     rows = [(p.account, p.platform, p.state, str(p.attempts), p.url or p.remote_id or "",
              p.error or "") for p in posts]
     _table(("Account", "Platform", "State", "Attempts", "Post", "Error"), rows, mode)
@@ -244,9 +275,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode) ->
             table.add_row(*(escape(cell) for cell in row))
         _console().print(table)
         return
-    click.echo("\t".join(headers))
+    _echo("\t".join(headers))
     for row in rows:
-        click.echo("\t".join(row))
+        _echo("\t".join(row))
 
 
 def show_setup_report(report: SetupReport, mode: Mode) -> None:
@@ -273,4 +304,4 @@ def show_setup_report(report: SetupReport, mode: Mode) -> None:
     for name, variables in report.missing_credentials.items():
         lines.append(f"  {name}: not set: {', '.join(variables)}")
     for line in lines:
-        click.echo(line)
+        _echo(line)

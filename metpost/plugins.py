@@ -5,7 +5,7 @@ A package adds a platform by declaring, in its pyproject.toml::
     [project.entry-points."metpost.platforms"]
     mastodon = "metpost_mastodon:MastodonPlatform"
 
-The class must subclass ``metpost.platforms.base.Platform`` and its ``name`` must match the
+The class must subclass ``metpost.platforms.api.Platform`` and its ``name`` must match the
 entry point's name.
 """
 
@@ -15,7 +15,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from metpost.errors import MetpostError
-from metpost.platforms.base import Platform
+from metpost.platforms.api import Platform
 
 ENTRY_POINT_GROUP = "metpost.platforms"
 

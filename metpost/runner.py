@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from metpost.delivery import Delivery, DeliveryPolicy
+from metpost.attemptlog import AttemptLog
+from metpost.delivery import Clock, Delivery, DeliveryPolicy
 from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError, TemplateError
-from metpost.ledger import RETRACTED as RETRACTED_STATE
-from metpost.ledger import SENT as SENT_STATE
 from metpost.ledger import BroadcastRecord, Ledger, LedgerPost, PlannedPost
 from metpost.models import Account, Config, Post, SendResult
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
 from metpost.secrets import resolve_credentials
 from metpost.selection import Selection, select_accounts
+from metpost.status import PostStatus
 from metpost.suggest import did_you_mean
 
 
@@ -81,7 +82,8 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
         platform = platforms[account.platform]
         _, missing = resolve_credentials(account, environ)
         posts.append(Post(account=account, text=text, length=platform.length(text),
-                          limit=platform.limits.max_length, problems=tuple(platform.check(text)),
+                          limit=platform.limits_for(account.settings).max_length,
+                          problems=tuple(platform.check(text, account.settings)),
                           missing_credentials=tuple(missing)))
     if errors:
         raise TemplateError(*errors)
@@ -114,29 +116,71 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
     return key, planned
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a send, retry or retract did: the broadcast, each post's result, and notes for the
+    person (such as a keyed rerun finishing its recorded text)."""
+
+    broadcast_id: str
+    results: tuple[SendResult, ...]
+    notes: tuple[str, ...] = ()
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class RunControl:
+    """How a run is driven: its limits, log, clock, and the event that asks it to stop."""
+
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    log_path: Path | None = None
+    clock: Clock | None = None
+    stop: threading.Event | None = None
+    on_result: Callable[[SendResult], None] | None = None
+
+
 def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
-         policy: DeliveryPolicy | None = None, key: str | None = None, again: bool = False,
-         log_path: Path | None = None,
-         on_result: Callable[[SendResult], None] | None = None) -> tuple[str, list[SendResult]]:
-    """Record a ready broadcast in the ledger and deliver it; return its id and the results."""
+         control: RunControl | None = None, key: str | None = None,
+         again: bool = False) -> RunOutcome:
+    """Record a ready broadcast in the ledger and deliver it.
+
+    A rerun with the same ``key`` finishes the broadcast as it was recorded: an account's post
+    keeps its recorded text even if the template now renders differently (a note says so).
+    """
     if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
         raise ValueError("send() needs a broadcast whose every post is ready")
+    control = control or RunControl()
+    log = AttemptLog(control.log_path)  # a bad path stops us before anything is recorded
     broadcast_key, planned = idempotency_keys(broadcast, key, again)
     broadcast_id = ledger.record_broadcast(broadcast_key, broadcast.template.name, planned,
                                            label=key)
+    recorded = {post.account: post.text for post in ledger.posts(broadcast_id)}
+    differ = [post.account.name for post in broadcast.posts
+              if recorded.get(post.account.name, post.text) != post.text]
+    notes = []
+    if differ:
+        names = ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3
+                                         else "")
+        notes.append(f"broadcast {broadcast_id} (--key {key}) was recorded with other text for "
+                     f"{len(differ)} account{'s' if len(differ) != 1 else ''} ({names}); it is "
+                     "finished with the recorded text. To send the new text, use a new --key "
+                     "or --again.")
     accounts = {post.account.name: post.account for post in broadcast.posts}
-    return broadcast_id, deliver(ledger, broadcast_id, accounts, environ, policy=policy,
-                                 log_path=log_path, on_result=on_result)
+    return _deliver(ledger, broadcast_id, accounts, environ, control, log, tuple(notes))
 
 
-def deliver(ledger: Ledger, broadcast_id: str, accounts: Mapping[str, Account],
-            environ: Mapping[str, str], *, policy: DeliveryPolicy | None = None,
-            log_path: Path | None = None,
-            on_result: Callable[[SendResult], None] | None = None) -> list[SendResult]:
+def _deliver(ledger: Ledger, broadcast_id: str, accounts: Mapping[str, Account],
+             environ: Mapping[str, str], control: RunControl, log: AttemptLog,
+             notes: tuple[str, ...] = ()) -> RunOutcome:
     """Deliver what is still owed of a recorded broadcast to ``accounts``."""
-    delivery = Delivery(ledger, broadcast_id, accounts, environ, policy or DeliveryPolicy(),
-                        log_path)
-    return delivery.run(on_result)
+    stop = control.stop or threading.Event()
+    delivery = Delivery(ledger, broadcast_id, accounts, environ, control.policy, log,
+                        control.clock, stop)
+    try:
+        results = delivery.run(control.on_result)
+    finally:
+        log.close()
+    return RunOutcome(broadcast_id=broadcast_id, results=tuple(results), notes=notes,
+                      interrupted=stop.is_set())
 
 
 def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[str, str], *,
@@ -157,15 +201,15 @@ def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[
 
 
 def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, str], *,
-          policy: DeliveryPolicy | None = None, log_path: Path | None = None,
-          on_result: Callable[[SendResult], None] | None = None) -> tuple[str, list[SendResult]]:
+          control: RunControl | None = None) -> RunOutcome:
     """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first)."""
+    control = control or RunControl()
+    log = AttemptLog(control.log_path)
     record = ledger.find_broadcast(reference)
     posts = ledger.posts(record.id)
-    owed = [post for post in posts if post.state not in (SENT_STATE, RETRACTED_STATE)]
+    owed = [post for post in posts if post.state not in (PostStatus.SENT, PostStatus.RETRACTED)]
     accounts = _accounts_for(config, posts, environ, to_touch=owed, outcome="sent")
-    return record.id, deliver(ledger, record.id, accounts, environ, policy=policy,
-                              log_path=log_path, on_result=on_result)
+    return _deliver(ledger, record.id, accounts, environ, control, log)
 
 
 def exit_code_for(results: Sequence[SendResult]) -> int:
@@ -187,14 +231,23 @@ def retractable(config: Config, ledger: Ledger, reference: str, account_names: S
             raise MetpostError(*(f"broadcast {record.id} has no post for account '{name}'"
                                  f"{did_you_mean(name, known)}" for name in unknown))
         posts = [post for post in posts if post.account in account_names]
-    posts = [post for post in posts if post.state in (SENT_STATE, RETRACTED_STATE)]
+    posts = [post for post in posts if post.state in (PostStatus.SENT, PostStatus.RETRACTED)]
     accounts = _accounts_for(config, posts, environ, to_touch=posts, outcome="deleted")
+    platforms = platform_classes()
+    cannot = sorted({platforms[post.platform].title for post in posts
+                     if not platforms[post.platform].capabilities.can_delete})
+    if cannot:
+        raise CheckFailed(*(f"{title} posts cannot be deleted by metpost; leave them out with "
+                            "--account, or delete them on the platform" for title in cannot),
+                          "nothing was deleted")
     return record, posts, accounts
 
 
 def retract_posts(ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost],
                   accounts: Mapping[str, Account], environ: Mapping[str, str], *,
-                  policy: DeliveryPolicy | None = None) -> list[SendResult]:
+                  control: RunControl | None = None) -> RunOutcome:
     """Delete posts from their platforms and record them as retracted."""
-    delivery = Delivery(ledger, broadcast_id, accounts, environ, policy or DeliveryPolicy())
-    return delivery.retract(posts)
+    control = control or RunControl()
+    delivery = Delivery(ledger, broadcast_id, accounts, environ, control.policy,
+                        clock=control.clock, stop=control.stop)
+    return RunOutcome(broadcast_id=broadcast_id, results=tuple(delivery.retract(posts)))

@@ -1,7 +1,17 @@
-"""Credentials come from the environment only, and never leave metpost unredacted."""
+"""Credentials come from the environment only, and never leave metpost unredacted.
+
+Every secret metpost reads goes through ``resolve_credentials``, which also teaches the process's
+``REDACT`` every form in which the secret could be echoed back: as it is, stripped of
+surrounding whitespace, percent-encoded (upper- or lower-case hex, ``+`` or ``%20`` for spaces),
+HTML-escaped and JSON-escaped. All output and logs pass through ``REDACT``.
+"""
 
 from __future__ import annotations
 
+import html
+import json
+import re
+import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
@@ -10,11 +20,20 @@ from metpost.models import Account
 REDACTED = "[redacted]"
 # Shorter values would redact ordinary words; real tokens are far longer.
 MIN_SECRET_LENGTH = 6
+PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _fold_escapes(text: str) -> str:
+    """``text`` with percent-escapes in lower case (same length, so positions still match)."""
+    return PERCENT_ESCAPE.sub(lambda match: match.group(0).lower(), text)
 
 
 def resolve_credentials(account: Account,
                         environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """The account's secrets read from ``environ``, and the names of variables that are unset."""
+    """The account's secrets read from ``environ``, and the names of variables that are unset.
+
+    Each secret found is remembered by ``REDACT``.
+    """
     values: dict[str, str] = {}
     missing: list[str] = []
     for key, variable in account.credentials.items():
@@ -23,24 +42,70 @@ def resolve_credentials(account: Account,
             values[key] = value
         else:
             missing.append(variable)
+    REDACT.add(values.values())
     return values, missing
 
 
+def echoed_forms(secret: str) -> set[str]:
+    """Every way ``secret`` may come back in a platform's error, a URL or a log line."""
+    forms: set[str] = set()
+    for value in {secret, secret.strip()}:
+        if len(value) < MIN_SECRET_LENGTH:
+            continue
+        encoded = {_fold_escapes(quote(value, safe="")), _fold_escapes(quote_plus(value, safe=""))}
+        forms |= {value, *encoded, html.escape(value), html.escape(value, quote=False),
+                  json.dumps(value)[1:-1]}
+    return forms
+
+
 class Redactor:
-    """Replaces every known secret (and its URL-encoded forms) in text with ``[redacted]``."""
+    """Replaces every known secret, in any form it may be echoed in, with ``[redacted]``.
+
+    Forms are indexed by their first ``MIN_SECRET_LENGTH`` characters, so redacting a text
+    costs one pass over it however many secrets there are (thousands of accounts each have
+    several).
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._forms: set[str] = set()
+        self._by_prefix: dict[str, list[str]] = {}
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Remember more secrets to hide."""
-        for secret in secrets:
-            if len(secret) >= MIN_SECRET_LENGTH:
-                self._forms.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        with self._lock:
+            for secret in secrets:
+                if secret in self._known:
+                    continue
+                self._known.add(secret)
+                for form in echoed_forms(secret):
+                    forms = self._by_prefix.setdefault(form[:MIN_SECRET_LENGTH], [])
+                    if form not in forms:
+                        forms.append(form)
+                        forms.sort(key=len, reverse=True)  # the longest form wins
 
     def __call__(self, text: str) -> str:
         """``text`` with every secret replaced."""
-        for form in sorted(self._forms, key=len, reverse=True):
-            text = text.replace(form, REDACTED)
-        return text
+        if not self._by_prefix:
+            return text
+        # Match against percent-escapes in lower case (forms are stored so), replace in the
+        # original: the two have the same length.
+        folded = _fold_escapes(text) if "%" in text else text
+        pieces: list[str] = []
+        start = index = 0
+        end = len(text) - MIN_SECRET_LENGTH
+        while index <= end:
+            forms = self._by_prefix.get(folded[index:index + MIN_SECRET_LENGTH])
+            found = next((form for form in forms if folded.startswith(form, index)),
+                         None) if forms else None
+            if found is None:
+                index += 1
+                continue
+            pieces += [text[start:index], REDACTED]
+            index = start = index + len(found)
+        return "".join(pieces) + text[start:] if pieces else text
+
+
+# The process's redactor: it knows every secret resolve_credentials has read.
+REDACT = Redactor()

@@ -114,6 +114,10 @@ class Fleet:
             args = [command, *extra, *args[1:]]
         return run(args, env={**self.env, **(env or {})}, input=input)
 
+    def x_token(self, slug: str) -> str:
+        """The X access token of a fleet account ("hackney", "camden")."""
+        return self.env[f"{slug.upper()}_X_ACCESS_TOKEN"]
+
     def x_texts(self, username: str) -> list[str]:
         return [post.text for post in self.x.live_posts(username)]
 
@@ -123,6 +127,31 @@ class Fleet:
 
 FLEET_ACCOUNTS = (("hackney", "Hackney", "CE", "MPSHackney", "1001"),
                   ("camden", "Camden", "CN", "MPSCamden", "1002"))
+
+
+@pytest.fixture
+def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Install a platform plugin the way pip would: a module and a dist-info folder with its
+    entry point, on sys.path. Call with (entry-point name, module name, class name, source)."""
+    from metpost.plugins import platform_classes
+
+    site = tmp_path / "site"
+
+    def install(name: str, module: str, cls: str, source: str) -> None:
+        info = site / f"{module}-1.0.dist-info"
+        info.mkdir(parents=True, exist_ok=True)
+        (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 1.0\n",
+            encoding="utf-8")
+        (info / "entry_points.txt").write_text(
+            f"[metpost.platforms]\n{name} = {module}:{cls}\n", encoding="utf-8")
+        if str(site) not in __import__("sys").path:
+            monkeypatch.syspath_prepend(str(site))
+        platform_classes.cache_clear()
+
+    yield install
+    platform_classes.cache_clear()
 
 
 @pytest.fixture
@@ -137,6 +166,8 @@ def fleet(tmp_path: Path):
         lines.append("accounts:")
         for slug, name, bcu, handle, page in FLEET_ACCOUNTS:
             secrets = {key: f"{slug}-{key}-s3cr3t-value" for key in X_KEYS}
+            # X access tokens start with the user's id, as real ones do.
+            secrets["access_token"] = f"{page}-{secrets['access_token']}"
             x.add_user(page, handle, secrets["consumer_key"], secrets["access_token"])
             env.update({f"{slug.upper()}_X_{key.upper()}": value
                         for key, value in secrets.items()})

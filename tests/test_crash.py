@@ -65,3 +65,38 @@ def test_two_identical_sends_at_once_post_once_per_account(fleet):
 
 def statuses_of(stdout: str) -> dict[str, str]:
     return {p["account"]: p["status"] for p in json.loads(stdout)["posts"]}
+
+
+def test_one_ctrl_c_lets_posts_in_flight_finish_and_starts_no_new_one(fleet):
+    fleet.x.latency = fleet.graph.latency = 1.0
+    process = start(fleet, "--concurrency", "1")
+    wait_for(lambda: fleet.x.in_flight == 1 and fleet.graph.in_flight == 1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Stopping: no new posts will start" in stderr
+    result = statuses_of(stdout)
+    # The post in flight on each platform finished and was recorded; the next one never went.
+    assert sorted(result.values()) == ["not sent", "not sent", "sent", "sent"]
+    assert len(fleet.x.live_posts()) == len(fleet.graph.live_posts()) == 1
+    assert json.loads(stdout)["interrupted"] is True
+    fleet.x.latency = fleet.graph.latency = 0.0
+    rerun = fleet.run(["send", *MESSAGE])
+    assert rerun.exit_code == 0, rerun.stdout
+    assert sorted(statuses(rerun).values()) == ["already sent"] * 2 + ["sent"] * 2
+    assert_exactly_one_post_each_and_ledger_agrees(fleet)
+
+
+def test_a_second_ctrl_c_quits_at_once_and_the_rerun_finds_what_went_out(fleet):
+    fleet.x.stall_next(1, seconds=30)
+    process = start(fleet, "--concurrency", "1", "--platform", "x")
+    wait_for(lambda: len(fleet.x.live_posts()) == 1)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=5)
+    assert process.returncode == 130
+    rerun = fleet.run(["send", *MESSAGE, "--platform", "x"])
+    assert rerun.exit_code == 0, rerun.stdout
+    assert sorted(statuses(rerun).values()) == ["already sent", "sent"]
+    assert [len(fleet.x.live_posts(name)) for name in ("MPSHackney", "MPSCamden")] == [1, 1]

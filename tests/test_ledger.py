@@ -10,7 +10,10 @@ import pytest
 
 from metpost import ledger as L
 from metpost.errors import MetpostError
-from metpost.ledger import Ledger, PlannedPost
+from metpost.ledger import PlannedPost
+from metpost.ledger import SqliteLedger as Ledger
+from metpost.ledger.sql import HOST
+from metpost.status import PostStatus
 
 
 def planned(*accounts, broadcast="b1"):
@@ -56,8 +59,8 @@ def test_claims_keep_runs_apart(ledger):
     # This process holds the lease and is alive: a second claim is told to keep off.
     assert [c.action for c in ledger.claim(bid, ["a", "b"], 60)] == ["busy", "busy"]
     a, b = (c.post.id for c in first)
-    ledger.settle(a, L.SENT, remote_id="1", url="u")
-    ledger.settle(b, L.UNKNOWN, error="no answer")
+    ledger.settle(a, PostStatus.SENT, remote_id="1", url="u")
+    ledger.settle(b, PostStatus.UNKNOWN, error="no answer")
     assert [c.action for c in ledger.claim(bid, ["a", "b"], 60)] == ["already", "reconcile"]
 
 
@@ -67,7 +70,7 @@ def test_a_dead_runs_claim_is_reconciled_not_resent(ledger, tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     db = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    db.execute("UPDATE posts SET claimed_by = ?", (f"{L.OWNER.rpartition(':')[0]}:{dead}",))
+    db.execute("UPDATE posts SET claimed_by = ?", (f"{HOST}:{dead}:token",))
     db.commit()
     assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
 
@@ -96,12 +99,38 @@ def test_find_broadcast_by_prefix_label_and_last(ledger):
 def test_a_version_1_ledger_is_migrated_keeping_its_history(tmp_path):
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    db.executescript(L.MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    db.executescript(";".join(L.MIGRATIONS[0].statements("sqlite")) + ";PRAGMA user_version = 1;")
     db.execute("INSERT INTO broadcasts VALUES ('20250101-000000-aaaaaa', 'k', 'appeal', "
                "'2025-01-01T00:00:00+00:00')")
     db.commit()
     db.close()
     ledger = Ledger(path)
-    assert ledger.schema_version == len(L.MIGRATIONS) == 2
+    assert ledger.schema_version == len(L.MIGRATIONS) == 3
     record = ledger.find_broadcast("last")
     assert (record.id, record.source, record.label) == ("20250101-000000-aaaaaa", "appeal", None)
+
+
+def test_a_run_that_lost_its_claim_may_not_publish(ledger, tmp_path):
+    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
+    [claim] = ledger.claim(bid, ["a"], lease_seconds=60)
+    assert ledger.hold(claim.post.id, 60)
+    # The lease lapses (a paused run) and another run takes the post over.
+    sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None).execute(
+        "UPDATE posts SET lease_until = 0")
+    other = Ledger(tmp_path / "ledger.sqlite3")
+    assert [c.action for c in other.claim(bid, ["a"], 60)] == ["reconcile"]
+    assert not ledger.hold(claim.post.id, 60)
+    assert ledger.renew([claim.post.id], 60) == set()
+    assert other.hold(claim.post.id, 60)
+    assert other.renew([claim.post.id], 60) == {claim.post.id}
+
+
+def test_a_remote_id_is_adopted_by_one_post_only(ledger):
+    first = ledger.record_broadcast("a" * 64, "t", planned("a"))
+    second = ledger.record_broadcast("b" * 64, "t", planned("a", broadcast="b2"))
+    [one] = ledger.posts(first)
+    [two] = ledger.posts(second)
+    assert ledger.adopt(one.id, "1790", "u")
+    assert not ledger.adopt(two.id, "1790", "u")
+    assert ledger.post(two.id).remote_id is None
+    assert ledger.owned_remote_ids("x", ["1790", "1791"]) == {"1790"}

@@ -12,8 +12,8 @@ from metpost.plugins import platform_classes
 PLUGIN = '''
 from pathlib import Path
 
-from metpost.models import Receipt
-from metpost.platforms.base import Platform, TextLimits
+from metpost.platforms.api import Receipt
+from metpost.platforms.api import Platform, TextLimits
 
 
 class NoticeboardPlatform(Platform):
@@ -25,7 +25,8 @@ class NoticeboardPlatform(Platform):
     account_fields = {"board_file": True}
     limits = TextLimits(max_length=40)
 
-    def publish(self, text):
+    def publish(self, request):
+        text = request.text
         board = Path(self.destination.settings["board_file"])
         lines = board.read_text().splitlines() if board.exists() else []
         board.write_text("\\n".join([*lines, text]) + "\\n")
@@ -34,19 +35,8 @@ class NoticeboardPlatform(Platform):
 
 
 @pytest.fixture
-def noticeboard_plugin(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    (site / "metpost_noticeboard-1.0.dist-info").mkdir(parents=True)
-    (site / "metpost_noticeboard.py").write_text(PLUGIN, encoding="utf-8")
-    (site / "metpost_noticeboard-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: metpost-noticeboard\nVersion: 1.0\n", encoding="utf-8")
-    (site / "metpost_noticeboard-1.0.dist-info" / "entry_points.txt").write_text(
-        "[metpost.platforms]\nnoticeboard = metpost_noticeboard:NoticeboardPlatform\n",
-        encoding="utf-8")
-    monkeypatch.syspath_prepend(str(site))
-    platform_classes.cache_clear()
-    yield
-    platform_classes.cache_clear()
+def noticeboard_plugin(install_plugin):
+    install_plugin("noticeboard", "metpost_noticeboard", "NoticeboardPlatform", PLUGIN)
 
 
 def test_builtins_register_through_entry_points():

@@ -58,7 +58,7 @@ def test_graph_version_is_configurable(fleet):
 
 
 def test_rejections_are_reported_in_the_platforms_words_and_exit_1(fleet):
-    fleet.x.revoke("hackney-access_token-s3cr3t-value")
+    fleet.x.revoke(fleet.x_token("hackney"))
     fleet.graph.revoke("hackney-page-token-s3cr3t")
     outcome = fleet.run([*ARGS, "--yes", "--json"])
     assert outcome.exit_code == 1
@@ -76,16 +76,21 @@ def test_duplicate_content_fails_at_once(fleet):
     outcome = fleet.run([*ARGS, "--yes", "--again", "--json"])
     assert outcome.exit_code == 1
     posts = {p["account"]: p for p in json.loads(outcome.stdout)["posts"]}
+    first_x = fleet.x.live_posts("MPSHackney")[0].id
     assert posts["hackney-x"]["error"] == (
-        "X refused the post: You are not allowed to create a Tweet with duplicate content.")
+        "X refused the post as a duplicate: You are not allowed to create a Tweet with "
+        "duplicate content; the same text is already live there as "
+        f"https://x.com/MPSHackney/status/{first_x}")
     assert posts["hackney-x"]["attempts"] == 1
-    assert posts["hackney-facebook"]["error"] == (
-        "Facebook refused the request: Duplicate status message (code 506)")
+    assert posts["hackney-facebook"]["error"].startswith(
+        "Facebook refused the post as a duplicate: (#506) Duplicate status message (code 506); "
+        "the "
+        "same text is already live there as https://www.facebook.com/1001/posts/")
 
 
 def test_secrets_never_appear_in_output_or_logs(fleet, tmp_path):
     log = tmp_path / "attempts.jsonl"
-    fleet.x.revoke("hackney-access_token-s3cr3t-value")
+    fleet.x.revoke(fleet.x_token("hackney"))
     outcome = fleet.run([*ARGS, "--yes", "--log-file", str(log)])
     everything = outcome.stdout + outcome.stderr + log.read_text()
     everything += (fleet.root / "ledger.sqlite3").read_bytes().decode("latin-1")

@@ -61,18 +61,24 @@ def retry(broadcast: str, as_json: bool, config_file: str, **options: Any) -> No
     sent. Posts already sent are left alone. BROADCAST is an id, a unique prefix, the
     --key it was sent with, or 'last'.
     """
+    from dataclasses import replace
+
     from metpost import output
+    from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.runner import exit_code_for
     from metpost.runner import retry as retry_broadcast
 
     config = load(config_file)
-    ledger, policy, log_path = delivery_from(options)
+    ledger, control = delivery_from(options)
     mode = output.output_mode(as_json)
-    broadcast_id, results = retry_broadcast(
-        config, ledger, broadcast, os.environ, policy=policy, log_path=log_path,
-        on_result=lambda result: output.show_result(result, mode))
-    output.show_results(broadcast_id, results, mode)
-    raise click.exceptions.Exit(exit_code_for(results))
+    with stop_on_ctrl_c() as stop:
+        outcome = retry_broadcast(
+            config, ledger, broadcast, os.environ,
+            control=replace(control, stop=stop,
+                            on_result=lambda result: output.show_result(result, mode)))
+    output.show_outcome(outcome, mode)
+    raise click.exceptions.Exit(EXIT_INTERRUPTED if outcome.interrupted
+                                else exit_code_for(outcome.results))
 
 
 @click.command()
@@ -94,6 +100,7 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
     from metpost import output
     from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, MetpostError
     from metpost.runner import retract_posts, retractable
+    from metpost.status import PostStatus
 
     config = load(config_file)
     ledger = open_ledger(ledger_file)
@@ -106,9 +113,9 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
         if not click.confirm(f"Delete {len(posts)} posts from their platforms?"):
             output.note("Nothing was deleted.")
             raise click.exceptions.Exit(0)
-    results = retract_posts(ledger, record.id, posts, accounts, os.environ)
-    for result in results:
+    outcome = retract_posts(ledger, record.id, posts, accounts, os.environ)
+    for result in outcome.results:
         output.show_result(result, mode)
-    output.show_results(record.id, results, mode, next_step="metpost retract")
-    raise click.exceptions.Exit(EXIT_OK if all(r.status == "retracted" for r in results)
-                                else EXIT_SOME_FAILED)
+    output.show_outcome(outcome, mode, next_step="metpost retract")
+    raise click.exceptions.Exit(EXIT_OK if all(r.status == PostStatus.RETRACTED
+                                               for r in outcome.results) else EXIT_SOME_FAILED)

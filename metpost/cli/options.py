@@ -9,12 +9,48 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from metpost.delivery import DeliveryPolicy
     from metpost.ledger import Ledger
     from metpost.models import Config
+    from metpost.runner import RunControl
     from metpost.selection import Selection
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds, at least ``minimum``: "nan", "inf" and negatives are refused
+    (a float range alone lets nan through, since every comparison with it is false)."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        """``value`` as seconds, or a usage error that says what is accepted."""
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"'{value}' is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < self.minimum:
+            self.fail(f"'{value}' is not a number of seconds of at least {self.minimum:g}",
+                      param, ctx)
+        return seconds
+
+
+def text_argument(value: str, where: str) -> str:
+    """``value`` if it is valid text; the shell passes undecodable bytes as surrogates."""
+    from metpost.errors import MetpostError
+
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MetpostError(f"{where} is not valid UTF-8 text; check the terminal's or "
+                           "script's encoding") from None
+    return value
 
 
 def config_option(function: F) -> F:
@@ -64,16 +100,16 @@ def ledger_option(function: F) -> F:
 def delivery_options(function: F) -> F:
     """How hard and how fast to deliver: deadline, concurrency, timeouts, log file, ledger."""
     decorators = [
-        click.option("--deadline", type=click.FloatRange(min=1), default=60, show_default=True,
+        click.option("--deadline", type=Seconds(1), default=60, show_default=True,
                      metavar="SECONDS",
                      help="Give up retrying (5xx, rate limits, lost connections) after this."),
         click.option("--concurrency", type=click.IntRange(min=1), default=48,
                      show_default=True, metavar="N",
                      help="Requests in flight at once, per platform."),
-        click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=5,
+        click.option("--connect-timeout", type=Seconds(0.1), default=5,
                      show_default=True, metavar="SECONDS",
                      help="Wait this long for a platform to accept a connection."),
-        click.option("--read-timeout", type=click.FloatRange(min=0.1), default=20,
+        click.option("--read-timeout", type=Seconds(0.1), default=20,
                      show_default=True, metavar="SECONDS",
                      help="Wait this long for a platform to answer; after that the post's "
                           "outcome is unknown and is checked, not resent blindly."),
@@ -87,24 +123,26 @@ def delivery_options(function: F) -> F:
     return function
 
 
-def delivery_from(options: dict[str, Any]) -> tuple[Ledger, DeliveryPolicy, Path | None]:
-    """The ledger, policy and log path from the keyword arguments ``delivery_options`` adds."""
+def delivery_from(options: dict[str, Any]) -> tuple[Ledger, RunControl]:
+    """The ledger and how to run, from the keyword arguments ``delivery_options`` adds."""
     from metpost.delivery import DeliveryPolicy
-    from metpost.platforms.base import Timeouts
+    from metpost.platforms.api import Timeouts
+    from metpost.runner import RunControl
 
     policy = DeliveryPolicy(deadline=options.pop("deadline"),
                             concurrency=options.pop("concurrency"),
                             timeouts=Timeouts(connect=options.pop("connect_timeout"),
                                               read=options.pop("read_timeout")))
     log_file = options.pop("log_file")
-    return open_ledger(options.pop("ledger_file")), policy, Path(log_file) if log_file else None
+    control = RunControl(policy=policy, log_path=Path(log_file) if log_file else None)
+    return open_ledger(options.pop("ledger_file")), control
 
 
 def open_ledger(ledger_file: str | None) -> Ledger:
     """Open the ledger named on the command line, or the default one."""
-    from metpost.ledger import Ledger, default_ledger_path
+    from metpost.ledger import open_ledger as open_backend
 
-    return Ledger(Path(ledger_file) if ledger_file else default_ledger_path())
+    return open_backend(ledger_file)
 
 
 def selection_from(options: dict[str, Any]) -> Selection:

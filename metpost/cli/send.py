@@ -16,6 +16,7 @@ from metpost.cli.options import (
     load,
     selection_from,
     selection_options,
+    text_argument,
 )
 
 
@@ -68,7 +69,10 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
           --var rumour="a stabbing at Mare Street" --dry-run
       metpost send --tag bcu-ce --message "Roads around {{ borough }} are reopening." --yes
     """
+    from dataclasses import replace
+
     from metpost import output
+    from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
     from metpost.render import inline_template, load_template
     from metpost.runner import exit_code_for, prepare
@@ -76,6 +80,10 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
 
     if bool(template_name) == bool(message):
         raise click.UsageError("give exactly one of --template NAME or --message TEXT")
+    if message is not None:
+        text_argument(message, "--message")
+    for name, value in variables.items():
+        text_argument(value, f"--var {name}")
     selection = selection_from(options)
     config = load(config_file)
     template = (load_template(config.templates_dir, template_name) if template_name
@@ -100,9 +108,12 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         if not click.confirm(f"Post to {count} account{'s' if count != 1 else ''}?"):
             output.note("Nothing was sent.")
             raise click.exceptions.Exit(0)
-    ledger, policy, log_path = delivery_from(options)
-    broadcast_id, results = send_broadcast(
-        broadcast, ledger, os.environ, policy=policy, key=key, again=again, log_path=log_path,
-        on_result=lambda result: output.show_result(result, mode))
-    output.show_results(broadcast_id, results, mode, broadcast.posts)
-    raise click.exceptions.Exit(exit_code_for(results))
+    ledger, control = delivery_from(options)
+    with stop_on_ctrl_c() as stop:
+        outcome = send_broadcast(
+            broadcast, ledger, os.environ, key=key, again=again,
+            control=replace(control, stop=stop,
+                            on_result=lambda result: output.show_result(result, mode)))
+    output.show_outcome(outcome, mode, broadcast.posts)
+    raise click.exceptions.Exit(EXIT_INTERRUPTED if outcome.interrupted
+                                else exit_code_for(outcome.results))

@@ -3,19 +3,41 @@
 facebook-sdk 3.1.0 defaults to Graph v2.8, long retired, and its constructor refuses anything
 newer than 3.1, so we build the client without a version and set a current one afterwards. Its
 host is a module constant, so ``api_url`` is honoured by the session adapter, as for X.
+
+How Graph answers, and what metpost makes of it (developers.facebook.com: Graph API "Handling
+Errors", "Rate Limits", Pages API "Posts"):
+
+- Errors are ``{"error": {"message", "type", "code", "error_subcode", "is_transient"}}``.
+- Throttling is an error code, not HTTP 429: 4 (app), 17 (user), 32 (page), 613 (this call's
+  limit), 80001 (page business-use-case limit), 341 (app's feed-action limit). When to try again
+  is in the usage headers (``X-Business-Use-Case-Usage``, ``X-Page-Usage``, ``X-App-Usage``):
+  ``estimated_time_to_regain_access``, in minutes. No ``Retry-After`` is sent.
+- Codes 1 (unknown error) and 2 (service temporarily unavailable), and any 5xx, can come after
+  the page post was made: *maybe posted*, looked for before any resend.
+- Code 506 "Duplicate status message": the page's latest post has this text already.
+- Code 100 with subcode 33 is both "does not exist" and "cannot be loaded due to missing
+  permissions", so after a delete that answers it, a lookup decides whether the post is gone.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, TypeVar
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from metpost.models import Receipt
-from metpost.platforms.base import Platform, PublishError, RemotePost, TextLimits
+from metpost.platforms.api import (
+    Capabilities,
+    Platform,
+    PostRequest,
+    PublishError,
+    Receipt,
+    RemotePost,
+    TextLimits,
+)
 from metpost.platforms.http import routed_session, transport_error
 
 if TYPE_CHECKING:
@@ -24,13 +46,19 @@ if TYPE_CHECKING:
 
 GRAPH_ORIGIN = "https://graph.facebook.com"
 DEFAULT_GRAPH_VERSION = "v24.0"
-GRAPH_VERSION = re.compile(r"^v?(\d+\.\d+)$")
+GRAPH_VERSION = re.compile(r"v?[0-9]+\.[0-9]+")
+PAGE_ID = re.compile(r"[0-9]+")
 
-# Graph error codes (Graph API guide, "Handling Errors")
-TRANSIENT_CODES = {1, 2}
-RATE_LIMIT_CODES = {4, 17, 32, 613}
+MAYBE_POSTED_CODES = {1, 2}
+# code -> whom the limit applies to: the page (this account) or the whole app.
+RATE_LIMIT_CODES = {4: "app", 17: "account", 32: "account", 613: "account", 80001: "account",
+                    341: "app"}
 TOKEN_CODES = {102, 190}
-NONEXISTENT_OBJECT = (100, 33)  # code, subcode: "Object with ID ... does not exist"
+DUPLICATE_CODE = 506
+PERMISSION_CODES = {10, *range(200, 300)}
+NONEXISTENT_OBJECT = (100, 33)  # "does not exist, cannot be loaded due to missing permissions"
+APP_THROTTLE_KEY = "facebook-app"
+USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
 T = TypeVar("T")
 
 
@@ -42,6 +70,36 @@ def _graph_time(value: object) -> datetime | None:
         return None
 
 
+def regain_access_minutes(headers: Mapping[str, str]) -> float | None:
+    """The longest ``estimated_time_to_regain_access`` (minutes) in Graph's usage headers."""
+    found: list[float] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "estimated_time_to_regain_access" and isinstance(item, int | float):
+                    found.append(float(item))
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for name in USAGE_HEADERS:
+        raw = headers.get(name)
+        if raw:
+            try:
+                walk(json.loads(raw))
+            except ValueError:
+                continue
+    return max(found) if found else None
+
+
+def _page_posts(graph: facebook.GraphAPI, page_id: str, arguments: dict[str, str]) -> Any:
+    """One page of a Facebook page's posts."""
+    return graph.get_connections(page_id, "posts", **arguments)
+
+
 class FacebookPlatform(Platform):
     """Posts to a page's feed with the page access token."""
 
@@ -50,46 +108,83 @@ class FacebookPlatform(Platform):
     credential_keys = ("page_access_token",)
     account_fields = {"page_id": True, "graph_version": False}  # noqa: RUF012
     limits = TextLimits(max_length=63206)
+    capabilities = Capabilities(can_list_recent=True, can_delete=True)
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
-        """page_id must be numeric; graph_version must look like v24.0."""
+        """page_id must be ASCII digits; graph_version must look like v24.0."""
         problems = {}
-        if not settings.get("page_id", "0").isdigit():
+        if not PAGE_ID.fullmatch(settings.get("page_id", "0")):
             problems["page_id"] = "must be the page's numeric id, like \"123456789\""
         version = settings.get("graph_version")
-        if version is not None and not GRAPH_VERSION.match(version):
+        if version is not None and not GRAPH_VERSION.fullmatch(version):
             problems["graph_version"] = f"'{version}' is not a Graph API version like v24.0"
         return problems
 
-    def publish(self, text: str) -> Receipt:
+    # -- publishing ------------------------------------------------------------------------
+
+    def publish(self, request: PostRequest) -> Receipt:
         """Post to the page (POST /{page_id}/feed)."""
         page_id = self.destination.settings["page_id"]
-        result = self._call(lambda graph: graph.put_object(page_id, "feed", message=text))
+        result = self._call(lambda graph: graph.put_object(page_id, "feed",
+                                                           message=request.text), writing=True)
         remote_id = str(result.get("id", "")) if isinstance(result, dict) else ""
         if not remote_id:
             raise PublishError("Facebook accepted the request but returned no post id",
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
 
-    def recent_posts(self, limit: int = 20) -> list[RemotePost]:
-        """The page's newest posts (GET /{page_id}/posts)."""
+    # -- finding a post --------------------------------------------------------------------
+
+    def recent_posts(self, since: datetime, limit: int = 100) -> list[RemotePost]:
+        """The page's posts since ``since`` (GET /{page_id}/posts), following the cursors."""
         page_id = self.destination.settings["page_id"]
-        result = self._call(lambda graph: graph.get_connections(
-            page_id, "posts", fields="id,message,created_time", limit=str(limit)))
-        return [RemotePost(remote_id=str(item["id"]), text=str(item.get("message", "")),
-                           url=self.post_url(str(item["id"])),
-                           created_at=_graph_time(item.get("created_time")))
-                for item in result.get("data", []) if isinstance(item, dict) and "id" in item]
+        found: list[RemotePost] = []
+        after: str | None = None
+        while len(found) < limit:
+            args = {"fields": "id,message,created_time", "limit": str(min(100, limit)),
+                    "since": str(int(since.timestamp()))}
+            if after:
+                args["after"] = after
+            result = self._call(partial(_page_posts, page_id=page_id, arguments=args))
+            items = [item for item in result.get("data", []) if isinstance(item, dict)
+                     and "id" in item]
+            found.extend(RemotePost(remote_id=str(item["id"]),
+                                    text=str(item.get("message", "")),
+                                    url=self.post_url(str(item["id"])),
+                                    created_at=_graph_time(item.get("created_time")))
+                         for item in items)
+            paging = result.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not items or not after or not paging.get("next"):
+                break
+        return found[:limit]
+
+    # -- deleting --------------------------------------------------------------------------
 
     def delete(self, remote_id: str) -> None:
-        """Delete a post (DELETE /{post_id}); one that is already gone counts as deleted."""
+        """Delete a post (DELETE /{post_id}); return once Graph no longer has it."""
         try:
-            self._call(lambda graph: graph.delete_object(remote_id))
+            self._call(lambda graph: graph.delete_object(remote_id), writing=True)
+            return
+        except PublishError as error:
+            if error.code != NONEXISTENT_OBJECT:
+                raise
+            refusal = error
+        # 100/33 also means "missing permissions": only a lookup that fails says it is gone.
+        try:
+            self._call(lambda graph: graph.get_object(remote_id, fields="id"))
         except PublishError as error:
             if error.code == NONEXISTENT_OBJECT:
                 return
             raise
+        raise PublishError("Facebook did not delete the post, which is still on the page: the "
+                           "page token may lack the pages_manage_posts permission "
+                           f"({refusal.reason})", code=refusal.code, status=refusal.status)
+
+    def throttle_keys(self) -> tuple[str, ...]:
+        """The Graph app's limits (codes 4 and 341) are shared by every page of the app."""
+        return (APP_THROTTLE_KEY,)
 
     @staticmethod
     def post_url(remote_id: str) -> str:
@@ -103,8 +198,11 @@ class FacebookPlatform(Platform):
         configured = self.destination.settings.get("graph_version", DEFAULT_GRAPH_VERSION)
         return "v" + configured.removeprefix("v")
 
-    def _call(self, request: Callable[[facebook.GraphAPI], T]) -> T:
-        """Run one Graph call, turning facebook-sdk's and requests' errors into PublishError."""
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _call(self, request: Callable[[facebook.GraphAPI], T], *, writing: bool = False) -> T:
+        """Run one Graph call, turning facebook-sdk's and requests' errors into PublishError.
+        ``writing``: the call can change something, so a server error may mean it did."""
         import facebook
         import requests
 
@@ -112,14 +210,16 @@ class FacebookPlatform(Platform):
         try:
             return request(self._graph)
         except facebook.GraphAPIError as error:
-            raise self._graph_error(error) from None
+            raise self._graph_error(error, writing) from None
         except requests.RequestException as error:
             raise transport_error(error, "Facebook") from None
         except (KeyError, ValueError):
             # facebook-sdk fails this way on a body that is not JSON (a proxy's error page).
             status = self._status
+            server_side = status is not None and status >= 500
             raise PublishError(f"Facebook answered HTTP {status} with an unreadable body",
-                               retry_safe=status is not None and status >= 500,
+                               retry_safe=server_side and not writing,
+                               maybe_posted=writing and (server_side or status is None),
                                status=status) from None
 
     @cached_property
@@ -135,6 +235,11 @@ class FacebookPlatform(Platform):
         graph.version = self.graph_version()
         return graph
 
+    def close(self) -> None:
+        """Close the HTTP session, if one was opened."""
+        if "_graph" in self.__dict__:
+            self._graph.session.close()
+
     _last_response: requests.Response | None = None
 
     def _remember(self, response: requests.Response, **_: object) -> None:
@@ -144,7 +249,7 @@ class FacebookPlatform(Platform):
     def _status(self) -> int | None:
         return self._last_response.status_code if self._last_response is not None else None
 
-    def _graph_error(self, error: facebook.GraphAPIError) -> PublishError:
+    def _graph_error(self, error: facebook.GraphAPIError, writing: bool) -> PublishError:
         result = error.result if isinstance(error.result, dict) else {}
         details = result.get("error")
         if not isinstance(details, dict):
@@ -153,20 +258,31 @@ class FacebookPlatform(Platform):
         message = str(details.get("message") or error.message)
         words = f"{message} (code {code})" if code is not None else message
         status = self._status
+        failure: PublishError
         if code in RATE_LIMIT_CODES:
-            retry_at = self._retry_after()
-            failure = PublishError(f"Facebook rate limit reached: {words}", retry_safe=True,
-                                   status=status, retry_at=retry_at)
-        elif code in TRANSIENT_CODES or details.get("is_transient") or (status or 0) >= 500:
-            failure = PublishError(f"Facebook server error: {words}", retry_safe=True,
-                                   status=status)
+            failure = PublishError(
+                f"Facebook rate limit reached: {words}", retry_safe=True, status=status,
+                retry_at=self._regain_access_at(),
+                throttle_key=APP_THROTTLE_KEY if RATE_LIMIT_CODES[code] == "app" else None)
+        elif code in MAYBE_POSTED_CODES or details.get("is_transient") or (status or 0) >= 500:
+            failure = PublishError(f"Facebook server error: {words}", status=status,
+                                   maybe_posted=writing, retry_safe=not writing)
+        elif code == DUPLICATE_CODE:
+            failure = PublishError(f"Facebook refused the post as a duplicate: {words}",
+                                   status=status, duplicate=True)
         elif code in TOKEN_CODES:
             failure = PublishError(f"Facebook refused the page token: {words}", status=status)
+        elif code in PERMISSION_CODES:
+            failure = PublishError(f"Facebook refused: the page or app lacks a permission: "
+                                   f"{words}", status=status)
         else:
             failure = PublishError(f"Facebook refused the request: {words}", status=status)
         failure.code = (code, subcode)
         return failure
 
-    def _retry_after(self) -> float | None:
-        header = self._last_response.headers.get("Retry-After") if self._last_response else None
-        return time.time() + float(header) if header and header.isdigit() else None
+    def _regain_access_at(self) -> float | None:
+        if self._last_response is None:
+            return None
+        minutes = regain_access_minutes(self._last_response.headers)
+        return time.time() + minutes * 60 if minutes else None
+

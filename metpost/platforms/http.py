@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from metpost.platforms.base import PublishError, Timeouts
+from metpost.platforms.api import PublishError, Timeouts
 
 if TYPE_CHECKING:
     import requests

@@ -1,20 +1,69 @@
-"""X (Twitter) through tweepy's API v2 client, OAuth 1.0a user context."""
+"""X (Twitter) through tweepy's API v2 client, OAuth 1.0a user context.
+
+How X answers, and what metpost makes of it (sources: docs.x.com "Response codes and errors",
+"Rate limits", "Manage Posts" and "Timelines" API references):
+
+- ``POST /2/tweets`` answers 201 with ``data.id``. A 5xx can arrive after X made the post, so it
+  counts as *maybe posted*: the post is looked for before any resend.
+- 403 "You are not allowed to create a Tweet with duplicate content." means an identical post is
+  live on the account: evidence that an earlier attempt went out.
+- 429 is a rate limit with ``x-rate-limit-reset`` (Unix seconds). When the 24-hour post caps
+  are exhausted, ``x-user-limit-24hour-remaining`` or ``x-app-limit-24hour-remaining`` is 0 and
+  ``...-reset`` says when they refill; that cannot pass within a broadcast, so the post fails
+  with the time, and an app-wide cap holds every account of that app. A ``usage-capped`` problem
+  (the project's monthly cap) and 402 (pay-per-use credits depleted) fail the same way.
+- Listings (``GET /2/users/:id/tweets``) show every link as a t.co link; with
+  ``tweet.fields=entities`` each has ``expanded_url``, the address the author wrote (with
+  ``http://`` put before a bare domain). ``&``, ``<`` and ``>`` come back as HTML entities.
+- ``DELETE /2/tweets/:id`` answers ``{"data": {"deleted": true|false}}``; ``false`` is checked
+  with ``GET /2/tweets/:id`` before a post counts as gone.
+- An OAuth 1.0a access token starts with the numeric id of the user it belongs to
+  (``12345-abc...``), so listing needs no ``GET /2/users/me`` call (25 a day on the free tier).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+import hashlib
+import html
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from metpost.models import Receipt
-from metpost.platforms.base import Platform, PublishError, RemotePost, TextLimits
+from metpost.platforms.api import (
+    Capabilities,
+    Platform,
+    PostRequest,
+    PublishError,
+    Receipt,
+    RemoteLink,
+    RemotePost,
+    TextLimits,
+    comparable_text,
+)
 from metpost.platforms.http import routed_session, transport_error
 
 if TYPE_CHECKING:
+    import requests
     import tweepy
 
 X_ORIGIN = "https://api.twitter.com"
+DUPLICATE_DETAIL = "duplicate content"
+USER_ID_IN_TOKEN = re.compile(r"([0-9]+)-")
 T = TypeVar("T")
+
+
+def link_target(url: str) -> str:
+    """A link's address in a form two spellings of it share: no scheme, host in lower case,
+    no trailing slash (X adds ``http://`` to a bare domain; people write either)."""
+    without_scheme = re.sub(r"(?i)^https?://", "", url.strip())
+    host, slash, rest = without_scheme.partition("/")
+    return (host.lower() + slash + rest).rstrip("/")
+
+
+def _epoch(value: str | None) -> float | None:
+    return float(value) if value and value.isdigit() else None
 
 
 class XPlatform(Platform):
@@ -24,9 +73,11 @@ class XPlatform(Platform):
     title = "X"
     credential_keys = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
     limits = TextLimits(max_length=280, unit="weighted characters")
+    capabilities = Capabilities(can_list_recent=True, can_delete=True, threads=True)
     permanent_statuses: ClassVar[dict[int, str]] = {
         400: "X refused the request as invalid",
         401: "X refused the credentials (revoked or wrong keys)",
+        402: "X refused the post: the app's pay-per-use credits are used up",
         403: "X refused the post",
         404: "X does not know this post or endpoint",
     }
@@ -38,9 +89,13 @@ class XPlatform(Platform):
 
         return weighted_length(text)
 
-    def publish(self, text: str) -> Receipt:
-        """Create a post (POST /2/tweets)."""
-        response = self._call(lambda client: client.create_tweet(text=text, user_auth=True))
+    # -- publishing ------------------------------------------------------------------------
+
+    def publish(self, request: PostRequest) -> Receipt:
+        """Create a post (POST /2/tweets), as a reply when the request continues a thread."""
+        reply_to = request.reply_to.remote_id if request.reply_to else None
+        response = self._call(lambda client: client.create_tweet(
+            text=request.text, in_reply_to_tweet_id=reply_to, user_auth=True), writing=True)
         data = response.data or {}
         remote_id = str(data.get("id", ""))
         if not remote_id:
@@ -48,52 +103,152 @@ class XPlatform(Platform):
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
 
-    def recent_posts(self, limit: int = 20) -> list[RemotePost]:
-        """The account's newest posts (GET /2/users/me, then GET /2/users/:id/tweets)."""
+    # -- finding a post --------------------------------------------------------------------
+
+    def recent_posts(self, since: datetime, limit: int = 100) -> list[RemotePost]:
+        """The account's posts since ``since`` (GET /2/users/:id/tweets), paging as needed."""
+        user_id = self.user_id
+        found: list[RemotePost] = []
+        token: str | None = None
+        start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        while len(found) < limit:
+            page_size = max(5, min(100, limit - len(found)))  # X takes 5 to 100
+            page = partial(_users_tweets, user_id=user_id, max_results=page_size,
+                           start_time=start, pagination_token=token)
+            response = self._call(page)
+            found.extend(self._remote_post(tweet) for tweet in response.data or ())
+            token = (response.meta or {}).get("next_token")
+            if not token or not response.data:
+                break
+        return found[:limit]
+
+    def same_post(self, request: PostRequest, listed: RemotePost) -> bool:
+        """The same text once X's rewriting is undone: entities unescaped, and every link,
+        ours as written and theirs as t.co, compared by where it leads."""
+        from metpost.textrules import link_spans
+
+        ours = comparable_text(request.text)
+        pieces, last = [], 0
+        for span in link_spans(ours):
+            pieces += [ours[last:span.start], f"\x00{link_target(span.url)}\x00"]
+            last = span.end
+        ours_linked = "".join([*pieces, ours[last:]])
+
+        theirs = html.unescape(listed.text)
+        for link in sorted(listed.links, key=lambda link: len(link.url), reverse=True):
+            theirs = theirs.replace(link.url, f"\x00{link_target(link.target)}\x00")
+        return ours_linked == comparable_text(theirs)
+
+    @cached_property
+    def user_id(self) -> str:
+        """The account's numeric id: the access token's prefix, else one GET /2/users/me."""
+        match = USER_ID_IN_TOKEN.match(self.destination.credentials.get("access_token", ""))
+        if match:
+            return match.group(1)
         me = self._call(lambda client: client.get_me(user_auth=True))
-        user_id = me.data.id
-        response = self._call(lambda client: client.get_users_tweets(
-            user_id, max_results=max(5, min(limit, 100)), tweet_fields=["created_at"],
-            user_auth=True))
-        return [RemotePost(remote_id=str(tweet.id), text=tweet.text,
-                           url=self.post_url(str(tweet.id)), created_at=tweet.created_at)
-                for tweet in response.data or ()]
+        return str(me.data.id)
+
+    def _remote_post(self, tweet: tweepy.Tweet) -> RemotePost:
+        entities = getattr(tweet, "entities", None) or {}
+        links = tuple(RemoteLink(url=str(item["url"]),
+                                 target=str(item.get("expanded_url") or item["url"]))
+                      for item in entities.get("urls", ()) if isinstance(item, dict)
+                      and item.get("url"))
+        return RemotePost(remote_id=str(tweet.id), text=tweet.text,
+                          url=self.post_url(str(tweet.id)), created_at=tweet.created_at,
+                          links=links)
+
+    # -- deleting --------------------------------------------------------------------------
 
     def delete(self, remote_id: str) -> None:
-        """Delete a post (DELETE /2/tweets/:id); one that is already gone counts as deleted."""
+        """Delete a post (DELETE /2/tweets/:id); return once X confirms it is gone."""
         try:
-            self._call(lambda client: client.delete_tweet(remote_id, user_auth=True))
+            response = self._call(lambda client: client.delete_tweet(remote_id, user_auth=True),
+                                  writing=True)
         except PublishError as error:
-            if error.status != 404:
-                raise
+            if error.status == 404:
+                return
+            raise
+        if (response.data or {}).get("deleted") is True:
+            return
+        # X sometimes answers deleted: false. Only a lookup that no longer finds it says gone.
+        if self._exists(remote_id):
+            raise PublishError("X answered that the post was not deleted, and it is still there",
+                               retry_safe=True)
+
+    def _exists(self, remote_id: str) -> bool:
+        try:
+            response = self._call(lambda client: client.get_tweet(remote_id, user_auth=True))
+        except PublishError as error:
+            if error.status == 404:
+                return False
+            raise
+        return response.data is not None
 
     def post_url(self, remote_id: str) -> str:
         """The public address of a post."""
         handle = (self.destination.handle or "").lstrip("@")
         return f"https://x.com/{handle or 'i/web'}/status/{remote_id}"
 
-    def _call(self, request: Callable[[tweepy.Client], T]) -> T:
-        """Run one API call, turning tweepy's and requests' errors into PublishError."""
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _call(self, request: Callable[[tweepy.Client], T], *, writing: bool = False) -> T:
+        """Run one API call, turning tweepy's and requests' errors into PublishError.
+        ``writing``: the call can change something, so a server error may mean it did."""
         import requests
         import tweepy
 
         try:
             return request(self._client)
         except tweepy.TooManyRequests as error:
-            reset = error.response.headers.get("x-rate-limit-reset")
-            raise PublishError(
-                "X rate limit reached", retry_safe=True, status=429,
-                retry_at=float(reset) if reset and reset.isdigit() else None,
-            ) from None
-        except tweepy.TwitterServerError as error:
-            raise PublishError(f"X server error: {self._reason(error)}", retry_safe=True,
-                               status=error.response.status_code) from None
+            raise self._too_many(error.response) from None
         except tweepy.HTTPException as error:
-            status = error.response.status_code
-            summary = self.permanent_statuses.get(status, f"X answered HTTP {status}")
-            raise PublishError(f"{summary}: {self._reason(error)}", status=status) from None
+            raise self._refusal(error.response, writing) from None
         except requests.RequestException as error:
             raise transport_error(error, "X") from None
+
+    def _too_many(self, response: requests.Response) -> PublishError:
+        headers = response.headers
+        problem = _problem(response)
+        if headers.get("x-user-limit-24hour-remaining") == "0":
+            return PublishError("X's 24-hour post limit for this account is used up",
+                                status=429, retry_at=_epoch(headers.get(
+                                    "x-user-limit-24hour-reset")))
+        if headers.get("x-app-limit-24hour-remaining") == "0":
+            return PublishError("X's 24-hour post limit for this app is used up", status=429,
+                                retry_at=_epoch(headers.get("x-app-limit-24hour-reset")),
+                                throttle_key=self._app_key)
+        if "usage-capped" in str(problem.get("type", "")).lower():
+            return PublishError(f"X's usage cap for this app is reached: {_words(response)}",
+                                status=429, throttle_key=self._app_key)
+        return PublishError("X rate limit reached", retry_safe=True, status=429,
+                            retry_at=_epoch(headers.get("x-rate-limit-reset")))
+
+    def _refusal(self, response: requests.Response, writing: bool) -> PublishError:
+        status = response.status_code
+        words = _words(response)
+        if status >= 500:
+            # A post can be made and the answer still fail: look before resending a write.
+            return PublishError(f"X server error: {words}", status=status,
+                                maybe_posted=writing, retry_safe=not writing)
+        if status == 403 and DUPLICATE_DETAIL in words.lower():
+            return PublishError(f"X refused the post as a duplicate: {words}", status=status,
+                                duplicate=True)
+        summary = self.permanent_statuses.get(status, f"X answered HTTP {status}")
+        if status == 402:
+            return PublishError(f"{summary}: {words}", status=status,
+                                throttle_key=self._app_key)
+        return PublishError(f"{summary}: {words}", status=status)
+
+    def throttle_keys(self) -> tuple[str, ...]:
+        """The X app's key: its daily cap and credits are shared by every account using it."""
+        return (self._app_key,)
+
+    @cached_property
+    def _app_key(self) -> str:
+        """Names the X app (by a digest of its consumer key) for limits that span accounts."""
+        consumer_key = self.destination.credentials.get("consumer_key", "")
+        return "x-app:" + hashlib.sha256(consumer_key.encode()).hexdigest()[:16]
 
     @cached_property
     def _client(self) -> tweepy.Client:
@@ -110,9 +265,38 @@ class XPlatform(Platform):
                        self.destination.timeouts)
         return client
 
-    @staticmethod
-    def _reason(error: tweepy.HTTPException) -> str:
-        """The platform's own words: problem JSON detail/title, else the status line."""
-        if error.api_messages:
-            return "; ".join(str(message) for message in error.api_messages)
-        return f"{error.response.status_code} {error.response.reason}"
+    def close(self) -> None:
+        """Close the HTTP session, if one was opened."""
+        if "_client" in self.__dict__:
+            self._client.session.close()
+
+
+def _users_tweets(client: tweepy.Client, **arguments: Any) -> tweepy.Response:
+    """One page of an account's posts, with the fields reconciling needs."""
+    return client.get_users_tweets(arguments.pop("user_id"), **arguments,
+                                   tweet_fields=["created_at", "entities"], user_auth=True)
+
+
+def _problem(response: requests.Response) -> Mapping[str, Any]:
+    """X's RFC 7807 problem body, or an empty mapping."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _words(response: requests.Response) -> str:
+    """The platform's own words: the problem's detail (or title, or errors), else the status."""
+    problem = _problem(response)
+    for key in ("detail", "title"):
+        if isinstance(problem.get(key), str) and problem[key].strip():
+            return str(problem[key])
+    errors = problem.get("errors")
+    if isinstance(errors, list):
+        messages = [str(e.get("message") or e.get("detail")) for e in errors
+                    if isinstance(e, dict) and (e.get("message") or e.get("detail"))]
+        if messages:
+            return "; ".join(messages)
+    return f"{response.status_code} {response.reason}"
+

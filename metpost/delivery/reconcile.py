@@ -1,0 +1,81 @@
+"""Finding a post that may exist: among the account's recent posts, the one that is *this* post.
+
+A listed post is this post when the platform says it is the same (``Platform.same_post``: the
+same text as the platform lists it, links compared by where they lead), it was made no earlier
+than this post's first request (less a small allowance for clocks), and no other post in the
+ledger owns its remote id. When several qualify, the oldest is taken: a double post made
+before metpost could tell is then the second one, not the one recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from metpost.platforms.api import Platform, PostRequest, PublishError, RemotePost
+
+
+@dataclass(frozen=True)
+class Found:
+    """The post is on the platform, as ``remote``."""
+
+    remote: RemotePost
+
+
+@dataclass(frozen=True)
+class Absent:
+    """The platform's listing does not have it. ``lookalike`` is a listed post with the same
+    text that cannot be this one (older, or another ledger post's), when there is one: what a
+    duplicate refusal was about."""
+
+    lookalike: RemotePost | None = None
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The platform could not be asked; ``reason`` says why."""
+
+    reason: str
+
+
+Search = Found | Absent | Unreadable
+
+
+def search(client: Platform, request: PostRequest, since: datetime, depth: int,
+           owned_elsewhere: Callable[[list[str]], set[str]],
+           adopt: Callable[[RemotePost], bool], *, list_from: datetime | None = None) -> Search:
+    """Look for ``request`` among posts made since ``since``; adopt the oldest match that no
+    other ledger post owns (``adopt`` records it and says whether that worked).
+
+    ``list_from`` lists further back than ``since`` (a duplicate refusal may be about an older
+    post, which is then reported as the lookalike but never adopted).
+    """
+    try:
+        listed = client.recent_posts(list_from or since, depth)
+    except PublishError as error:
+        return Unreadable(error.reason)
+    except Exception as error:  # a client's surprise must not end the run
+        return Unreadable(f"{type(error).__name__}: {error}")
+    alike = [item for item in listed if client.same_post(request, item)]
+    taken = owned_elsewhere([item.remote_id for item in alike])
+    candidates = [item for item in alike if item.remote_id not in taken
+                  and (item.created_at is None or _aware(item.created_at) >= since)]
+    for item in sorted(candidates, key=_made_at):
+        if adopt(item):
+            return Found(item)
+    others = [item for item in alike if item not in candidates]
+    return Absent(lookalike=others[0] if others else None)
+
+
+def search_from(first_attempt: float, allowance: float) -> datetime:
+    """The earliest time a listed post may have been made to be this one."""
+    return datetime.fromtimestamp(first_attempt, UTC) - timedelta(seconds=allowance)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _made_at(item: RemotePost) -> datetime:
+    return _aware(item.created_at) if item.created_at else datetime.max.replace(tzinfo=UTC)

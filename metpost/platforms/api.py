@@ -1,0 +1,272 @@
+"""The contract between metpost and every platform client, built-in or third-party.
+
+A plugin imports only this module. A client knows nothing of templates, boroughs or YAML: it is
+built for one account from a ``Destination`` (where to post, with resolved credentials), is given
+finished posts as ``PostRequest`` objects, and returns a ``Receipt`` or raises ``PublishError``,
+which says what is known about the outcome.
+
+Obligations of a client:
+
+- **One instance per account per run.** metpost builds it once and reuses it for every call
+  about that account (publish, listing, delete), so sessions and logins are made once. Calls on
+  one instance come from one thread at a time; different instances run in parallel threads, so
+  share nothing mutable between them without a lock.
+- **Timeouts.** Every network call honours ``destination.timeouts`` (connect, then each read) and
+  never retries a write by itself: metpost decides about retries, because only it knows whether
+  a resend could post twice.
+- **Truthful errors.** Raise ``PublishError`` for anything the platform or the network did; say
+  whether the request may have created the post (``maybe_posted``), whether the platform says the
+  post already exists (``duplicate``), and whether trying again is safe (``retry_safe``, with
+  ``retry_at`` when the platform names a time). Any other exception is treated as "the post may
+  have gone out" and reported, never as a success.
+- **Declared capabilities.** ``capabilities`` tells the engine, before it sends, what the client
+  can do: list recent posts (to reconcile a post whose outcome is unknown), delete, publish
+  idempotently (a resend with the same ``idempotency_key`` cannot post twice), attach media,
+  reply in threads. The engine never calls what is not declared.
+- **Secrets.** Never put a credential in a ``PublishError`` reason; metpost redacts what it
+  knows, but a client is the first line.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+__all__ = [
+    "Capabilities",
+    "Destination",
+    "Media",
+    "Platform",
+    "PostRequest",
+    "PublishError",
+    "Receipt",
+    "RemoteLink",
+    "RemotePost",
+    "TextLimits",
+    "Timeouts",
+]
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    """How long a post may be, counted the platform's way."""
+
+    max_length: int
+    unit: str = "characters"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform client can do, declared as data and read before anything is sent."""
+
+    can_list_recent: bool = False  # recent_posts() works: unknown outcomes can be reconciled
+    can_delete: bool = False  # delete() works: metpost retract can remove posts
+    idempotent_publish: bool = False  # a resend with the same idempotency key cannot duplicate
+    media: bool = False
+    threads: bool = False  # publish() honours PostRequest.reply_to
+    max_media: int = 0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for a connection, and then for each read."""
+
+    connect: float = 5.0
+    read: float = 20.0
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Everything a client needs to post as one account, and nothing else."""
+
+    account: str  # the account's name, for messages
+    handle: str | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    api_url: str | None = None
+    timeouts: Timeouts = Timeouts()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a platform said when it accepted a post."""
+
+    remote_id: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image to attach, with the text that describes it to people who cannot see it."""
+
+    path: Path
+    mime_type: str
+    alt_text: str = ""
+
+
+@dataclass(frozen=True)
+class PostRequest:
+    """One post to publish.
+
+    ``idempotency_key`` is unique to this post in the ledger and the same on every attempt, so a
+    platform with native idempotency can turn a resend into a no-op. ``reply_to`` is the receipt
+    of the previous part when the post continues a thread.
+    """
+
+    text: str
+    idempotency_key: str
+    reply_to: Receipt | None = None
+    media: tuple[Media, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoteLink:
+    """A link as a platform lists it: the text shown (``url``, e.g. a t.co link) and where it
+    leads (``target``, the address the author wrote)."""
+
+    url: str
+    target: str
+
+
+@dataclass(frozen=True)
+class RemotePost:
+    """A post as the platform lists it, for finding a post whose outcome is unknown."""
+
+    remote_id: str
+    text: str
+    url: str | None = None
+    created_at: datetime | None = None  # when the platform says it was made (timezone-aware)
+    links: tuple[RemoteLink, ...] = ()
+
+
+class PublishError(Exception):
+    """The platform did not confirm the request.
+
+    - ``maybe_posted``: the request may have created the post (no answer came back, or a server
+      error arrived after the platform may have acted). metpost looks for the post before any
+      resend.
+    - ``duplicate``: the platform refused the post as a duplicate of one it holds: evidence that
+      it exists. metpost looks for it to learn its id.
+    - ``retry_safe``: sending again cannot create a duplicate and may succeed later (the request
+      never arrived, a rate limit, a documented "not processed" error). ``retry_at`` is a Unix
+      time before which the platform asked us not to try again.
+    - ``throttle_key``: when the refusal applies beyond this account (an app-wide limit), a key
+      shared by every account it applies to; metpost then holds all of their posts, not just this
+      one, until ``retry_at``.
+    - none of these: a permanent refusal (revoked token, invalid post); the post fails.
+    ``status`` is the HTTP status and ``code`` the platform's own error code, when there were any.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_safe: bool = False,
+        maybe_posted: bool = False,
+        duplicate: bool = False,
+        status: int | None = None,
+        retry_at: float | None = None,
+        throttle_key: str | None = None,
+        code: object = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_safe = retry_safe
+        self.maybe_posted = maybe_posted
+        self.duplicate = duplicate
+        self.status = status
+        self.retry_at = retry_at
+        self.throttle_key = throttle_key
+        self.code = code
+
+
+def comparable_text(text: str) -> str:
+    """Text as two listings of the same post agree on it: NFC-normalised, whitespace folded."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+class Platform(ABC):
+    """A social-media platform metpost can post to.
+
+    Subclasses declare data (``name``, ``title``, ``credential_keys``, ``account_fields``,
+    ``limits``, ``capabilities``) that config validation and checks read without importing the
+    platform's client library, and implement ``publish`` and what their capabilities declare.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # how to name the platform to a person ("X", "Facebook")
+    credential_keys: ClassVar[tuple[str, ...]] = ()  # every one must be set
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ()  # may be left out of the config
+    # extra account keys this platform reads from accounts.yaml: key -> required?
+    account_fields: ClassVar[Mapping[str, bool]] = {}
+    limits: ClassVar[TextLimits]  # the usual limit; limits_for() may vary it per account
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, destination: Destination) -> None:
+        self.destination = destination
+
+    # -- data about texts and accounts, no network ---------------------------------------------
+
+    @classmethod
+    def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
+        """Problems with this platform's account fields, by field; checked when config loads."""
+        return {}
+
+    @classmethod
+    def limits_for(cls, settings: Mapping[str, str]) -> TextLimits:
+        """The text limit of one account (an instance's own maximum, a paid tier's longer posts)."""
+        return cls.limits
+
+    @classmethod
+    def length(cls, text: str) -> int:
+        """The text's length as this platform counts it."""
+        return len(text)
+
+    @classmethod
+    def check(cls, text: str, settings: Mapping[str, str] | None = None) -> list[str]:
+        """Problems that would stop this text being posted on an account with ``settings``."""
+        if not text.strip():
+            return ["text is empty"]
+        limits = cls.limits_for(settings or {})
+        length = cls.length(text)
+        if length > limits.max_length:
+            over = length - limits.max_length
+            return [f"too long for {cls.title}: {length}/{limits.max_length} {limits.unit} "
+                    f"({over} over)"]
+        return []
+
+    # -- talking to the platform ---------------------------------------------------------------
+
+    @abstractmethod
+    def publish(self, request: PostRequest) -> Receipt:
+        """Post ``request``; return the platform's receipt or raise ``PublishError``."""
+
+    def recent_posts(self, since: datetime, limit: int = 100) -> list[RemotePost]:
+        """The account's posts made since ``since``, newest first, at most ``limit`` of them;
+        raise PublishError if they cannot be read. Only called when
+        ``capabilities.can_list_recent``."""
+        raise NotImplementedError(f"{self.title} cannot list recent posts")
+
+    def same_post(self, request: PostRequest, listed: RemotePost) -> bool:
+        """Whether ``listed`` is the post ``request`` would make: the same text, as this
+        platform lists it. Platforms that rewrite text (links, escaping, HTML) override this."""
+        return comparable_text(request.text) == comparable_text(listed.text)
+
+    def throttle_keys(self) -> tuple[str, ...]:
+        """Keys of limits this account shares with others (an app's daily cap), as its
+        ``PublishError.throttle_key`` would name them; when one is hit, metpost holds every
+        account with that key."""
+        return ()
+
+    def delete(self, remote_id: str) -> None:
+        """Delete a post and return only once it is gone (a post already gone counts as
+        deleted); raise PublishError otherwise. Only called when ``capabilities.can_delete``."""
+        raise NotImplementedError(f"{self.title} cannot delete posts")
+
+    def close(self) -> None:  # noqa: B027 — optional hook; most clients hold nothing to release
+        """Release sessions and connections; called once when the run is done."""
