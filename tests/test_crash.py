@@ -9,7 +9,11 @@ import subprocess
 import sys
 import time
 
-from tests.test_delivery import assert_exactly_one_post_each_and_ledger_agrees, statuses
+from tests.test_delivery import (  # noqa: F401 — the fixture applies to these tests too
+    assert_exactly_one_post_each_and_ledger_agrees,
+    duplicates_accepted,
+    statuses,
+)
 
 MESSAGE = ["--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--yes", "--json"]
 

@@ -6,6 +6,7 @@ Every case runs twice: with libyaml (the fast reader) and as if PyYAML had been 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -326,3 +327,19 @@ def test_template_front_matter_is_guarded_too(tmp_path):
         read_template_file(template)
     assert caught.value.problems == (
         f"{template}:3: front matter: {DUPLICATE.format(key='description', line=2)}",)
+
+
+@pytest.mark.parametrize("page_id", ["\u0661\u0662\u0663", "\uff11\uff12\uff13", "123\n"])
+def test_a_page_id_must_be_ascii_digits(tmp_path, page_id):
+    config = tmp_path / "accounts.yaml"
+    config.write_text(
+        "accounts:\n"
+        "  - name: hackney-facebook\n"
+        "    platform: facebook\n"
+        f"    page_id: {json.dumps(page_id)}\n"
+        "    credentials: {page_access_token: '${T}'}\n", encoding="utf-8")
+    outcome = run(["check", "--config", str(config)])
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [
+        f"metpost: error: {config}:4: accounts[0].page_id: must be the page's numeric id, like "
+        '"123456789"']

@@ -494,3 +494,61 @@ def test_a_message_that_is_not_utf8_is_one_line_and_sends_nothing(fleet):
         "metpost: error: --message is not valid UTF-8 text; check the terminal's or script's "
         "encoding"]
     assert fleet.x.request_count == fleet.graph.request_count == 0
+
+
+# -- waits go through the clock -------------------------------------------------------------------
+
+class RecordingClock:
+    """A clock that never sleeps: each wait moves it forward and is remembered."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.waits: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        return stop.is_set()
+
+
+def deliver_with(fleet, clock, **policy):
+    from metpost.config import load_config
+    from metpost.delivery import DeliveryPolicy
+    from metpost.ledger import open_ledger
+    from metpost.render import inline_template
+    from metpost.runner import RunControl, prepare, send
+    from metpost.selection import Selection
+
+    broadcast = prepare(load_config(fleet.config), Selection(accounts=("hackney-facebook",)),
+                        inline_template("{{ borough }}: roads reopen"), {}, fleet.env)
+    control = RunControl(policy=DeliveryPolicy(**policy), clock=clock)
+    return send(broadcast, open_ledger(fleet.root / "ledger.sqlite3"), fleet.env,
+                control=control).results
+
+
+def test_retries_back_off_exponentially_on_the_clock(fleet):
+    fleet.graph.rate_limit_next(4, code=17)  # a limit with no time given: back off
+    clock = RecordingClock()
+    [result] = deliver_with(fleet, clock, backoff_base=0.5, backoff_cap=8.0)
+    assert str(result.status) == "sent" and result.attempts == 5
+    assert len(clock.waits) == 4
+    for attempt, wait in enumerate(clock.waits, start=1):
+        ceiling = min(8.0, 0.5 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= wait <= ceiling, (attempt, wait)
+
+
+def test_the_deadline_is_kept_on_the_clock(fleet):
+    fleet.graph.rate_limit_next(50, code=17)
+    clock = RecordingClock()
+    started = time.monotonic()
+    [result] = deliver_with(fleet, clock, deadline=20.0, backoff_base=4.0, backoff_cap=8.0)
+    assert time.monotonic() - started < 5  # no real sleeping
+    assert str(result.status) == "failed"
+    assert result.error.endswith("(gave up after the 20s deadline)")
+    assert sum(clock.waits) < 20.0
