@@ -305,9 +305,12 @@ class FakeServer:
         if fault is not None and fault.delay and self._stopping.wait(fault.delay):
             handler.close_connection = True
             return
-        if _send(handler, reply):
-            with self._lock:
-                request.status, request.answered_at = reply.status, time.time()
+        # Recorded before the answer goes out: a client that has its answer can rely on the log.
+        with self._lock:
+            request.status, request.answered_at = reply.status, time.time()
+        if not _send(handler, reply):
+            with self._lock:  # the client had gone: nothing was answered after all
+                request.status, request.answered_at = None, None
 
     def _answer(self, request: Request, fault: Fault | None) -> Reply:
         """The platform's answer, or the fault's (after processing, if the fault says so)."""
