@@ -29,7 +29,7 @@ from metpost.delivery import reconcile
 from metpost.delivery.fanout import fan_out
 from metpost.delivery.holds import Holds
 from metpost.delivery.policy import Clock, DeliveryPolicy, SystemClock
-from metpost.ledger import Claim, Ledger, LedgerPost
+from metpost.ledger import Claim, Ledger, LedgerError, LedgerPost
 from metpost.models import Account, SendResult
 from metpost.platforms.api import Destination, Platform, PostRequest, PublishError, RemotePost
 from metpost.plugins import platform_classes
@@ -63,6 +63,7 @@ class Delivery:
         self._active: set[int] = set()  # claimed post ids this run still works on
         self._active_lock = threading.Lock()
         self._deadline = 0.0
+        self._halted = threading.Event()  # set when the ledger fails: start nothing new
 
     # -- whole runs ---------------------------------------------------------------------------
 
@@ -113,6 +114,13 @@ class Delivery:
                                 error="another metpost run is sending this post now")
         try:
             return self._work(claim, account)
+        except LedgerError as error:
+            # The outcome cannot be recorded: start nothing new; the post stays claimed in the
+            # ledger, so the next run reconciles it with the platform.
+            self._halted.set()
+            return SendResult(account=account, text=post.text, status=PostStatus.UNKNOWN,
+                              error=f"{error}; this post may have gone out, and a rerun "
+                                    "checks it once the ledger works", attempts=post.attempts)
         except Exception as error:  # a bug must cost one post, not the report of all
             attempted = self.ledger.post(post.id).attempts > post.attempts
             state = PostStatus.UNKNOWN if attempted or claim.action == "reconcile" else (
@@ -126,7 +134,7 @@ class Delivery:
 
     def _work(self, claim: Claim, account: Account) -> SendResult:
         post = claim.post
-        if self.stop.is_set():
+        if self._stopping():
             return self._not_sent(account, post)
         try:
             client = self._client(account)
@@ -151,7 +159,7 @@ class Delivery:
         attempt = 0
         hold_keys = [f"{account.platform}:{account.name}", *client.throttle_keys()]
         while True:
-            if self.stop.is_set():
+            if self._stopping():
                 return self._not_sent(account, post)
             hold = self.holds.longest(hold_keys, self.clock.time())
             if hold is not None:
@@ -297,6 +305,10 @@ class Delivery:
             return self._result(account, post, PostStatus.RETRACTED)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _stopping(self) -> bool:
+        """Asked to stop (Ctrl-C), or the ledger failed: no new request may start."""
+        return self.stop.is_set() or self._halted.is_set()
 
     def _client(self, account: Account) -> Platform:
         """The one client of ``account`` for this run."""

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from metpost.errors import MetpostError
 from metpost.ledger.migrations import MIGRATIONS
-from metpost.ledger.records import BroadcastRecord, Claim, LedgerPost, PlannedPost
+from metpost.ledger.records import BroadcastRecord, Claim, LedgerError, LedgerPost, PlannedPost
 from metpost.ledger.sql import SqlLedger as Ledger
 from metpost.ledger.sqlite import LEDGER_ENV, SqliteLedger
 
-__all__ = ["LEDGER_ENV", "MIGRATIONS", "BroadcastRecord", "Claim", "Ledger", "LedgerPost",
-           "NoLedger", "PlannedPost", "SqliteLedger", "default_ledger_path", "open_ledger"]
+__all__ = ["LEDGER_ENV", "MIGRATIONS", "BroadcastRecord", "Claim", "Ledger", "LedgerError",
+           "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger", "default_ledger_path",
+           "open_ledger"]
 
 
 def default_ledger_path() -> Path:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from metpost.errors import MetpostError
 from metpost.status import PostStatus
+
+
+class LedgerError(MetpostError):
+    """The ledger could not be read or written (a full disk, a database that went away).
+
+    The message names the ledger (a path, or a database URL without its password)."""
 
 
 @dataclass(frozen=True)

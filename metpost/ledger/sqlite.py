@@ -12,6 +12,7 @@ from typing import Any
 
 from metpost.errors import MetpostError
 from metpost.ledger.migrations import MIGRATIONS
+from metpost.ledger.records import LedgerError
 from metpost.ledger.sql import SqlLedger
 
 LEDGER_ENV = "METPOST_LEDGER"
@@ -100,7 +101,7 @@ class SqliteLedger(SqlLedger):
 
     @contextmanager
     def _transaction(self) -> Iterator[_SqliteCursor]:
-        with self._lock:
+        with self._lock, self._failures():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield _SqliteCursor(self._db)
@@ -111,9 +112,17 @@ class SqliteLedger(SqlLedger):
 
     @contextmanager
     def _reading(self) -> Iterator[_SqliteCursor]:
-        with self._lock:
+        with self._lock, self._failures():
             self._db.execute("BEGIN")
             try:
                 yield _SqliteCursor(self._db)
             finally:
                 self._db.execute("COMMIT")
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """A database error becomes a LedgerError naming the file."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise LedgerError(f"{self.path}: the ledger cannot be used: {error}") from None
