@@ -1,7 +1,8 @@
 """The ledger: every broadcast and post metpost has handled, and who is sending what now.
 
 One interface (``Ledger``), a backend per kind of database: SQLite by default (a file on one
-machine). ``open_ledger`` picks the backend from what the user gave.
+machine), PostgreSQL for a ledger several machines share (``postgresql://user@host/db``).
+``open_ledger`` picks the backend from what the user gave.
 """
 
 from __future__ import annotations
@@ -9,15 +10,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from metpost.errors import MetpostError
 from metpost.ledger.migrations import MIGRATIONS
-from metpost.ledger.records import BroadcastRecord, Claim, LedgerError, LedgerPost, PlannedPost
+from metpost.ledger.records import (
+    BroadcastRecord,
+    Claim,
+    LedgerError,
+    LedgerPost,
+    NoLedger,
+    PlannedPost,
+    TransientLedgerError,
+)
 from metpost.ledger.sql import SqlLedger as Ledger
 from metpost.ledger.sqlite import LEDGER_ENV, SqliteLedger
+from metpost.ledger.urls import is_database_url, redacted_url
 
 __all__ = ["LEDGER_ENV", "MIGRATIONS", "BroadcastRecord", "Claim", "Ledger", "LedgerError",
-           "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger", "default_ledger_path",
-           "open_ledger"]
+           "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger", "TransientLedgerError",
+           "default_ledger_path", "is_database_url", "open_ledger", "redacted_url"]
 
 
 def default_ledger_path() -> Path:
@@ -30,14 +39,16 @@ def default_ledger_path() -> Path:
     return Path(user_data_dir("metpost")) / "ledger.sqlite3"
 
 
-class NoLedger(MetpostError):
-    """There is no ledger where one was looked for (and it was not to be created)."""
-
-
 def open_ledger(target: str | Path | None = None, *, create: bool = True) -> Ledger:
-    """The ledger at ``target`` (a path), else the default one. With ``create=False`` (for
-    commands that only read), a ledger that does not exist yet raises ``NoLedger``."""
-    path = Path(target) if target else default_ledger_path()
+    """The ledger at ``target`` (a path, or a ``postgresql://`` URL), else $METPOST_LEDGER,
+    else the default file. With ``create=False`` (for commands that only read), a ledger that
+    does not exist yet raises ``NoLedger``."""
+    chosen = target or os.environ.get(LEDGER_ENV)
+    if isinstance(chosen, str) and is_database_url(chosen):
+        from metpost.ledger.postgres import PostgresLedger  # the driver only when it is used
+
+        return PostgresLedger(chosen, create=create)
+    path = Path(chosen) if chosen else default_ledger_path()
     if not create and not path.exists():
         raise NoLedger(f"no ledger at {path} (nothing has been sent from here yet)")
     return SqliteLedger(path)

@@ -85,4 +85,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX posts_by_remote_id ON posts (platform, remote_id);
         """,
     ),
+    Migration(
+        "broadcasts sent as public-safety announcements (X's exception to its rule on the "
+        "same content on several accounts), posts that repost another post of their "
+        "broadcast, and how far `metpost due` has looked at each schedule",
+        sqlite="""
+        ALTER TABLE broadcasts ADD COLUMN public_safety INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE posts ADD COLUMN repost_of TEXT;
+        CREATE TABLE schedule_runs (
+            schedule      TEXT PRIMARY KEY,
+            checked_until REAL NOT NULL
+        );
+        """,
+        postgres="""
+        ALTER TABLE broadcasts ADD COLUMN public_safety INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE posts ADD COLUMN repost_of TEXT;
+        CREATE TABLE schedule_runs (
+            schedule      TEXT PRIMARY KEY,
+            checked_until DOUBLE PRECISION NOT NULL
+        );
+        """,
+    ),
 )

@@ -14,6 +14,22 @@ class LedgerError(MetpostError):
     The message names the ledger (a path, or a database URL without its password)."""
 
 
+class NoLedger(MetpostError):
+    """There is no ledger where one was looked for (and it was not to be created)."""
+
+
+class TransientLedgerError(LedgerError):
+    """The database went away or rolled the transaction back (a dropped connection, a restart,
+    a deadlock): the same transaction may work if tried again on a new connection.
+
+    ``maybe_committed``: the failure came with the COMMIT, so the transaction may have taken
+    effect without this run hearing so; trying again then sees this run's own changes."""
+
+    def __init__(self, problem: str, *, maybe_committed: bool) -> None:
+        super().__init__(problem)
+        self.maybe_committed = maybe_committed
+
+
 @dataclass(frozen=True)
 class LedgerPost:
     """One post as the ledger knows it."""
@@ -33,6 +49,7 @@ class LedgerPost:
     created_at: str
     updated_at: str
     first_attempt_at: float | None  # Unix time the first request for it began, if any
+    repost_of: str | None = None  # the account whose post (in this broadcast) it reposts
 
 
 @dataclass(frozen=True)
@@ -45,11 +62,18 @@ class BroadcastRecord:
     created_at: str
     label: str | None
     counts: dict[str, int]
+    sample_text: str = ""  # the text of its first post, to tell broadcasts apart at a glance
+    public_safety: bool = False  # sent as a public-safety announcement (--public-safety)
 
     @property
     def total(self) -> int:
         """Number of posts."""
         return sum(self.counts.values())
+
+    @property
+    def in_doubt(self) -> int:
+        """Posts a run was sending when it stopped, and whose outcome is not known yet."""
+        return self.counts.get("sending", 0) + self.counts.get("unknown", 0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,7 @@ class PlannedPost:
     handle: str | None
     text: str
     idempotency_key: str
+    repost_of: str | None = None  # the account whose post (in this broadcast) it reposts
 
 
 @dataclass(frozen=True)

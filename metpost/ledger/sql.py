@@ -16,22 +16,33 @@ import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from metpost.errors import MetpostError
-from metpost.ledger.records import BroadcastRecord, Claim, LedgerPost, PlannedPost
+from metpost.ledger.records import (
+    BroadcastRecord,
+    Claim,
+    LedgerPost,
+    PlannedPost,
+    TransientLedgerError,
+)
 from metpost.status import LEDGER_STATES, PostStatus
 
-BROADCAST_COLUMNS = "id, key, source, created_at, label"
+T = TypeVar("T")
+
+BROADCAST_COLUMNS = "id, key, source, created_at, label, public_safety"
 POST_COLUMNS = ("id, broadcast_id, account, platform, handle, text, idempotency_key, state, "
-                "attempts, remote_id, url, error, created_at, updated_at, first_attempt_at")
+                "attempts, remote_id, url, error, created_at, updated_at, first_attempt_at, "
+                "repost_of")
 HOST = socket.gethostname()
 # Newest first; broadcasts made in the same second are told apart by their posts' row ids.
 NEWEST_FIRST = ("ORDER BY created_at DESC, (SELECT MAX(posts.id) FROM posts "
                 "WHERE posts.broadcast_id = broadcasts.id) DESC, id DESC")
+# Ids per ``IN (...)`` list: far below any backend's limit on parameters in one statement.
+CHUNK = 500
 
 
 class Cursor(Protocol):
@@ -42,6 +53,12 @@ class Cursor(Protocol):
 
     def count(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Execute a write and return how many rows it changed."""
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Execute one write for each row of parameters, batched."""
+
+    def columns(self, table: str) -> list[str]:
+        """The names of ``table``'s columns, in order."""
 
 
 def now_text() -> str:
@@ -72,6 +89,17 @@ def owner_alive(owner: str | None, lease_until: float | None) -> bool:
     return True
 
 
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most ``size``."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    """One ``?`` per value, for an ``IN (...)`` list."""
+    return ", ".join("?" * len(values))
+
+
 def _post(row: Sequence[Any]) -> LedgerPost:
     values = list(row)
     values[7] = PostStatus(values[7])
@@ -82,8 +110,10 @@ class SqlLedger(ABC):
     """A ledger over one database connection, safe to share between threads of one run and
     between runs. Backends supply the connection, transactions and migrations."""
 
-    #: appended to the SELECT that reads a post inside ``claim``: row locks where supported
+    #: appended to the SELECT that reads the posts inside ``claim``: row locks where supported
     lock_clause = ""
+    #: how often a transaction is tried when the backend says another try may work
+    tries = 3
 
     def __init__(self) -> None:
         self.owner = new_owner()
@@ -110,112 +140,176 @@ class SqlLedger(ABC):
     def schema_version(self) -> int:
         """The migration the ledger is at."""
 
+    def _serialise(self, db: Cursor, name: str) -> None:
+        """Keep other runs' transactions that serialise on ``name`` waiting until this one
+        ends. A backend whose write transactions already exclude each other needs nothing."""
+        return None
+
+    def _write(self, body: Callable[[Cursor, bool], T], *, repeatable: bool = True) -> T:
+        """``body(db, replay)`` in a write transaction, tried again when the backend says that
+        may work (the connection dropped, the database rolled it back).
+
+        ``replay`` is true once an earlier try may have committed without this run hearing so:
+        the rows may then show this run's own changes. A body that is not ``repeatable`` (its
+        effect would count twice) is not tried again after such a try.
+        """
+        return self._tried(self._transaction, body, repeatable)
+
+    def _read(self, body: Callable[[Cursor], T]) -> T:
+        """``body(db)`` in a read, tried again when the backend says that may work."""
+        return self._tried(self._reading, lambda db, _replay: body(db), repeatable=True)
+
+    def _tried(self, begin: Callable[[], AbstractContextManager[Cursor]],
+               body: Callable[[Cursor, bool], T], repeatable: bool) -> T:
+        replay = False
+        tried = 0
+        while True:
+            tried += 1
+            try:
+                with begin() as db:
+                    return body(db, replay)
+            except TransientLedgerError as error:
+                if tried >= self.tries or (error.maybe_committed and not repeatable):
+                    raise
+                replay = replay or error.maybe_committed
+
     # -- writing ------------------------------------------------------------------------------
 
     def record_broadcast(self, key: str, source: str, posts: Sequence[PlannedPost],
-                         label: str | None = None) -> str:
+                         label: str | None = None, public_safety: bool = False) -> str:
         """Record a broadcast and its posts (once per key); return the broadcast's id.
 
         ``label`` is the name a person gave it (``--key``), by which it can be found later. A
-        post already recorded for an account keeps its recorded text.
+        post already recorded for an account keeps its recorded text. ``public_safety``: it is
+        sent as a public-safety announcement (kept as first recorded).
         """
-        with self._transaction() as db:
+        def record(db: Cursor, _replay: bool) -> str:
+            stamp = now_text()
             rows = db.run("SELECT id FROM broadcasts WHERE key = ?", (key,))
             if rows:
                 broadcast_id = str(rows[0][0])
             else:
-                stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-                broadcast_id = f"{stamp}-{key[:6]}"
-                db.run("INSERT INTO broadcasts (id, key, source, created_at, label) "
-                       "VALUES (?, ?, ?, ?, ?)", (broadcast_id, key, source, now_text(), label))
+                broadcast_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{key[:6]}"
+                # Another run may be recording the same key at this moment (PostgreSQL lets
+                # both get this far): the INSERT waits for the other's commit, and then this
+                # run takes the broadcast the other recorded.
+                if not db.count("INSERT INTO broadcasts (id, key, source, created_at, label, "
+                                "public_safety) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                (broadcast_id, key, source, stamp, label, int(public_safety))):
+                    rows = db.run("SELECT id FROM broadcasts WHERE key = ?", (key,))
+                    if not rows:
+                        raise MetpostError(f"{self.location}: broadcast id {broadcast_id} is "
+                                           "taken by another broadcast; send again")
+                    broadcast_id = str(rows[0][0])
             known = {row[0] for row in db.run(
                 "SELECT account FROM posts WHERE broadcast_id = ?", (broadcast_id,))}
-            for post in posts:
-                if post.account in known:
-                    continue
-                db.run("INSERT INTO posts (broadcast_id, account, platform, handle, text, "
-                       "idempotency_key, state, created_at, updated_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                       (broadcast_id, post.account, post.platform, post.handle, post.text,
-                        post.idempotency_key, now_text(), now_text()))
+            db.many("INSERT INTO posts (broadcast_id, account, platform, handle, text, "
+                    "idempotency_key, state, created_at, updated_at, repost_of) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(broadcast_id, post.account, post.platform, post.handle, post.text,
+                      post.idempotency_key, stamp, stamp, post.repost_of)
+                     for post in posts if post.account not in known])
             return broadcast_id
+
+        return self._write(record)
 
     def claim(self, broadcast_id: str, accounts: Sequence[str],
               lease_seconds: float) -> list[Claim]:
         """Take the posts this run may work on, in one transaction, so two runs never both do.
 
         pending or failed → send; unknown, or sending by a run that is gone → reconcile first;
-        sent or retracted → already; sending by a live run → busy.
+        sent or retracted → already; sending by a live run → busy. An account named twice is
+        claimed once.
         """
         lease = time.time() + lease_seconds
-        claims = []
-        with self._transaction() as db:
-            for account in accounts:
-                rows = db.run(f"SELECT {POST_COLUMNS}, claimed_by, lease_until FROM posts "
-                              f"WHERE broadcast_id = ? AND account = ?{self.lock_clause}",
-                              (broadcast_id, account))
-                if not rows:
+
+        def take(db: Cursor, replay: bool) -> list[Claim]:
+            # One read for the whole broadcast, locked in id order so that runs claiming at
+            # once wait for each other instead of deadlocking.
+            rows = {row[2]: row for row in db.run(
+                f"SELECT {POST_COLUMNS}, claimed_by, lease_until FROM posts "
+                f"WHERE broadcast_id = ? ORDER BY id{self.lock_clause}", (broadcast_id,))}
+            claims = []
+            for account in dict.fromkeys(accounts):
+                row = rows.get(account)
+                if row is None:
                     continue
-                post, owner, until = _post(rows[0][:-2]), rows[0][-2], rows[0][-1]
-                if post.state in (PostStatus.SENT, PostStatus.RETRACTED):
-                    action = "already"
-                elif post.state == PostStatus.SENDING:
-                    action = "busy" if owner_alive(owner, until) else "reconcile"
-                elif post.state == PostStatus.UNKNOWN:
-                    action = "reconcile"
-                else:  # pending, or failed earlier: a rerun is the request to try again
-                    action = "send"
-                if action in ("send", "reconcile"):
-                    db.run("UPDATE posts SET state = 'sending', claimed_by = ?, lease_until = ?, "
-                           "updated_at = ? WHERE id = ?", (self.owner, lease, now_text(), post.id))
+                post = _post(row[:-2])
+                action = self._claim_action(post, row[-2], row[-1], replay)
                 claims.append(Claim(post=post, action=action))
-        return claims
+            taken = [c.post.id for c in claims if c.action in ("send", "reconcile")]
+            stamp = now_text()
+            for ids in chunks(taken):
+                db.run("UPDATE posts SET state = 'sending', claimed_by = ?, lease_until = ?, "
+                       f"updated_at = ? WHERE id IN ({placeholders(ids)})",
+                       (self.owner, lease, stamp, *ids))
+            return claims
+
+        return self._write(take)
+
+    def _claim_action(self, post: LedgerPost, owner: str | None, until: float | None,
+                      replay: bool) -> str:
+        if post.state in (PostStatus.SENT, PostStatus.RETRACTED):
+            return "already"
+        if post.state == PostStatus.SENDING:
+            if replay and owner == self.owner:
+                # This run's own claim, whose COMMIT went through unanswered: still ours.
+                return "reconcile"
+            return "busy" if owner_alive(owner, until) else "reconcile"
+        if post.state == PostStatus.UNKNOWN:
+            return "reconcile"
+        return "send"  # pending, or failed earlier: a rerun is the request to try again
 
     def renew(self, post_ids: Sequence[int], lease_seconds: float) -> set[int]:
         """Extend this run's claims (the heartbeat); return the ids it still holds."""
-        if not post_ids:
-            return set()
         lease = time.time() + lease_seconds
-        marks = ", ".join("?" for _ in post_ids)
-        with self._transaction() as db:
-            db.run(f"UPDATE posts SET lease_until = ? WHERE id IN ({marks}) AND claimed_by = ? "
-                   "AND state = 'sending'", (lease, *post_ids, self.owner))
-            rows = db.run(f"SELECT id FROM posts WHERE id IN ({marks}) AND claimed_by = ? "
-                          "AND state = 'sending'", (*post_ids, self.owner))
-        return {int(row[0]) for row in rows}
+
+        def extend(db: Cursor, _replay: bool) -> set[int]:
+            held: set[int] = set()
+            for ids in chunks(post_ids):
+                db.run(f"UPDATE posts SET lease_until = ? WHERE id IN ({placeholders(ids)}) "
+                       "AND claimed_by = ? AND state = 'sending'", (lease, *ids, self.owner))
+                held.update(int(row[0]) for row in db.run(
+                    f"SELECT id FROM posts WHERE id IN ({placeholders(ids)}) AND claimed_by = ? "
+                    "AND state = 'sending'", (*ids, self.owner)))
+            return held
+
+        return self._write(extend) if post_ids else set()
 
     def hold(self, post_id: int, lease_seconds: float) -> bool:
         """Compare-and-set just before a publish: true if this run still holds the post (its
         lease is then extended), false if another run has taken it over."""
-        with self._transaction() as db:
-            changed = db.count("UPDATE posts SET lease_until = ? WHERE id = ? AND claimed_by = ? "
-                               "AND state = 'sending'",
-                               (time.time() + lease_seconds, post_id, self.owner))
-        return changed == 1
+        lease = time.time() + lease_seconds
+        return self._write(lambda db, _replay: db.count(
+            "UPDATE posts SET lease_until = ? WHERE id = ? AND claimed_by = ? "
+            "AND state = 'sending'", (lease, post_id, self.owner)) == 1)
 
     def count_attempt(self, post_id: int) -> None:
         """One more request is being made for this post (the first one's time is kept)."""
-        with self._transaction() as db:
-            db.run("UPDATE posts SET attempts = attempts + 1, updated_at = ?, "
-                   "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ?",
-                   (now_text(), time.time(), post_id))
+        # Not repeated after a COMMIT that went unanswered: that would count the request twice.
+        self._write(lambda db, _replay: db.run(
+            "UPDATE posts SET attempts = attempts + 1, updated_at = ?, "
+            "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ?",
+            (now_text(), time.time(), post_id)), repeatable=False)
 
     def settle(self, post_id: int, state: PostStatus, *, remote_id: str | None = None,
                url: str | None = None, error: str | None = None) -> None:
         """Record a post's outcome and release its claim."""
         if state not in LEDGER_STATES:
             raise ValueError(state)
-        with self._transaction() as db:
-            db.run("UPDATE posts SET state = ?, remote_id = COALESCE(?, remote_id), "
-                   "url = COALESCE(?, url), error = ?, claimed_by = NULL, lease_until = NULL, "
-                   "updated_at = ? WHERE id = ?",
-                   (str(state), remote_id, url, error, now_text(), post_id))
+        self._write(lambda db, _replay: db.run(
+            "UPDATE posts SET state = ?, remote_id = COALESCE(?, remote_id), "
+            "url = COALESCE(?, url), error = ?, claimed_by = NULL, lease_until = NULL, "
+            "updated_at = ? WHERE id = ?",
+            (str(state), remote_id, url, error, now_text(), post_id)))
 
     def adopt(self, post_id: int, remote_id: str, url: str | None) -> bool:
         """Record a post found on its platform as this post, unless another post of the ledger
         already owns that remote id (then it is not this one); true if recorded."""
-        with self._transaction() as db:
+        def record(db: Cursor, _replay: bool) -> bool:
             platform = db.run("SELECT platform FROM posts WHERE id = ?", (post_id,))[0][0]
+            # Two runs reconciling lookalike posts at once must not both take one remote id.
+            self._serialise(db, f"remote id {platform} {remote_id}")
             taken = db.run("SELECT id FROM posts WHERE platform = ? AND remote_id = ? "
                            "AND id <> ?", (platform, remote_id, post_id))
             if taken:
@@ -223,16 +317,17 @@ class SqlLedger(ABC):
             db.run("UPDATE posts SET state = 'sent', remote_id = ?, url = ?, error = NULL, "
                    "claimed_by = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
                    (remote_id, url, now_text(), post_id))
-        return True
+            return True
+
+        return self._write(record)
 
     def owned_remote_ids(self, platform: str, remote_ids: Sequence[str]) -> set[str]:
         """Which of ``remote_ids`` on ``platform`` already belong to posts in the ledger."""
         if not remote_ids:
             return set()
-        marks = ", ".join("?" for _ in remote_ids)
-        with self._reading() as db:
-            rows = db.run(f"SELECT remote_id FROM posts WHERE platform = ? AND remote_id IN "
-                          f"({marks})", (platform, *remote_ids))
+        rows = self._read(lambda db: db.run(
+            f"SELECT remote_id FROM posts WHERE platform = ? AND remote_id IN "
+            f"({placeholders(remote_ids)})", (platform, *remote_ids)))
         return {str(row[0]) for row in rows}
 
     def release(self, post_id: int, state: PostStatus) -> None:
@@ -244,15 +339,15 @@ class SqlLedger(ABC):
 
     def posts(self, broadcast_id: str) -> list[LedgerPost]:
         """A broadcast's posts, in the order they were recorded."""
-        with self._reading() as db:
-            rows = db.run(f"SELECT {POST_COLUMNS} FROM posts WHERE broadcast_id = ? ORDER BY id",
-                          (broadcast_id,))
+        rows = self._read(lambda db: db.run(
+            f"SELECT {POST_COLUMNS} FROM posts WHERE broadcast_id = ? ORDER BY id",
+            (broadcast_id,)))
         return [_post(row) for row in rows]
 
     def post(self, post_id: int) -> LedgerPost:
         """One post by its ledger id."""
-        with self._reading() as db:
-            rows = db.run(f"SELECT {POST_COLUMNS} FROM posts WHERE id = ?", (post_id,))
+        rows = self._read(lambda db: db.run(f"SELECT {POST_COLUMNS} FROM posts WHERE id = ?",
+                                            (post_id,)))
         if not rows:
             raise KeyError(post_id)
         return _post(rows[0])
@@ -283,16 +378,52 @@ class SqlLedger(ABC):
                 raise MetpostError(f"no broadcast '{reference}' in {self.location}; "
                                    "see metpost history")
             if len(rows) > 1:
-                raise MetpostError(f"'{reference}' matches several broadcasts; give more of "
-                                   "the id")
+                shown = [f"{row[0]} ({row[3]}, {row[2]})" for row in rows[:5]]
+                more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+                raise MetpostError(f"'{reference}' matches {len(rows)} broadcasts: "
+                                   f"{'; '.join(shown)}{more}; give more of the id")
             return self._with_counts(db, *rows[0])
+
+    def broadcast_by_key(self, key: str) -> BroadcastRecord | None:
+        """The broadcast recorded under this idempotency key, if any."""
+        with self._reading() as db:
+            rows = db.run(f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE key = ?", (key,))
+            return self._with_counts(db, *rows[0]) if rows else None
+
+    def broadcast_labelled(self, label: str) -> BroadcastRecord | None:
+        """The newest broadcast sent with this ``--key`` (a schedule's slot), if any."""
+        with self._reading() as db:
+            rows = db.run(f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE label = ? "
+                          f"{NEWEST_FIRST} LIMIT 1", (label,))
+            return self._with_counts(db, *rows[0]) if rows else None
+
+    def schedule_checked_until(self, schedule: str) -> float | None:
+        """Up to when (Unix time) `metpost due` has looked at ``schedule``, if ever."""
+        with self._reading() as db:
+            rows = db.run("SELECT checked_until FROM schedule_runs WHERE schedule = ?",
+                          (schedule,))
+        return float(rows[0][0]) if rows else None
+
+    def mark_schedule_checked(self, schedule: str, until: float) -> None:
+        """`metpost due` has looked at ``schedule`` up to ``until``; the mark only moves on."""
+        def mark(db: Cursor, _replay: bool) -> None:
+            db.run("INSERT INTO schedule_runs (schedule, checked_until) VALUES (?, ?) "
+                   "ON CONFLICT DO NOTHING", (schedule, until))
+            db.run("UPDATE schedule_runs SET checked_until = ? WHERE schedule = ? "
+                   "AND checked_until < ?", (until, schedule, until))
+
+        self._write(mark)
 
     @staticmethod
     def _with_counts(db: Cursor, broadcast_id: str, key: str, source: str, created_at: str,
-                     label: str | None) -> BroadcastRecord:
+                     label: str | None, public_safety: int = 0) -> BroadcastRecord:
         counts = {str(state): int(count) for state, count in db.run(
             "SELECT state, COUNT(*) FROM posts WHERE broadcast_id = ? GROUP BY state",
             (broadcast_id,))}
+        first = db.run("SELECT text FROM posts WHERE broadcast_id = ? ORDER BY id LIMIT 1",
+                       (broadcast_id,))
         return BroadcastRecord(id=broadcast_id, key=key, source=source, created_at=created_at,
-                               label=label, counts=counts)
+                               label=label, counts=counts,
+                               sample_text=str(first[0][0]) if first else "",
+                               public_safety=bool(public_safety))
 

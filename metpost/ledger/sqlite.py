@@ -28,6 +28,12 @@ class _SqliteCursor:
     def count(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._db.execute(sql, tuple(params)).rowcount
 
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
+
+    def columns(self, table: str) -> list[str]:
+        return [str(row[1]) for row in self._db.execute(f"PRAGMA table_info({table})")]
+
 
 class SqliteLedger(SqlLedger):
     """A SQLite ledger: WAL mode, write transactions taken with BEGIN IMMEDIATE."""

@@ -1,0 +1,51 @@
+"""``metpost ledger``: looking after the ledger itself."""
+
+from __future__ import annotations
+
+import click
+
+from metpost.cli.options import json_option
+
+
+@click.group()
+def ledger() -> None:
+    """Look after the ledger: copy a SQLite ledger into a shared PostgreSQL one."""
+
+
+@ledger.command()
+@click.option("--from", "source", metavar="PATH", required=True,
+              help="The SQLite ledger file to copy (it is read, not changed, apart from being "
+                   "brought up to this metpost's schema).")
+@click.option("--to", "target", metavar="URL", required=True,
+              help="The PostgreSQL ledger to copy into, e.g. postgresql://metpost@db/metpost; "
+                   "the password comes from PGPASSWORD or .pgpass, never the URL.")
+@json_option
+def migrate(source: str, target: str, as_json: bool) -> None:
+    """Copy every broadcast and post of a SQLite ledger into a PostgreSQL ledger.
+
+    Broadcasts keep their ids, so `metpost show` and `metpost retry` find them as before;
+    posts are numbered anew in the target. Nothing is copied if the target already holds some
+    of them; if it holds them all (copied before), there is nothing to do, so running this
+    twice is safe. Stop the cron jobs that use the SQLite file first, then point them at URL.
+    """
+    from metpost import output
+    from metpost.errors import MetpostError
+    from metpost.ledger import is_database_url, open_ledger, redacted_url
+    from metpost.ledger.transfer import copy_ledger
+    from metpost.ledger.urls import refuse_password
+
+    if is_database_url(source):
+        raise MetpostError(f"--from takes the path of a SQLite ledger file, not a URL "
+                           f"({redacted_url(source)})")
+    if not is_database_url(target):
+        raise MetpostError(f"--to takes a PostgreSQL URL (postgresql://user@host/database), "
+                           f"not '{target}'")
+    refuse_password(target, "--to")
+    from_ledger = open_ledger(source, create=False)
+    to_ledger = open_ledger(target)
+    try:
+        copied = copy_ledger(from_ledger, to_ledger)
+    finally:
+        from_ledger.close()
+        to_ledger.close()
+    output.show_ledger_copy(copied, output.output_mode(as_json))

@@ -1,0 +1,125 @@
+"""Copying a ledger into another: one machine's SQLite history into the shared PostgreSQL one.
+
+Every broadcast and post is copied, with every column the schema has. Broadcasts keep their
+ids (people quote them, and posts refer to them); posts are numbered anew by the target, in
+their old order, so that they cannot collide with the target's own. The copy is one
+transaction: all of it or nothing. It is refused if the target already holds some of the
+source's broadcasts or posts, unless it holds them all (an earlier copy): then there is
+nothing to do, so running it twice is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from metpost.errors import MetpostError
+from metpost.ledger.sql import Cursor, SqlLedger, chunks, placeholders
+
+# Serialises copies into one database, so that two at once cannot both copy.
+COPY_LOCK = "metpost ledger migrate"
+
+
+@dataclass(frozen=True)
+class LedgerCopy:
+    """What a copy did. ``copied`` is false when the target held everything already."""
+
+    source: str
+    target: str
+    broadcasts: int
+    posts: int
+    copied: bool
+
+
+@dataclass(frozen=True)
+class _Rows:
+    broadcast_columns: list[str]
+    broadcasts: list[tuple[Any, ...]]
+    post_columns: list[str]
+    posts: list[tuple[Any, ...]]
+    schedule_runs: list[tuple[Any, ...]]  # (schedule, checked_until): how far `due` looked
+
+
+def _column(columns: list[str], rows: Sequence[tuple[Any, ...]], name: str) -> list[Any]:
+    index = columns.index(name)
+    return [row[index] for row in rows]
+
+
+def _read_everything(db: Cursor) -> _Rows:
+    broadcast_columns, post_columns = db.columns("broadcasts"), db.columns("posts")
+    return _Rows(
+        broadcast_columns,
+        db.run(f"SELECT {_names(broadcast_columns)} FROM broadcasts ORDER BY id"),
+        post_columns,
+        db.run(f"SELECT {_names(post_columns)} FROM posts ORDER BY id"),
+        db.run("SELECT schedule, checked_until FROM schedule_runs ORDER BY schedule"))
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in columns)
+
+
+def _found(db: Cursor, sql: str, values: Sequence[Any]) -> set[tuple[Any, ...]]:
+    """The rows of ``sql`` (ending ``IN``) for ``values``, asked for in chunks."""
+    found: set[tuple[Any, ...]] = set()
+    for part in chunks(values):
+        found.update(tuple(row) for row in db.run(f"{sql} ({placeholders(part)})", part))
+    return found
+
+
+def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
+    """Copy every broadcast and post of ``source`` into ``target`` (see the module's doc)."""
+    rows = source._read(_read_everything)
+    ids = _column(rows.broadcast_columns, rows.broadcasts, "id")
+    keys = _column(rows.broadcast_columns, rows.broadcasts, "key")
+    post_keys = _column(rows.post_columns, rows.posts, "idempotency_key")
+
+    def copy(db: Cursor, _replay: bool) -> LedgerCopy:
+        target._serialise(db, COPY_LOCK)
+        _check_columns(db, rows, source, target)
+        held = (_found(db, "SELECT id, key FROM broadcasts WHERE id IN", ids)
+                | _found(db, "SELECT id, key FROM broadcasts WHERE key IN", keys))
+        held_posts = _found(db, "SELECT idempotency_key FROM posts WHERE idempotency_key IN",
+                            post_keys)
+        done = LedgerCopy(source=source.location, target=target.location,
+                          broadcasts=len(ids), posts=len(post_keys), copied=False)
+        _copy_schedule_marks(db, rows.schedule_runs)
+        if held or held_posts:
+            if held == set(zip(ids, keys, strict=True)) and len(held_posts) == len(post_keys):
+                return done  # copied before: nothing to do
+            example = sorted(str(pair[0]) for pair in held)[:1] or sorted(
+                str(key[0]) for key in held_posts)[:1]
+            raise MetpostError(
+                f"{target.location} already holds {len(held)} of the {len(ids)} broadcasts "
+                f"and {len(held_posts)} of the {len(post_keys)} posts in {source.location} "
+                f"(such as {example[0]}); nothing was copied. A ledger can be copied only "
+                "into one that holds none of it, or all of it (copied before)")
+        db.many(f"INSERT INTO broadcasts ({_names(rows.broadcast_columns)}) VALUES "
+                f"({placeholders(rows.broadcast_columns)})", rows.broadcasts)
+        keep = [n for n, name in enumerate(rows.post_columns) if name != "id"]
+        db.many(f"INSERT INTO posts ({_names([rows.post_columns[n] for n in keep])}) VALUES "
+                f"({placeholders(keep)})", [tuple(row[n] for n in keep) for row in rows.posts])
+        return replace(done, copied=True)
+
+    return target._write(copy)
+
+
+def _copy_schedule_marks(db: Cursor, marks: Sequence[tuple[Any, ...]]) -> None:
+    """How far `metpost due` had looked at each schedule: a mark only moves forward, so a
+    rerun of the copy, or a target that has run `due` itself, keeps the later one."""
+    for schedule, until in marks:
+        db.run("INSERT INTO schedule_runs (schedule, checked_until) VALUES (?, ?) "
+               "ON CONFLICT DO NOTHING", (schedule, until))
+        db.run("UPDATE schedule_runs SET checked_until = ? WHERE schedule = ? "
+               "AND checked_until < ?", (until, schedule, until))
+
+
+def _check_columns(db: Cursor, rows: _Rows, source: SqlLedger, target: SqlLedger) -> None:
+    """Both ledgers are migrated by this metpost when opened, so their columns agree; say so
+    plainly if they somehow do not."""
+    for table, columns in (("broadcasts", rows.broadcast_columns), ("posts", rows.post_columns)):
+        missing = sorted(set(columns) - set(db.columns(table)))
+        if missing:
+            raise MetpostError(f"{target.location} has no column {', '.join(missing)} in "
+                               f"{table}, which {source.location} has; nothing was copied")

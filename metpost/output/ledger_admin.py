@@ -1,0 +1,23 @@
+"""Looking after the ledger: what ``metpost ledger migrate`` copied."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from metpost.output.base import Mode, echo, emit_json, plural
+
+if TYPE_CHECKING:
+    from metpost.ledger.transfer import LedgerCopy
+
+
+def show_ledger_copy(copy: LedgerCopy, mode: Mode) -> None:
+    """How many broadcasts and posts went from one ledger to the other, or that none had to."""
+    if mode == "json":
+        emit_json({"from": copy.source, "to": copy.target, "copied": copy.copied,
+                   "broadcasts": copy.broadcasts, "posts": copy.posts})
+        return
+    what = f"{plural(copy.broadcasts, 'broadcast')} and {plural(copy.posts, 'post')}"
+    if copy.copied:
+        echo(f"Copied {what} from {copy.source} to {copy.target}.")
+    else:
+        echo(f"Nothing to copy: {copy.target} already holds the {what} of {copy.source}.")
