@@ -1,0 +1,121 @@
+"""``metpost due``: run from cron every few minutes; sends the schedule slots that fell due."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+import click
+
+from metpost.cli.options import config_option, delivery_from, delivery_options, json_option, load
+
+
+class Duration(click.ParamType):
+    """A duration like 30m, 2h, 1h30m or 90s."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> timedelta:
+        """``value`` as a timedelta, or a usage error that shows the accepted forms."""
+        from metpost.schedule import parse_duration
+
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class Moment(click.ParamType):
+    """An ISO 8601 time; ``with_offset`` refuses one without a UTC offset."""
+
+    name = "time"
+
+    def __init__(self, with_offset: bool = True) -> None:
+        self.with_offset = with_offset
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> datetime:
+        """``value`` as a datetime (naive only when ``with_offset`` is false)."""
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"'{value}' is not an ISO 8601 time like 2026-12-01T08:00:00+00:00",
+                      param, ctx)
+        if self.with_offset and moment.tzinfo is None:
+            self.fail(f"'{value}' has no offset: write it like 2026-12-01T08:00:00+00:00 or "
+                      "2026-12-01T08:00:00Z", param, ctx)
+        return moment
+
+
+def schedules_option(function: Any) -> Any:
+    """``--schedules PATH`` (or $METPOST_SCHEDULES)."""
+    return click.option(
+        "--schedules", "schedules_file", metavar="PATH", envvar="METPOST_SCHEDULES",
+        help="Schedules file (also $METPOST_SCHEDULES; default: schedules.yaml beside the "
+             "accounts file).")(function)
+
+
+@click.command()
+@click.option("--catch-up", type=Duration(), default="30m", show_default=True,
+              metavar="DURATION",
+              help="Send a slot up to this long after its time (e.g. 30m, 2h); an older slot "
+                   "that was not sent is reported missed.")
+@click.option("--now", "now", type=Moment(), metavar="TIME",
+              help="Act as if it were this time (ISO 8601 with an offset, e.g. "
+                   "2026-12-01T08:05:00+00:00), to test or to catch up by hand.")
+@click.option("--dry-run", "-n", is_flag=True,
+              help="Show which slots are due and check their posts; send nothing, write no "
+                   "ledger.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Print a line for every slot looked at, even when all went well.")
+@schedules_option
+@delivery_options
+@json_option
+@config_option
+def due(catch_up: timedelta, now: datetime | None, dry_run: bool, verbose: bool,
+        schedules_file: str | None, as_json: bool, config_file: str, **options: Any) -> None:
+    """Send every schedule slot that fell due since the previous run.
+
+    Meant for cron, every few minutes (metpost schedule cron-line prints the line). Each slot
+    is one broadcast keyed schedule:NAME:SLOT, so reruns, overlapping runs and machines
+    sharing a ledger never post a slot twice, and a slot whose send failed is tried again by
+    the next run within --catch-up. Never asks for confirmation. Prints nothing when nothing
+    was due or all went well; otherwise a summary on stderr, and exits 1 (cron mails it).
+    """
+    from dataclasses import replace
+    from datetime import UTC
+
+    from metpost import output
+    from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
+    from metpost.due import run_due
+    from metpost.errors import EXIT_OK, EXIT_SOME_FAILED
+    from metpost.ledger import Ledger, NoLedger, open_ledger
+    from metpost.runner import RunControl
+    from metpost.schedules_config import load_schedules, schedules_path
+
+    config = load(config_file)
+    schedules = load_schedules(schedules_path(config, schedules_file), config)
+    moment = now or datetime.now(UTC)
+    ledger: Ledger | None
+    if dry_run:  # a dry run reads a ledger that exists, and never makes one
+        try:
+            ledger = open_ledger(options.get("ledger_file"), create=False)
+        except NoLedger:
+            ledger = None
+        control = RunControl()
+    else:
+        ledger, control = delivery_from(options)
+    with stop_on_ctrl_c() as stop:
+        outcomes = run_due(config, schedules, ledger, os.environ, moment, catch_up,
+                           dry_run=dry_run, control=replace(control, stop=stop))
+    output.show_due(outcomes, output.output_mode(as_json), verbose=verbose)
+    if stop.is_set():
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    raise click.exceptions.Exit(EXIT_SOME_FAILED if any(o.problem for o in outcomes)
+                                else EXIT_OK)

@@ -1,0 +1,159 @@
+"""``metpost schedule``: list schedules, preview a slot, print the crontab line for ``due``."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from metpost.cli.due import Moment, schedules_option
+from metpost.cli.options import config_option, json_option, load
+
+if TYPE_CHECKING:
+    from metpost.models import Config
+    from metpost.schedule import Schedule
+
+DEFAULT_ENV_FILE = "/etc/metpost/env"
+
+
+@click.group()
+def schedule() -> None:
+    """Inspect the schedules in schedules.yaml and set up cron for metpost due."""
+
+
+def _schedules(config_file: str,
+               schedules_file: str | None) -> tuple[Config, tuple[Schedule, ...]]:
+    from metpost.schedules_config import load_schedules, schedules_path
+
+    config = load(config_file)
+    return config, load_schedules(schedules_path(config, schedules_file), config)
+
+
+@schedule.command("list")
+@click.option("--now", "now", type=Moment(), metavar="TIME",
+              help="Give the slots next after this time (ISO 8601 with an offset) instead of "
+                   "now.")
+@schedules_option
+@json_option
+@config_option
+def list_schedules(now: datetime | None, schedules_file: str | None, as_json: bool,
+                   config_file: str) -> None:
+    """List the schedules, each with its next slot in its own time zone."""
+    from datetime import UTC
+
+    from metpost import output
+    from metpost.schedule import describe_cron, next_slot
+
+    _, schedules = _schedules(config_file, schedules_file)
+    moment = now or datetime.now(UTC)
+    rows = []
+    for item in schedules:
+        upcoming = next_slot(item, moment)
+        rows.append({"name": item.name, "cron": item.cron, "when": describe_cron(item.cron),
+                     "timezone": item.timezone,
+                     "next": upcoming.at.isoformat() if upcoming else None})
+    output.show_schedules(rows, output.output_mode(as_json))
+
+
+@schedule.command()
+@click.argument("name")
+@click.option("--at", "at", type=Moment(with_offset=False), metavar="TIME",
+              help="Preview the first slot at or after this time (ISO 8601; without an offset, "
+                   "in the schedule's time zone), instead of the next one.")
+@click.option("--full", is_flag=True, help="Show every post in full.")
+@schedules_option
+@json_option
+@config_option
+def preview(name: str, at: datetime | None, full: bool, schedules_file: str | None,
+            as_json: bool, config_file: str) -> None:
+    """Show a slot's posts as a dry run, with the rota entry that fills it.
+
+    NAME is a schedule's name. Nothing is sent and no network call is made.
+    """
+    from datetime import UTC
+
+    from metpost import output
+    from metpost.due import prepare_slot
+    from metpost.errors import EXIT_BAD_INPUT, MetpostError
+    from metpost.schedule import next_slot, rota_entry
+    from metpost.suggest import did_you_mean
+
+    config, schedules = _schedules(config_file, schedules_file)
+    by_name = {item.name: item for item in schedules}
+    if name not in by_name:
+        raise MetpostError(f"unknown schedule '{name}'{did_you_mean(name, by_name)}; see "
+                           "metpost schedule list")
+    chosen = by_name[name]
+    moment = at or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=chosen.zone)
+    slot = next_slot(chosen, moment)
+    if slot is None:
+        raise MetpostError(f"schedule '{name}' has no slot after {moment.isoformat()}")
+    entry = rota_entry(slot)
+    broadcast = prepare_slot(config, slot, os.environ)
+    mode = output.output_mode(as_json)
+    output.show_slot_heading(slot, entry, mode)
+    extra = ({**output.slot_document(slot, entry), **output.broadcast_document(broadcast, config)}
+             if mode == "json" else None)
+    output.show_preview(broadcast.posts, mode, dry_run=True, full=full, extra=extra)
+    output.show_broadcast_notes(broadcast, config, mode)
+    if not broadcast.ok:
+        raise click.exceptions.Exit(EXIT_BAD_INPUT)
+
+
+@schedule.command("cron-line")
+@click.option("--every", type=click.IntRange(1, 59), default=5, show_default=True,
+              metavar="MINUTES", help="How often cron runs metpost due.")
+@click.option("--env-file", default=DEFAULT_ENV_FILE, show_default=True, metavar="PATH",
+              help="A file of NAME=value lines with the accounts' secrets, read by the shell "
+                   "before metpost runs (keep it chmod 600).")
+@click.option("--ledger", "ledger_file", metavar="PATH", envvar="METPOST_LEDGER",
+              help="The ledger due should use (also $METPOST_LEDGER; default: the user's, as "
+                   "metpost due would pick).")
+@schedules_option
+@config_option
+def cron_line(every: int, env_file: str, ledger_file: str | None, schedules_file: str | None,
+              config_file: str) -> None:
+    """Print the crontab line that runs metpost due, for crontab -e.
+
+    The line names this metpost by its absolute path, the config (and schedules and ledger,
+    when given) by theirs, and loads the secrets from --env-file, since cron starts with an
+    almost empty environment.
+    """
+    import shlex
+    import sys
+
+    from metpost import output
+
+    load(config_file)  # a line for a config that does not load would fail at every run
+    command = _metpost_command(sys.executable)
+    arguments = ["due", "--config", str(Path(config_file).absolute())]
+    if schedules_file:  # else due finds schedules.yaml beside the config, named absolutely
+        arguments += ["--schedules", str(Path(schedules_file).absolute())]
+    if ledger_file:
+        arguments += ["--ledger", ledger_file if "://" in ledger_file
+                      else str(Path(ledger_file).absolute())]
+    run = " ".join([*command, *(shlex.quote(argument) for argument in arguments)])
+    line = (f"*/{every} * * * * set -a && . {shlex.quote(str(Path(env_file).absolute()))} && "
+            f"set +a && exec {run}")
+    output.show_cron_line(line.replace("%", "\\%"), [
+        f"Add it with crontab -e. {env_file} holds one NAME=value line per secret that "
+        "metpost check lists; chmod 600 it.",
+        "metpost due prints nothing unless a slot failed or was missed, so cron mails only "
+        "then (set MAILTO in the crontab to choose who).",
+    ])
+
+
+def _metpost_command(python: str) -> list[str]:
+    """This metpost, by absolute path: the console script beside the running Python (the
+    venv's bin/, not resolved through its links), else that Python with -m metpost."""
+    import shlex
+
+    script = Path(python).absolute().parent / "metpost"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [shlex.quote(str(script))]
+    return [shlex.quote(str(Path(python).absolute())), "-m", "metpost"]

@@ -1,0 +1,160 @@
+"""``metpost due``: send every schedule slot that fell due since the previous run, once.
+
+How ``due`` knows what fell due "since the previous run": the ledger keeps, per schedule, the
+time of the last ``due`` that looked at it (``schedule_runs``). A run looks at every slot from
+that time less the catch-up window up to now (on a schedule's first run, from now less the
+window), so a slot whose send failed is tried again by each run while it is inside the window.
+A slot inside the window is sent (or found already sent); an older one that was never sent is
+``missed``, and is reported once, by the first run that finds it too old.
+
+Each slot is one broadcast whose ``--key`` is ``schedule:NAME:SLOT``: a rerun, an overlapping
+run, or another machine sharing the ledger finds the same broadcast, and the ledger's claims
+let only one of them post each account's post. A run that finds a post in progress elsewhere
+waits for it (within the deadline) and reports how it ended.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from metpost.errors import MetpostError
+from metpost.ledger import BroadcastRecord, Ledger
+from metpost.models import Config, SendResult
+from metpost.render import MessageTemplate, inline_template, load_template
+from metpost.runner import Broadcast, RunControl, prepare, send
+from metpost.schedule import DueSlot, Schedule, Slot, due_slots, slot_variables
+from metpost.status import PostStatus
+
+SENT, ALREADY, FAILED, UNKNOWN, MISSED, DRY_RUN = (
+    "sent", "already sent", "failed", "unknown", "missed", "dry run")
+SLOT_STATUSES = (SENT, ALREADY, FAILED, UNKNOWN, MISSED, DRY_RUN)
+PROBLEM_STATUSES = frozenset({FAILED, UNKNOWN, MISSED})
+BUSY_POLL = 0.25  # seconds between looks at a slot another run is sending
+
+
+@dataclass(frozen=True)
+class SlotOutcome:
+    """What ``due`` did about one slot."""
+
+    slot: Slot
+    status: str  # one of SLOT_STATUSES
+    broadcast: str | None = None  # the broadcast's id, once there is one
+    error: str | None = None  # why it failed, was missed, or would not be sent
+    results: tuple[SendResult, ...] = ()  # each post's result, when this run sent
+    preview: Broadcast | None = None  # what a dry run would send
+
+    @property
+    def problem(self) -> bool:
+        """Something a person should hear about (cron mails it)."""
+        return self.status in PROBLEM_STATUSES or (self.status == DRY_RUN and bool(self.error))
+
+
+def template_of(config: Config, schedule: Schedule) -> MessageTemplate:
+    """The schedule's template, or its inline message."""
+    if schedule.template is not None:
+        return load_template(config.templates_dir, schedule.template)
+    return inline_template(schedule.message or "")
+
+
+def prepare_slot(config: Config, slot: Slot, environ: Mapping[str, str]) -> Broadcast:
+    """The slot's posts, rendered and checked as at the slot's time (``now`` is the slot)."""
+    schedule = slot.schedule
+    return prepare(config, schedule.selection, template_of(config, schedule),
+                   slot_variables(slot), environ, now=slot.at,
+                   public_safety=schedule.public_safety, repost_from=schedule.x_repost_from)
+
+
+def run_due(config: Config, schedules: Sequence[Schedule], ledger: Ledger | None,
+            environ: Mapping[str, str], now: datetime, catch_up: timedelta, *,
+            dry_run: bool = False, control: RunControl | None = None) -> list[SlotOutcome]:
+    """Send (or, for a dry run, preview) every slot due at ``now``; report every slot looked
+    at. ``ledger`` may be None only for a dry run with no ledger yet."""
+    control = control or RunControl()
+    checked = {schedule.name: _checked(ledger, schedule.name) for schedule in schedules}
+    outcomes = [_one(config, due, ledger, environ, dry_run, control)
+                for due in due_slots(schedules, now, catch_up, checked)]
+    if ledger is not None and not dry_run:
+        for schedule in schedules:
+            ledger.mark_schedule_checked(schedule.name, now.timestamp())
+    return outcomes
+
+
+def _checked(ledger: Ledger | None, name: str) -> datetime | None:
+    until = ledger.schedule_checked_until(name) if ledger is not None else None
+    return datetime.fromtimestamp(until, UTC) if until is not None else None
+
+
+def _one(config: Config, due: DueSlot, ledger: Ledger | None, environ: Mapping[str, str],
+         dry_run: bool, control: RunControl) -> SlotOutcome:
+    slot = due.slot
+    record = ledger.broadcast_labelled(slot.label) if ledger is not None else None
+    if record is not None and _finished(record):
+        return SlotOutcome(slot, ALREADY, record.id)
+    if due.expired:
+        if record is None:
+            return SlotOutcome(slot, MISSED, error=f"not sent within the catch-up window "
+                                                   f"(due at {slot.at.isoformat()})")
+        return SlotOutcome(slot, _state_of(record), record.id,
+                           error="outside the catch-up window now; metpost retry "
+                                 f"{record.id} finishes it")
+    try:
+        broadcast = prepare_slot(config, slot, environ)
+    except MetpostError as error:
+        return SlotOutcome(slot, FAILED, error="; ".join(error.problems))
+    if dry_run:
+        problems = [line for line in broadcast.blocking_problems()
+                    if not line.startswith("credentials not set")]
+        return SlotOutcome(slot, DRY_RUN, error="; ".join(problems) or None,
+                           preview=broadcast)
+    if not broadcast.ready:
+        return SlotOutcome(slot, FAILED, error="; ".join(broadcast.blocking_problems())
+                           + "; nothing was sent")
+    assert ledger is not None  # a real run always has one
+    return _send_slot(slot, broadcast, ledger, environ, control)
+
+
+def _send_slot(slot: Slot, broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str],
+               control: RunControl) -> SlotOutcome:
+    """Send the slot's broadcast; while another run holds some of its posts, wait and look
+    again (claims left by a run that died are taken over and reconciled)."""
+    give_up = time.monotonic() + control.policy.deadline
+    while True:
+        outcome = send(broadcast, ledger, environ, control=control, key=slot.label)
+        busy = any(result.status == PostStatus.BUSY for result in outcome.results)
+        if not busy or time.monotonic() >= give_up:
+            break
+        if control.stop is not None and control.stop.wait(BUSY_POLL):
+            break
+        if control.stop is None:
+            time.sleep(BUSY_POLL)
+    results = tuple(outcome.results)
+    statuses = {result.status for result in results}
+    if statuses <= {PostStatus.ALREADY_SENT, PostStatus.RETRACTED}:
+        status = ALREADY
+    elif all(result.delivered or result.status == PostStatus.RETRACTED for result in results):
+        status = SENT
+    elif statuses & {PostStatus.FAILED, PostStatus.NOT_SENT}:
+        status = FAILED
+    else:
+        status = UNKNOWN
+    errors = [f"{result.account.name}: {result.error}" for result in results
+              if not result.delivered and result.status != PostStatus.RETRACTED]
+    return SlotOutcome(slot, status, outcome.broadcast_id, error="; ".join(errors) or None,
+                       results=results)
+
+
+def _finished(record: BroadcastRecord) -> bool:
+    """Every post of the slot's broadcast is on its platform (or was retracted on purpose)."""
+    return record.total > 0 and set(record.counts) <= {str(PostStatus.SENT),
+                                                       str(PostStatus.RETRACTED)}
+
+
+def _state_of(record: BroadcastRecord) -> str:
+    """A slot's status from its broadcast's recorded posts (not sent by this run)."""
+    if record.counts.get(str(PostStatus.FAILED)) or record.counts.get(str(PostStatus.PENDING)):
+        return FAILED
+    return UNKNOWN
+

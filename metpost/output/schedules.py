@@ -1,0 +1,91 @@
+"""Schedules: ``metpost due``'s report, ``schedule list``, a slot's preview and the cron line.
+
+``due`` is quiet for cron: nothing at all when nothing was due or every slot went out (unless
+``--verbose``); when something failed or was missed, a summary on stderr, which cron mails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from metpost.output.base import Mode, echo, emit_json, note, table
+
+if TYPE_CHECKING:
+    from metpost.due import SlotOutcome
+    from metpost.schedule import Slot
+
+
+def slot_record(outcome: SlotOutcome) -> dict[str, Any]:
+    """The JSON form of what ``due`` did about one slot."""
+    return {"schedule": outcome.slot.schedule.name, "slot": outcome.slot.key,
+            "status": outcome.status, "broadcast": outcome.broadcast, "error": outcome.error}
+
+
+def show_due(outcomes: Sequence[SlotOutcome], mode: Mode, *, verbose: bool) -> None:
+    """The slots looked at: JSON when asked; one line each with ``--verbose``; and, when any
+    failed or was missed, a summary on stderr."""
+    if mode == "json":
+        emit_json({"slots": [slot_record(outcome) for outcome in outcomes]})
+    elif verbose:
+        if not outcomes:
+            echo("no slot was due")
+        for outcome in outcomes:
+            echo(_line(outcome))
+    problems = [outcome for outcome in outcomes if outcome.problem]
+    if not problems:
+        return
+    note(f"metpost due: {len(problems)} of {len(outcomes)} slot"
+         f"{'s' if len(outcomes) != 1 else ''} need{'s' if len(problems) == 1 else ''} "
+         "attention:")
+    for outcome in problems:
+        note("  " + _line(outcome))
+    broadcasts = sorted({o.broadcast for o in problems if o.broadcast and o.status != "missed"})
+    for broadcast in broadcasts:
+        note(f"  the next metpost due within the catch-up window tries again; or run: "
+             f"metpost retry {broadcast}")
+
+
+def _line(outcome: SlotOutcome) -> str:
+    slot = outcome.slot
+    where = f" broadcast {outcome.broadcast}" if outcome.broadcast else ""
+    why = f": {outcome.error}" if outcome.error else ""
+    return f"{outcome.status:<12} {slot.schedule.name} {slot.key}{where}{why}"
+
+
+def show_schedules(rows: Sequence[Mapping[str, Any]], mode: Mode) -> None:
+    """Each schedule with its cron expression (and in words), zone and next slot."""
+    if mode == "json":
+        emit_json({"schedules": [{key: row[key] for key in ("name", "cron", "timezone", "next")}
+                                 for row in rows]})
+        return
+    table(("Name", "Cron", "When", "Time zone", "Next slot"),
+          [(row["name"], row["cron"], row["when"], row["timezone"], row["next"] or "never")
+           for row in rows], mode)
+
+
+def show_slot_heading(slot: Slot, entry: tuple[int, Mapping[str, str]] | None,
+                      mode: Mode) -> None:
+    """Which slot a preview shows, and the rota entry that fills it (not in JSON)."""
+    if mode == "json":
+        return
+    schedule = slot.schedule
+    note(f"schedule {schedule.name}, slot {slot.key} ({schedule.timezone}, "
+         f"{slot.at.isoformat()})")
+    if entry is not None:
+        index, values = entry
+        filled = ", ".join(f"{name}={value}" for name, value in values.items())
+        note(f"rota entry {index + 1} of {len(schedule.rota)}: {filled}")
+
+
+def slot_document(slot: Slot, entry: tuple[int, Mapping[str, str]] | None) -> dict[str, Any]:
+    """The keys a slot's preview adds to the preview's JSON document."""
+    return {"schedule": slot.schedule.name, "slot": slot.key, "at": slot.at.isoformat(),
+            "rota_entry": None if entry is None else {"index": entry[0], "vars": dict(entry[1])}}
+
+
+def show_cron_line(line: str, notes: Sequence[str]) -> None:
+    """The crontab line on stdout (so it can be piped), what to know about it on stderr."""
+    echo(line)
+    for text in notes:
+        note(text)

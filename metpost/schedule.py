@@ -1,0 +1,215 @@
+"""Schedules and their slots: pure functions of schedules and times, no I/O.
+
+A schedule posts a message at the times of a cron expression, read in the schedule's time zone
+by cronsim, which keeps to Debian cron's rules for daylight saving (cronsim's README, "DST
+Transitions"): a job whose time is skipped when clocks go forward runs at the moment they do (a
+daily 01:30 in Europe/London runs at 02:00 on the March change day), and a job with a fixed time
+that happens twice when clocks go back runs once, the first time (01:30 BST, not 01:30 GMT).
+
+A slot is one such time, named by its local wall time (``2026-12-01T08:00``), so that the hour
+October repeats is one slot even for an every-30-minutes schedule. Each slot is one broadcast,
+keyed ``schedule:NAME:SLOT``.
+
+``due_slots`` decides what ``metpost due`` looks at: every slot from the previous run's time
+less the catch-up window (or, on a schedule's first run, from now less the window) up to now.
+Slots inside the window are due; older ones are expired, reported ``missed`` unless they were
+sent. A rota fills template variables from its entries in turn, one slot each, starting with the
+first slot on or after ``rota_start``; a schedule with a rota has no slots before that date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from metpost.selection import Selection
+
+LOOKBACK = timedelta(days=7)  # the oldest slot `due` reports missed, however long it slept
+DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A message posted at the times of a cron expression, from schedules.yaml."""
+
+    name: str
+    cron: str  # five fields: minute hour day-of-month month day-of-week
+    timezone: str  # IANA name; the cron expression is read in it
+    selection: Selection
+    template: str | None = None  # a template's name, or
+    message: str | None = None  # an inline template
+    vars: Mapping[str, str] = field(default_factory=dict)
+    rota: tuple[Mapping[str, str], ...] = ()  # variables for each slot in turn
+    rota_start: date | None = None
+    public_safety: bool = False
+    x_repost_from: str | None = None
+    line: int = 0
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The schedule's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One time a schedule fires."""
+
+    schedule: Schedule
+    at: datetime  # aware, in the schedule's zone
+
+    @property
+    def key(self) -> str:
+        """The local wall time, to the minute: the slot's name."""
+        return self.at.strftime("%Y-%m-%dT%H:%M")
+
+    @property
+    def label(self) -> str:
+        """The broadcast key of this slot (``--key``): ``schedule:NAME:SLOT``."""
+        return f"schedule:{self.schedule.name}:{self.key}"
+
+
+@dataclass(frozen=True)
+class DueSlot:
+    """A slot ``metpost due`` looks at: due (inside the catch-up window) or expired."""
+
+    slot: Slot
+    expired: bool
+
+
+def check_cron(expression: str) -> str | None:
+    """Why ``expression`` is not a five-field cron expression, or None if it is one."""
+    from cronsim import CronSim, CronSimError
+
+    if len(expression.split()) != 5:
+        return ("a cron expression has five fields: minute hour day-of-month month "
+                "day-of-week, e.g. \"0 8 * * *\"")
+    try:
+        CronSim(expression, datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")))
+    except CronSimError as error:
+        return f"not a cron expression: {str(error).lower()}"
+    return None
+
+
+def describe_cron(expression: str) -> str:
+    """The cron expression in words ("At 08:00 every day")."""
+    from cronsim import CronSim
+
+    return CronSim(expression, datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC"))).explain()
+
+
+def _times_after(schedule: Schedule, moment: datetime) -> Iterator[datetime]:
+    """The schedule's times after ``moment`` (to the second), each once per wall time."""
+    from cronsim import CronSim
+
+    seen: set[str] = set()
+    for at in CronSim(schedule.cron, moment.astimezone(schedule.zone)):
+        key = at.strftime("%Y-%m-%dT%H:%M")
+        if key in seen:  # the hour October repeats: the second 01:30 is the same slot
+            continue
+        seen.add(key)
+        yield at
+
+
+def _first_moment(schedule: Schedule) -> datetime | None:
+    """Where the schedule's slots begin: local midnight of ``rota_start``, if it has a rota."""
+    if schedule.rota_start is None:
+        return None
+    return datetime.combine(schedule.rota_start, time(0), schedule.zone)
+
+
+def slots_between(schedule: Schedule, start: datetime, end: datetime) -> list[Slot]:
+    """The slots with ``start <= at <= end``."""
+    first = _first_moment(schedule)
+    if first is not None and first > start:
+        start = first
+    if end < start:
+        return []
+    slots = []
+    for at in _times_after(schedule, start - timedelta(seconds=1)):
+        if at > end:
+            break
+        if at >= start:
+            slots.append(Slot(schedule, at))
+    return slots
+
+
+def next_slot(schedule: Schedule, moment: datetime) -> Slot | None:
+    """The first slot at or after ``moment`` (None if the cron expression never fires)."""
+    first = _first_moment(schedule)
+    start = max(moment, first) if first is not None else moment
+    for at in _times_after(schedule, start - timedelta(seconds=1)):
+        if at >= start:
+            return Slot(schedule, at)
+    return None
+
+
+def rota_entry(slot: Slot) -> tuple[int, Mapping[str, str]] | None:
+    """The rota entry that fills ``slot`` (its index and values), or None without a rota."""
+    schedule = slot.schedule
+    first = _first_moment(schedule)
+    if not schedule.rota or first is None:
+        return None
+    turns = 0
+    for at in _times_after(schedule, first - timedelta(seconds=1)):
+        if at.strftime("%Y-%m-%dT%H:%M") == slot.key or at > slot.at:
+            break
+        turns += 1
+    index = turns % len(schedule.rota)
+    return index, schedule.rota[index]
+
+
+def slot_variables(slot: Slot) -> dict[str, str]:
+    """The template variables of ``slot``: the schedule's vars, then its rota entry's."""
+    values = dict(slot.schedule.vars)
+    entry = rota_entry(slot)
+    if entry is not None:
+        values.update(entry[1])
+    return values
+
+
+def due_slots(schedules: Sequence[Schedule], now: datetime, catch_up: timedelta,
+              checked_until: Mapping[str, datetime | None]) -> list[DueSlot]:
+    """The slots ``metpost due`` looks at ``now``, oldest first.
+
+    ``checked_until`` is, per schedule, the ``now`` of the previous run (None: never run). The
+    slots looked at begin at that time (or now, on a first run, or if it lies ahead) less the
+    catch-up window, and at most ``LOOKBACK`` before now; a slot more than ``catch_up`` old is
+    expired.
+    """
+    looked: list[DueSlot] = []
+    for schedule in schedules:
+        previous = checked_until.get(schedule.name)
+        since = previous if previous is not None and previous <= now else now
+        start = max(since - catch_up, now - LOOKBACK)
+        for slot in slots_between(schedule, start, now):
+            looked.append(DueSlot(slot=slot, expired=now - slot.at > catch_up))
+    return sorted(looked, key=lambda due: (due.slot.at, due.slot.schedule.name))
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``2h``, ``1h30m``, ``90s``, ``1d`` as a timedelta; ValueError otherwise."""
+    match = DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError(f"'{text}' is not a duration like 30m, 2h, 1h30m or 90s")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def parse_moment(text: str, zone: ZoneInfo | None = None) -> datetime:
+    """An ISO 8601 time (``2026-12-01T08:00:00+00:00``, ``...Z``). Without an offset it is read
+    in ``zone``, or refused when there is none; ValueError otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"'{text}' is not an ISO 8601 time like 2026-12-01T08:00:00+00:00"
+                         ) from None
+    if moment.tzinfo is None:
+        if zone is None:
+            raise ValueError(f"'{text}' has no offset: write it like 2026-12-01T08:00:00+00:00 "
+                             "or 2026-12-01T08:00:00Z")
+        moment = moment.replace(tzinfo=zone)
+    return moment

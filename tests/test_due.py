@@ -1,0 +1,289 @@
+"""`metpost due` driven across times against the fake X and Graph servers, through the real
+tweepy and facebook-sdk: each slot once, the rota in turn, daylight saving, catch-up, missed
+slots, failures retried, overlapping runs and a run killed mid-flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+OFFICERS = [("PC Amy Patel", "CE123"), ("PC Daniel Okafor", "LX456"), ("PS Claire Hughes", "AW78")]
+
+
+def write_schedules(fleet, text: str) -> None:
+    (fleet.root / "schedules.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+TAKEOVER = textwrap.dedent("""\
+    schedules:
+      - name: on-the-street
+        cron: "0 8 * * *"
+        timezone: Europe/London
+        select: {account: [hackney-x]}
+        message: "Today {{ officer }} ({{ shoulder }}) runs {{ account.handle }}."
+        rota_start: 2026-12-01
+        rota:
+    """) + "".join(f"      - {{officer: \"{name}\", shoulder: {number}}}\n"
+                   for name, number in OFFICERS)
+
+
+def due(fleet, now: str, *extra: str):
+    return fleet.run(["due", "--now", now, *extra])
+
+
+def slots(outcome) -> list[tuple[str, str, str]]:
+    return [(s["schedule"], s["slot"], s["status"]) for s in json.loads(outcome.stdout)["slots"]]
+
+
+def simulated_days(fleet) -> None:
+    """--now moves days on while the fake's clock does not: without this, X's refusal of a
+    text it saw in the last 24 hours would meet the rota's texts coming round again."""
+    fleet.x.duplicate_window = 0
+
+
+def test_a_week_of_the_daily_takeover_posts_each_morning_once_with_the_officer_in_turn(fleet):
+    write_schedules(fleet, TAKEOVER)
+    simulated_days(fleet)
+    assert due(fleet, "2026-12-01T07:55:00Z") == quiet()  # nothing due yet
+    for day in range(1, 8):
+        for minute in ("05", "06", "20", "35"):  # every few minutes, as cron runs it
+            outcome = due(fleet, f"2026-12-{day:02d}T08:{minute}:00Z")
+            assert outcome == quiet(), (day, minute, outcome)
+    expected = [f"Today {OFFICERS[day % 3][0]} ({OFFICERS[day % 3][1]}) runs @MPSHackney."
+                for day in range(7)]
+    assert fleet.x_texts("MPSHackney") == expected
+    assert len([r for r in fleet.x.requests if r.method == "POST"]) == 7
+    assert fleet.x_texts("MPSCamden") == [] and fleet.graph.live_posts() == []
+    # Each slot is one broadcast keyed by the schedule and its wall time.
+    labels = [row[0] for row in fleet.ledger_rows(
+        "SELECT label FROM broadcasts ORDER BY created_at")]
+    assert labels == [f"schedule:on-the-street:2026-12-{day:02d}T08:00" for day in range(1, 8)]
+    shown = json.loads(fleet.run(["show", "schedule:on-the-street:2026-12-03T08:00",
+                                  "--json"]).stdout)
+    assert shown["posts"][0]["text"] == expected[2]
+
+
+def quiet():
+    from tests.conftest import Outcome
+
+    return Outcome(0, "", "")
+
+
+def test_json_reports_every_slot_looked_at(fleet):
+    write_schedules(fleet, TAKEOVER)
+    first = due(fleet, "2026-12-01T08:05:00Z", "--json")
+    assert first.exit_code == 0 and first.stderr == ""
+    [slot] = json.loads(first.stdout)["slots"]
+    broadcast = slot.pop("broadcast")
+    assert slot == {"schedule": "on-the-street", "slot": "2026-12-01T08:00", "status": "sent",
+                    "error": None}
+    again = due(fleet, "2026-12-01T08:10:00Z", "--json")
+    assert json.loads(again.stdout)["slots"] == [
+        {"schedule": "on-the-street", "slot": "2026-12-01T08:00", "status": "already sent",
+         "broadcast": broadcast, "error": None}]
+    verbose = due(fleet, "2026-12-01T08:15:00Z", "--verbose")
+    assert verbose.exit_code == 0
+    assert verbose.stdout == (f"already sent on-the-street 2026-12-01T08:00 broadcast "
+                              f"{broadcast}\n")
+
+
+def test_a_slot_older_than_the_catch_up_window_is_missed_not_sent(fleet):
+    write_schedules(fleet, TAKEOVER)
+    simulated_days(fleet)
+    assert due(fleet, "2026-12-01T08:05:00Z") == quiet()
+    # cron stopped on the 2nd; the run of the 3rd finds the 2nd's slot too old.
+    outcome = due(fleet, "2026-12-03T08:05:00Z", "--json")
+    assert outcome.exit_code == 1
+    assert slots(outcome) == [("on-the-street", "2026-12-01T08:00", "already sent"),
+                              ("on-the-street", "2026-12-02T08:00", "missed"),
+                              ("on-the-street", "2026-12-03T08:00", "sent")]
+    assert outcome.stderr.splitlines()[0] == "metpost due: 1 of 3 slots needs attention:"
+    assert "missed       on-the-street 2026-12-02T08:00: not sent within the catch-up " \
+           "window" in outcome.stderr
+    # Reported once: the next run does not mail it again.
+    assert due(fleet, "2026-12-03T08:10:00Z") == quiet()
+    # Officer 2 is not skipped in the rota's count: the 3rd is officer 3's day.
+    assert fleet.x_texts("MPSHackney") == [
+        "Today PC Amy Patel (CE123) runs @MPSHackney.",
+        "Today PS Claire Hughes (AW78) runs @MPSHackney."]
+    # A first run after an hour's delay, with a longer window, still sends it.
+    late = due(fleet, "2026-12-04T09:30:00Z", "--catch-up", "2h")
+    assert late == quiet()
+    assert len(fleet.x_texts("MPSHackney")) == 3
+
+
+def test_a_failed_slot_is_retried_by_the_next_run_within_the_window(fleet):
+    write_schedules(fleet, TAKEOVER)
+    token = fleet.x_token("hackney")
+    fleet.x.revoke(token)
+    failed = due(fleet, "2026-12-01T08:05:00Z")
+    assert failed.exit_code == 1 and failed.stdout == ""
+    lines = failed.stderr.splitlines()
+    assert lines[0] == "metpost due: 1 of 1 slot needs attention:"
+    assert lines[1].startswith("  failed       on-the-street 2026-12-01T08:00 broadcast ")
+    assert lines[1].endswith(": hackney-x: X refused the credentials (revoked or wrong keys): "
+                             "Unauthorized")
+    assert "metpost retry" in lines[2]
+    fleet.x.revoked.discard(token)  # the token is renewed
+    assert due(fleet, "2026-12-01T08:20:00Z") == quiet()
+    assert fleet.x_texts("MPSHackney") == ["Today PC Amy Patel (CE123) runs @MPSHackney."]
+
+
+def test_a_slot_still_failing_when_it_leaves_the_window_is_reported_once_more(fleet):
+    write_schedules(fleet, TAKEOVER)
+    fleet.x.revoke(fleet.x_token("hackney"))
+    assert due(fleet, "2026-12-01T08:05:00Z").exit_code == 1
+    gone = due(fleet, "2026-12-01T08:45:00Z", "--json")
+    assert gone.exit_code == 1
+    [slot] = json.loads(gone.stdout)["slots"]
+    assert (slot["status"], slot["error"]) == (
+        "failed", f"outside the catch-up window now; metpost retry {slot['broadcast']} "
+                  "finishes it")
+    assert due(fleet, "2026-12-01T09:00:00Z") == quiet()
+    assert fleet.x.live_posts() == []
+
+
+NIGHTLY = """\
+    schedules:
+      - name: night
+        cron: "30 1 * * *"
+        timezone: Europe/London
+        select: {account: [hackney-x]}
+        message: "Night patrols out, {{ now.strftime('%d %b %H:%M %Z') }}."
+    """
+
+
+def drive(fleet, start: datetime, end: datetime, step: timedelta) -> list[str]:
+    """Run due at every step from start to end; return each run's slots that were sent."""
+    sent = []
+    moment = start
+    while moment <= end:
+        outcome = due(fleet, moment.isoformat(), "--json")
+        assert outcome.exit_code == 0, (moment, outcome)
+        sent += [f"{s['slot']}@{moment:%d %H:%M}" for s in json.loads(outcome.stdout)["slots"]
+                 if s["status"] == "sent"]
+        moment += step
+    return sent
+
+
+def test_the_october_change_day_sends_a_0130_slot_once(fleet):
+    write_schedules(fleet, NIGHTLY)
+    sent = drive(fleet, datetime(2026, 10, 24, 0, 0, tzinfo=UTC),
+                 datetime(2026, 10, 26, 3, 0, tzinfo=UTC), timedelta(minutes=20))
+    # 01:30 BST is 00:30 UTC; 01:30 comes again an hour later as GMT, and is not sent again.
+    assert sent == ["2026-10-24T01:30@24 00:40", "2026-10-25T01:30@25 00:40",
+                    "2026-10-26T01:30@26 01:40"]
+    assert fleet.x_texts("MPSHackney") == ["Night patrols out, 24 Oct 01:30 BST.",
+                                           "Night patrols out, 25 Oct 01:30 BST.",
+                                           "Night patrols out, 26 Oct 01:30 GMT."]
+
+
+def test_the_march_change_day_sends_the_0130_slot_at_0200_when_clocks_change(fleet):
+    write_schedules(fleet, NIGHTLY)
+    sent = drive(fleet, datetime(2027, 3, 27, 0, 0, tzinfo=UTC),
+                 datetime(2027, 3, 29, 3, 0, tzinfo=UTC), timedelta(minutes=20))
+    # 01:30 does not exist on the 28th (01:00 GMT becomes 02:00 BST): as cronsim documents,
+    # after Debian's cron, the job runs as the clocks change, at 02:00 BST (01:00 UTC).
+    assert sent == ["2027-03-27T01:30@27 01:40", "2027-03-28T02:00@28 01:00",
+                    "2027-03-29T01:30@29 00:40"]
+    assert fleet.x_texts("MPSHackney") == ["Night patrols out, 27 Mar 01:30 GMT.",
+                                           "Night patrols out, 28 Mar 02:00 BST.",
+                                           "Night patrols out, 29 Mar 01:30 BST."]
+
+
+def test_a_dry_run_sends_nothing_and_writes_no_ledger(fleet):
+    write_schedules(fleet, TAKEOVER)
+    outcome = due(fleet, "2026-12-01T08:05:00Z", "--dry-run", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert slots(outcome) == [("on-the-street", "2026-12-01T08:00", "dry run")]
+    assert fleet.x.request_count == 0
+    assert not (fleet.root / "ledger.sqlite3").exists()
+
+
+def test_a_slot_that_cannot_be_rendered_fails_and_says_why(fleet):
+    write_schedules(fleet, TAKEOVER.replace("{{ officer }}", "{{ officer }} {{ nope }}"))
+    outcome = due(fleet, "2026-12-01T08:05:00Z", "--json")
+    assert outcome.exit_code == 1
+    [slot] = json.loads(outcome.stdout)["slots"]
+    assert slot["status"] == "failed" and slot["broadcast"] is None
+    assert "nope" in slot["error"]
+    assert fleet.x.request_count == 0
+
+
+# -- real processes ---------------------------------------------------------------------------
+
+ALL_ACCOUNTS = """\
+    schedules:
+      - name: roads
+        cron: "0 7 * * *"
+        timezone: Europe/London
+        select: {all: true}
+        message: "{{ borough }}: roads around the market reopen at 6pm."
+    """
+NOW = "2026-12-01T07:02:00+00:00"
+
+
+def start_due(fleet, *extra: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "metpost", "due", "--config", str(fleet.config),
+               "--ledger", fleet.ledger, "--now", NOW, *extra]
+    return subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def exactly_one_post_each(fleet) -> None:
+    counts = {"hackney-x": len(fleet.x.live_posts("MPSHackney")),
+              "camden-x": len(fleet.x.live_posts("MPSCamden")),
+              "hackney-facebook": len(fleet.graph.live_posts("1001")),
+              "camden-facebook": len(fleet.graph.live_posts("1002"))}
+    assert counts == dict.fromkeys(counts, 1)
+    assert fleet.ledger_rows("SELECT COUNT(*), COUNT(DISTINCT broadcast_id) FROM posts "
+                             "WHERE state = 'sent'") == [(4, 1)]
+
+
+@pytest.fixture
+def accepting(fleet):
+    """The fakes accept duplicate texts: only metpost can keep a slot from going out twice."""
+    fleet.x.refuse_duplicates = fleet.graph.refuse_duplicates = False
+    write_schedules(fleet, ALL_ACCOUNTS)
+    return fleet
+
+
+def test_two_due_runs_started_together_send_each_slot_once(accepting):
+    fleet = accepting
+    fleet.x.latency = fleet.graph.latency = 0.5
+    first, second = start_due(fleet, "--json"), start_due(fleet, "--json")
+    results = [(process.wait(timeout=60), *process.communicate()) for process in (first, second)]
+    for code, _, stderr in results:
+        assert code == 0, stderr
+        assert stderr == ""
+    statuses = sorted(json.loads(stdout)["slots"][0]["status"] for _, stdout, _ in results)
+    assert statuses == ["already sent", "sent"]
+    exactly_one_post_each(fleet)
+    assert len([r for r in fleet.x.requests + fleet.graph.requests if r.method == "POST"]) == 4
+
+
+def test_a_due_killed_mid_flight_is_finished_by_the_rerun_without_a_duplicate(accepting):
+    fleet = accepting
+    fleet.x.stall_next(1, seconds=30)
+    fleet.graph.stall_next(1, seconds=30)
+    process = start_due(fleet, "--concurrency", "1")
+    give_up = time.monotonic() + 20
+    while len(fleet.x.live_posts()) < 1 or len(fleet.graph.live_posts()) < 1:
+        assert time.monotonic() < give_up, "the first posts never arrived"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    rerun = fleet.run(["due", "--now", NOW, "--json"])
+    assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
+    assert slots(rerun) == [("roads", "2026-12-01T07:00", "sent")]
+    exactly_one_post_each(fleet)
+    # The posts the dead run had made were found, not made again.
+    assert len([r for r in fleet.x.requests + fleet.graph.requests if r.method == "POST"]) == 4
