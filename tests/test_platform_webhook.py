@@ -1,0 +1,239 @@
+"""Webhooks over real HTTP against a receiver that verifies Standard Webhooks signatures: a
+JSON body no text can break, the same key and id on every attempt, and each answer classified
+as the spec suggests."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from metpost.platforms.webhook import render_body, signature
+from tests.conftest import Outcome, run, write_project
+from tests.fake_platforms.webhook_receiver import FakeWebhookReceiver, expected_signature
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+BODY = '{"channel": "hackney", "content": "{{ text }}", "meta": {"key": "{{ idempotency_key }}"}}'
+TRICKY = 'Roads "closed" \\ at 6pm,\nsee {{ text }} & </script> 🚓'
+
+
+@dataclass
+class Hooks:
+    signed: FakeWebhookReceiver  # hackney-hook: a secret and a body template
+    plain: FakeWebhookReceiver  # camden-hook: neither
+    config: Path
+    ledger: Path
+    env: dict[str, str]
+
+    def send(self, *more: str, account: str | None = None, message: str | None = None,
+             env: dict[str, str] | None = None) -> Outcome:
+        chosen = ["--account", account] if account else ["--all"]
+        return run(["send", "--config", str(self.config), "--ledger", str(self.ledger), *chosen,
+                    "-m", message or "{{ borough }}: roads reopen at 6pm.", "--yes", "--json",
+                    *more], env={**self.env, **(env or {})})
+
+    def posts(self, outcome: Outcome) -> dict[str, dict]:
+        return {p["account"]: p for p in json.loads(outcome.stdout)["posts"]}
+
+    def key_of(self, account: str) -> str:
+        return sqlite3.connect(self.ledger).execute(
+            "SELECT idempotency_key FROM posts WHERE account = ?", (account,)).fetchone()[0]
+
+
+def hooks_config(signed: str, plain: str) -> str:
+    return f"""\
+boroughs: [{{name: Hackney, bcu: CE}}, {{name: Camden, bcu: CN}}]
+accounts:
+  - name: hackney-hook
+    platform: webhook
+    borough: Hackney
+    url: {signed}/hooks/hackney
+    body: '{BODY}'
+    credentials: {{secret: '${{HACKNEY_HOOK_SECRET}}'}}
+  - name: camden-hook
+    platform: webhook
+    borough: Camden
+    url: {plain}/hooks/camden
+"""
+
+
+@pytest.fixture
+def hooks(tmp_path):
+    with FakeWebhookReceiver(secret=SECRET) as signed, FakeWebhookReceiver() as plain:
+        config = write_project(tmp_path / "project", hooks_config(signed.url, plain.url))
+        yield Hooks(signed, plain, config, tmp_path / "ledger.sqlite3",
+                    {"HACKNEY_HOOK_SECRET": SECRET})
+
+
+def posts_to(receiver: FakeWebhookReceiver) -> list:
+    return [r for r in receiver.requests if r.method == "POST"]
+
+
+# -- what goes out -------------------------------------------------------------------------------
+
+def test_a_signed_delivery_verifies_and_carries_the_posts_key(hooks):
+    outcome = hooks.send(account="hackney-hook", message="{% raw %}" + TRICKY + "{% endraw %}")
+    assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+    [delivery] = hooks.signed.deliveries
+    key = hooks.key_of("hackney-hook")
+    assert delivery.body == {"channel": "hackney", "content": TRICKY, "meta": {"key": key}}
+    headers = delivery.headers
+    assert headers["content-type"] == "application/json"
+    assert headers["idempotency-key"] == key
+    assert headers["webhook-id"] == f"msg_{key}"
+    assert headers["webhook-signature"] == "v1," + expected_signature(
+        SECRET, headers["webhook-id"], headers["webhook-timestamp"], delivery.raw)
+    [post] = hooks.posts(outcome).values()
+    assert (post["status"], post["remote_id"]) == ("sent", f"msg_{key}")
+    assert SECRET not in outcome.stdout + outcome.stderr
+
+
+def test_an_account_without_a_secret_or_body_sends_plain_json_unsigned(hooks):
+    outcome = hooks.send(account="camden-hook")
+    assert outcome.exit_code == 0, outcome.stdout
+    [delivery] = hooks.plain.deliveries
+    assert delivery.raw == b'{"text":"Camden: roads reopen at 6pm."}'
+    assert "webhook-signature" not in delivery.headers
+    assert delivery.headers["webhook-id"].startswith("msg_")
+
+
+def test_a_rerun_sends_nothing(hooks):
+    assert hooks.send().exit_code == 0
+    before = len(posts_to(hooks.signed)) + len(posts_to(hooks.plain))
+    rerun = hooks.send()
+    assert {p["status"] for p in hooks.posts(rerun).values()} == {"already sent"}
+    assert len(posts_to(hooks.signed)) + len(posts_to(hooks.plain)) == before
+
+
+@pytest.mark.parametrize("fault", ["post_then_fail_500", "post_then_fail_502",
+                                   "post_then_fail_503", "drop"])
+def test_an_error_after_the_receiver_took_it_is_resent_with_the_same_key(hooks, fault):
+    for receiver in (hooks.signed, hooks.plain):
+        if fault == "drop":
+            receiver.drop_after_accept_next(1)
+        else:
+            receiver.post_then_fail_next(1, status=int(fault.rsplit("_", 1)[1]))
+    outcome = hooks.send()
+    assert outcome.exit_code == 0, outcome.stdout
+    for receiver in (hooks.signed, hooks.plain):
+        first, resent = posts_to(receiver)
+        assert first.body == resent.body
+        assert first.headers["webhook-id"] == resent.headers["webhook-id"]
+        assert first.headers["idempotency-key"] == resent.headers["idempotency-key"]
+        assert len(receiver.deliveries) == 1  # the receiver knew the id the second time
+    # A signature is made for each attempt, over that attempt's timestamp.
+    signed = posts_to(hooks.signed)[1]
+    assert signed.headers["webhook-signature"] == "v1," + expected_signature(
+        SECRET, signed.headers["webhook-id"], signed.headers["webhook-timestamp"], signed.body)
+
+
+def test_a_delivery_that_may_have_been_taken_is_never_reported_failed(hooks):
+    hooks.plain.post_then_fail_next(100, status=500)
+    outcome = hooks.send("--deadline", "1", account="camden-hook")
+    [post] = hooks.posts(outcome).values()
+    assert post["status"] == "unknown", post
+    assert post["error"].startswith("the webhook answered 500: Internal Server Error")
+    assert len(hooks.plain.deliveries) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429])
+def test_a_timeout_or_rate_limit_answer_is_retried_with_the_same_key(hooks, status):
+    hooks.plain.answer_next(1, status, {"error": "later"}, headers={"Retry-After": "1"})
+    outcome = hooks.send(account="camden-hook")
+    assert outcome.exit_code == 0, outcome.stdout
+    first, second = posts_to(hooks.plain)
+    assert (first.status, second.status) == (status, 200)
+    assert second.received_at - first.received_at > 0.5  # Retry-After: 1 was honoured
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
+
+
+@pytest.mark.parametrize("status, body, headers, error", [
+    (400, {"error": "unknown channel"}, {}, "the webhook refused the post (400): unknown channel"),
+    (404, b"<html>Not here</html>", {},
+     "the webhook refused the post (404): <html>Not here</html>"),
+    (410, {"message": "gone for good"}, {},
+     "the webhook answered 410: the receiver wants no more posts: gone for good"),
+    (301, None, {"Location": "https://elsewhere.example/hook"},
+     "the webhook answered 301, moved to https://elsewhere.example/hook; update the account's "
+     "url (redirects are not followed)"),
+])
+def test_other_answers_fail_at_once_in_the_receivers_words(hooks, status, body, headers, error):
+    hooks.plain.answer_next(1, status, body, headers=headers,
+                            content_type="text/html" if isinstance(body, bytes) else
+                            "application/json")
+    outcome = hooks.send(account="camden-hook")
+    assert outcome.exit_code == 1
+    [post] = hooks.posts(outcome).values()
+    assert (post["status"], post["error"]) == ("failed", error)
+    assert len(posts_to(hooks.plain)) == 1
+
+
+def test_a_wrong_secret_is_refused_by_the_receiver(hooks):
+    outcome = hooks.send(account="hackney-hook",
+                         env={"HACKNEY_HOOK_SECRET": "whsec_" + "A" * 32})
+    [post] = hooks.posts(outcome).values()
+    assert (post["status"], post["error"]) == (
+        "failed", "the webhook refused the request (401): invalid signature")
+    assert hooks.signed.deliveries == []
+
+
+def test_a_secret_that_is_not_base64_fails_before_anything_is_sent(hooks):
+    outcome = hooks.send(account="hackney-hook", env={"HACKNEY_HOOK_SECRET": "whsec_not*base64!"})
+    [post] = hooks.posts(outcome).values()
+    assert post["status"] == "failed"
+    assert post["error"] == ("the webhook secret is not a Standard Webhooks secret: whsec_ and "
+                             "the key in base64")
+    assert posts_to(hooks.signed) == []
+
+
+def test_a_secret_given_but_not_set_stops_the_send(hooks):
+    outcome = hooks.send(env={"HACKNEY_HOOK_SECRET": ""})
+    assert outcome.exit_code == 2
+    assert "HACKNEY_HOOK_SECRET" in outcome.stderr
+    assert posts_to(hooks.signed) == posts_to(hooks.plain) == []
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lines, problem", [
+    ("    url: https://hooks.example/x\n    credentials: {token: '${T}'}\n",
+     "accounts[0].credentials.token: unknown credential 'token' (known: secret)"),
+    ("    url: https://hooks.example/x\n    body: 'not json'\n",
+     "accounts[0].body: is not JSON (Expecting value: line 1 column 1 (char 0)); write a JSON "
+     "document such as {\"text\": \"{{ text }}\"}"),
+    ("    url: https://hooks.example/x\n    body: '{\"t\": \"{{ txt }}\"}'\n",
+     "accounts[0].body: names {{ txt }}, which a body cannot have (it can have: text, "
+     "idempotency_key, account, handle)"),
+    ("    url: ftp://hooks.example/x\n",
+     "accounts[0].url: 'ftp://hooks.example/x' is not an http(s) address like "
+     "https://example.org/hook"),
+    ("    body: '{}'\n", "accounts[0]: missing required key 'url' for platform 'webhook'"),
+])
+def test_account_keys_are_checked_when_the_config_loads(tmp_path, lines, problem):
+    config = write_project(tmp_path, "accounts:\n  - name: w\n    platform: webhook\n" + lines)
+    outcome = run(["check", "--config", str(config)])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert line.endswith(problem), line
+
+
+def test_an_account_needs_no_credentials(tmp_path):
+    config = write_project(tmp_path, "accounts:\n  - name: w\n    platform: webhook\n"
+                                     "    url: https://hooks.example/x\n")
+    outcome = run(["check", "--config", str(config)])
+    assert outcome.exit_code == 0, outcome.stderr
+
+
+def test_no_text_can_break_out_of_its_json_string():
+    body = render_body('{"a": "{{ text }}", "b": ["x {{ account }} y"], "n": 3}',
+                       {"text": TRICKY, "account": '"}', "idempotency_key": "k", "handle": ""})
+    assert json.loads(body) == {"a": TRICKY, "b": ['x "} y'], "n": 3}
+
+
+def test_the_signature_matches_the_standard_webhooks_test_vector():
+    assert signature(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+                     b'{"test": 2432232314}') == (
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
