@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-postgres lint bench bench-ledger clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,16 @@ demo: $(STAMP)
 		--dry-run
 
 test: $(STAMP)
+	.ci/system-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy metpost
 	$(BIN)/python -m pytest
+
+# The whole suite again with the ledger on PostgreSQL: every test that uses the fake fleet gets
+# a fresh database on a server the tests start in a temporary directory.
+test-postgres: $(STAMP)
+	.ci/system-packages
+	METPOST_TEST_LEDGER=postgres $(BIN)/python -m pytest
 
 # The benchmark compares against apprise, installed in a venv of its own so that the test
 # environment never depends on it.
@@ -33,6 +40,12 @@ $(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/fanout.py
+
+# Recording and claiming a 10,000-account broadcast, on SQLite and on a PostgreSQL server it
+# starts the way the tests do.
+bench-ledger: $(STAMP)
+	.ci/system-packages
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache *.egg-info

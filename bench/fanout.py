@@ -85,7 +85,7 @@ def metpost_send(config: Path, env: dict[str, str], run: int, extra: list[str]) 
     ledger = config.parent / f"ledger-{run}-{'-'.join(extra) or 'default'}.sqlite3"
     return timed([sys.executable, "-m", "metpost", "send", "--config", str(config), "--all",
                   "--message", f"Bench {run} {' '.join(extra)}: {{{{ borough }}}} update",
-                  "--yes", "--ledger", str(ledger), *extra], env)
+                  "--public-safety", "--yes", "--ledger", str(ledger), *extra], env)
 
 
 def delivery_only(config: Path, env: dict[str, str], run: int) -> float:
@@ -97,7 +97,8 @@ def delivery_only(config: Path, env: dict[str, str], run: int) -> float:
     from metpost.selection import Selection
 
     broadcast = prepare(load_config(config), Selection(all=True),
-                        inline_template(f"In-process {run}: {{{{ borough }}}}"), {}, env)
+                        inline_template(f"In-process {run}: {{{{ borough }}}}"), {}, env,
+                        public_safety=True)
     ledger = open_ledger(config.parent / f"ledger-inproc-{run}.sqlite3")
     started = time.perf_counter()
     results = send(broadcast, ledger, env).results

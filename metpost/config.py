@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from metpost.errors import ConfigError
-from metpost.models import Account, Borough, Config, Personality
+from metpost.models import ACCOUNT_STATUSES, Account, Borough, Config, Personality
 from metpost.plugins import platform_classes
 from metpost.suggest import did_you_mean
 from metpost.yamlsource import (
@@ -37,25 +37,29 @@ API_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
 # Keys every account may have, whatever its platform.
 COMMON_ACCOUNT_KEYS = (
     "name", "platform", "handle", "borough", "personality", "tags", "vars", "api_url",
-    "credentials",
+    "credentials", "status",
 )
 
 
 def load_config(path: Path) -> Config:
     """Read, validate and return the config at ``path``; raise ``ConfigError`` listing problems."""
+    document = read_document(path, f"pass --config PATH or set {CONFIG_ENV}")
+    return ConfigValidator(path, document).validate()
+
+
+def read_document(path: Path, elsewhere: str) -> YamlDocument:
+    """Read ``path`` strictly as YAML, or raise ``ConfigError`` saying why not, one line per
+    problem; ``elsewhere`` says how to name another file ("pass --config PATH ...")."""
     try:
-        document = read_yaml(path)
+        return read_yaml(path)
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such file; pass --config PATH or set {CONFIG_ENV}"
-        ) from None
+        raise ConfigError(f"{path}: no such file; {elsewhere}") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except YamlSyntaxError as error:
         raise ConfigError(*(_yaml_problem(path, problem) for problem in error.problems)) from None
-    return ConfigValidator(path, document).validate()
 
 
 def _yaml_problem(path: Path, problem: YamlProblem) -> str:
@@ -106,15 +110,19 @@ class ConfigValidator:
             self.problem((), f"must be a mapping with boroughs, personalities and accounts, "
                              f"not {_type_name(data)}")
             raise ConfigError(*self.problems)
-        self.check_keys((), data, ("timezone", "boroughs", "personalities", "accounts"))
+        self.check_keys((), data, ("timezone", "boroughs", "personalities", "accounts",
+                                   "x_apps", "public_safety_only"))
         timezone = self.timezone(data.get("timezone"))
         boroughs = self.boroughs(data.get("boroughs"))
         personalities = self.personalities(data.get("personalities"))
         accounts = self.accounts(data.get("accounts"), boroughs, personalities)
+        x_apps = self.x_apps(data.get("x_apps"), accounts)
+        public_safety_only = self.flag(("public_safety_only",), data.get("public_safety_only"))
         if self.problems:
             raise ConfigError(*self.problems)
         return Config(path=self.path, boroughs=boroughs, personalities=personalities,
-                      accounts=tuple(accounts), timezone=timezone)
+                      accounts=tuple(accounts), timezone=timezone, x_apps=x_apps,
+                      public_safety_only=public_safety_only)
 
     # -- generic shape checks -------------------------------------------------------------
 
@@ -145,6 +153,28 @@ class ConfigValidator:
             self.problem(path, "must not be empty")
             return None
         return value
+
+    def flag(self, path: FieldPath, value: object) -> bool:
+        """``value`` as true/false (false when absent, recording a problem when it isn't one)."""
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.problem(path, f"must be true or false, not {_type_name(value)}")
+            return False
+        return value
+
+    def choice(self, path: FieldPath, value: object, choices: tuple[str, ...], default: str,
+               kind: str) -> str:
+        """``value`` as one of ``choices`` (``default`` when absent), else a problem naming
+        the closest choice and all of them."""
+        text = self.string(path, value)
+        if text is None:
+            return default
+        if text not in choices:
+            self.problem(path, f"unknown {kind} '{text}'{did_you_mean(text, choices)} "
+                               f"(known: {', '.join(choices)})")
+            return default
+        return text
 
     def mapping(self, path: FieldPath, value: object) -> dict[str, Any]:
         """``value`` as a mapping (empty when absent or wrong, recording a problem)."""
@@ -262,6 +292,11 @@ class ConfigValidator:
         extra_keys = tuple(platform.account_fields) if platform else ()
         if platform is not None:
             self.check_keys(path, item, COMMON_ACCOUNT_KEYS + extra_keys)
+        elif platform_name is None:
+            # No platform: a misspelt "platform" key is the likeliest cause; say so, judging
+            # the other keys against what any platform accepts.
+            any_platform = {key for known in platforms.values() for key in known.account_fields}
+            self.check_keys(path, item, COMMON_ACCOUNT_KEYS + tuple(sorted(any_platform)))
         borough = self.string((*path, "borough"), item.get("borough"))
         borough = self.known_name((*path, "borough"), borough, boroughs, "borough")
         personality = self.string((*path, "personality"), item.get("personality"))
@@ -272,10 +307,17 @@ class ConfigValidator:
             required = platform.account_fields[key] if platform else False
             if key not in item and required:
                 self.problem(path, f"missing required key '{key}' for platform '{platform_name}'")
-            text = self.string((*path, key), item.get(key))
+            value = item.get(key)
+            if key in COMMON_ACCOUNT_KEYS:  # (handle, api_url) checked as every account's are
+                text = value if isinstance(value, str) and value.strip() else None
+            else:
+                text = self.string((*path, key), value)
             if text is not None:
                 settings[key] = text
         if platform is not None:
+            for key in platform.path_fields:
+                if key in settings:
+                    settings[key] = self.file_path(settings[key])
             for key, message in platform.settings_problems(settings).items():
                 self.problem((*path, key), message)
         account = Account(
@@ -288,11 +330,40 @@ class ConfigValidator:
             vars=self.string_map((*path, "vars"), item.get("vars")),
             api_url=self.api_url((*path, "api_url"), item.get("api_url")),
             credentials=self.credentials((*path, "credentials"), item.get("credentials"),
-                                         platform.credential_keys if platform else None),
+                                         platform.credential_keys if platform else None,
+                                         platform.optional_credential_keys if platform else ()),
             settings=settings,
             line=self.document.line_of(path),
+            status=self.choice((*path, "status"), item.get("status"), ACCOUNT_STATUSES, "live",
+                               "status"),
         )
         return account if len(self.problems) == before else None
+
+    def x_apps(self, value: object, accounts: list[Account]) -> dict[str, str]:
+        """``x_apps``: each X app, named by the variable its accounts' ``consumer_key`` refers
+        to, and its access tier (``x_access``)."""
+        from metpost.xtiers import DEFAULT_TIER, TIERS
+
+        referenced = {account.credentials["consumer_key"] for account in accounts
+                      if account.platform == "x" and "consumer_key" in account.credentials}
+        apps: dict[str, str] = {}
+        for key, item in self.mapping(("x_apps",), value).items():
+            path: FieldPath = ("x_apps", key)
+            name = str(key)
+            if name not in referenced:
+                hint = did_you_mean(name, referenced) or (
+                    f" (they use: {', '.join(sorted(referenced))})" if referenced else "")
+                self.problem(path, f"no X account's consumer_key is ${{{name}}}{hint}; name "
+                                   "each app by its consumer-key variable")
+                continue
+            if not isinstance(item, dict):
+                self.problem(path, f"must be a mapping like {{x_access: basic}}, not "
+                                   f"{_type_name(item)}")
+                continue
+            self.check_keys(path, item, ("x_access",), required=("x_access",))
+            apps[name] = self.choice((*path, "x_access"), item.get("x_access"), tuple(TIERS),
+                                     DEFAULT_TIER, "X access tier")
+        return apps
 
     # -- account fields ---------------------------------------------------------------------
 
@@ -327,6 +398,12 @@ class ConfigValidator:
                 result[str(key)] = text
         return result
 
+    def file_path(self, value: str) -> str:
+        """A file named in the config, relative to the config's folder, as an absolute path."""
+        import os
+
+        return os.path.normpath((self.path.parent / Path(value).expanduser()).absolute())
+
     def api_url(self, path: FieldPath, value: object) -> str | None:
         """An http(s) base URL with no trailing slash."""
         url = self.string(path, value)
@@ -337,14 +414,18 @@ class ConfigValidator:
             return None
         return url.rstrip("/")
 
-    def credentials(self, path: FieldPath, value: object,
-                    needed: tuple[str, ...] | None) -> dict[str, str]:
-        """Credential key -> environment variable name; literal secrets are refused."""
+    def credentials(self, path: FieldPath, value: object, needed: tuple[str, ...] | None,
+                    optional: tuple[str, ...] = ()) -> dict[str, str]:
+        """Credential key -> environment variable name; literal secrets are refused. Every
+        ``needed`` key must be given; ``optional`` ones may be (a given one must then be set)."""
         references: dict[str, str] = {}
         given = self.mapping(path, value)
+        known = None if needed is None else (*needed, *optional)
         for key, item in given.items():
-            if needed is not None and key not in needed:
-                hint = did_you_mean(str(key), needed) or f" (needed: {', '.join(needed)})"
+            if known is not None and key not in known:
+                hint = did_you_mean(str(key), known) or (
+                    f" ({'known' if optional else 'needed'}: {', '.join(known)})" if known
+                    else " (this platform takes no credentials)")
                 self.problem((*path, key), f"unknown credential '{key}'{hint}")
                 continue
             match = ENV_REFERENCE.fullmatch(item) if isinstance(item, str) else None

@@ -8,6 +8,10 @@ from pathlib import Path
 
 from metpost.status import PostStatus
 
+# An account's place in a staged rollout: "live" accounts are posted to; "planned" ones (not
+# launched yet) and "paused" ones are left out of selections and listed as skipped.
+ACCOUNT_STATUSES = ("live", "planned", "paused")
+
 
 @dataclass(frozen=True)
 class Borough:
@@ -50,6 +54,12 @@ class Account:
     # platform-specific fields the platform declares (page_id for Facebook, ...)
     settings: Mapping[str, str] = field(default_factory=dict)
     line: int = 0
+    status: str = "live"  # one of ACCOUNT_STATUSES: only live accounts are posted to
+
+    @property
+    def live(self) -> bool:
+        """The account is posted to (planned and paused ones are skipped by selections)."""
+        return self.status == "live"
 
     @property
     def label(self) -> str:
@@ -66,6 +76,11 @@ class Config:
     personalities: Mapping[str, Personality]
     accounts: tuple[Account, ...]
     timezone: str | None = None  # IANA name for {{ now }}; None means the machine's own
+    # X app (named by its consumer-key variable) -> its access tier, one of xtiers.TIERS
+    x_apps: Mapping[str, str] = field(default_factory=dict)
+    # Every broadcast is a public-safety announcement (an alert service): X's exception for
+    # identical posts on several accounts always applies.
+    public_safety_only: bool = False
 
     @property
     def templates_dir(self) -> Path:
@@ -83,6 +98,7 @@ class Post:
     limit: int = 0
     problems: tuple[str, ...] = ()
     missing_credentials: tuple[str, ...] = ()
+    repost_of: str | None = None  # a repost of this account's post in the same broadcast
 
     @property
     def ok(self) -> bool:
@@ -109,6 +125,8 @@ class SendResult:
     url: str | None = None
     error: str | None = None
     attempts: int = 0
+    problem: str | None = None  # what a person must fix (PublishError.problem), if anything
+    permission: str | None = None  # the permission to grant, when problem is "permission"
 
     @property
     def delivered(self) -> bool:

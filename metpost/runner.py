@@ -10,7 +10,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -22,9 +22,11 @@ from metpost.models import Account, Config, Post, SendResult
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
 from metpost.secrets import resolve_credentials
-from metpost.selection import Selection, select_accounts
+from metpost.selection import Selection, choose_accounts
+from metpost.similarity import SimilarGroup, similar_x_groups
 from metpost.status import PostStatus
 from metpost.suggest import did_you_mean
+from metpost.template_check import variable_problems, variant_problems
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,12 @@ class Broadcast:
 
     template: MessageTemplate
     posts: tuple[Post, ...]
+    skipped: tuple[Account, ...] = ()  # planned or paused accounts the selection reached
+    # X posts on several accounts with the same content, which X's rules forbid unless the
+    # broadcast is a public-safety announcement (``public_safety``)
+    x_groups: tuple[SimilarGroup, ...] = ()
+    public_safety: bool = False  # declared for this broadcast (--public-safety); recorded
+    public_safety_only: bool = False  # the config says every broadcast is one
 
     @property
     def ok(self) -> bool:
@@ -41,8 +49,20 @@ class Broadcast:
 
     @property
     def ready(self) -> bool:
-        """Every post could be sent now (texts pass and credentials are set)."""
-        return all(post.ready for post in self.posts)
+        """Every post could be sent now (texts pass, credentials are set, and X's rule on the
+        same content on several accounts is kept)."""
+        return all(post.ready for post in self.posts) and not self.x_rule_problems()
+
+    def x_rule_problems(self) -> list[str]:
+        """Why X's rules forbid sending this as it is: one line per group of same-content X
+        posts and what to do, unless it is declared a public-safety announcement."""
+        if not self.x_groups or self.public_safety or self.public_safety_only:
+            return []
+        return [*(group.describe() for group in self.x_groups),
+                "X's rules forbid identical or substantially similar posts on several accounts "
+                "(docs.x.com/developer-terms/policy); a public-safety announcement is the "
+                "exception: add --public-safety if this is one, or --x-repost-from ACCOUNT to "
+                "post once and repost it from the other X accounts"]
 
     def blocking_problems(self) -> list[str]:
         """One line per reason this broadcast cannot be sent now."""
@@ -51,7 +71,7 @@ class Broadcast:
         missing = sorted({var for post in self.posts for var in post.missing_credentials})
         if missing:
             lines.append(f"credentials not set in the environment: {', '.join(missing)}")
-        return lines
+        return lines + self.x_rule_problems()
 
 
 def local_now(config: Config) -> datetime:
@@ -65,11 +85,21 @@ def local_now(config: Config) -> datetime:
 
 def prepare(config: Config, selection: Selection, template: MessageTemplate,
             variables: Mapping[str, str], environ: Mapping[str, str],
-            now: datetime | None = None) -> Broadcast:
-    """Render and check a post for each selected account. Raises on bad input; never sends."""
+            now: datetime | None = None, *, public_safety: bool = False,
+            repost_from: str | None = None) -> Broadcast:
+    """Render and check a post for each selected live account. Raises on bad input; never
+    sends. ``public_safety`` declares the broadcast a public-safety announcement (X's exception
+    to its rule on the same content on several accounts); ``repost_from`` names the account
+    whose post the other selected accounts on its platform repost instead of posting."""
     platforms = platform_classes()
-    accounts = select_accounts(config, selection, platforms)
+    chosen = choose_accounts(config, selection, platforms)
+    accounts = chosen.accounts
     bound = bind_variables(template, variables)
+    # Mistakes nothing can fill are one line each, not one per account.
+    mistakes = (variant_problems(template, platforms)
+                + variable_problems(template, config, accounts, given=variables))
+    if mistakes:
+        raise TemplateError(*mistakes)
     renderer = Renderer(config, template, bound, now or local_now(config))
     posts: list[Post] = []
     errors: dict[str, None] = {}  # ordered set: one line per distinct render error
@@ -87,7 +117,30 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
                           missing_credentials=tuple(missing)))
     if errors:
         raise TemplateError(*errors)
-    return Broadcast(template=template, posts=tuple(posts))
+    if repost_from is not None:
+        posts = as_reposts(posts, repost_from)
+    return Broadcast(template=template, posts=tuple(posts), skipped=tuple(chosen.skipped),
+                     x_groups=tuple(similar_x_groups(posts, config)),
+                     public_safety=public_safety,
+                     public_safety_only=config.public_safety_only)
+
+
+def as_reposts(posts: Sequence[Post], source_name: str) -> list[Post]:
+    """The posts with every other account on ``source_name``'s platform reposting its post
+    instead of posting its own text; raises if the source cannot be reposted from."""
+    source = next((post for post in posts if post.account.name == source_name), None)
+    if source is None:
+        names = [post.account.name for post in posts]
+        raise MetpostError(f"--x-repost-from {source_name}: not one of the selected accounts"
+                           f"{did_you_mean(source_name, names)}; select it too")
+    platform = platform_classes()[source.account.platform]
+    if not platform.capabilities.reposts:
+        raise MetpostError(f"--x-repost-from {source_name}: {platform.title} posts cannot be "
+                           "reposted by metpost; name an X account")
+    return [post if post.account.platform != source.account.platform or post is source
+            else replace(post, text=source.text, length=source.length, limit=source.limit,
+                         problems=(), repost_of=source.account.name)
+            for post in posts]
 
 
 def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
@@ -103,6 +156,9 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
         base = "key:" + explicit_key
     else:
         base = "text:" + json.dumps(sorted((p.account.name, p.text) for p in broadcast.posts))
+        if any(post.repost_of for post in broadcast.posts):  # reposting is another broadcast
+            base += ":reposts:" + json.dumps(sorted((p.account.name, p.repost_of or "")
+                                                    for p in broadcast.posts))
     if again:
         base += ":again:" + uuid.uuid4().hex
     key = hashlib.sha256(base.encode()).hexdigest()
@@ -110,10 +166,40 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
         PlannedPost(account=post.account.name, platform=post.account.platform,
                     handle=post.account.handle, text=post.text,
                     idempotency_key=hashlib.sha256(f"{key}\0{post.account.name}".encode())
-                    .hexdigest())
+                    .hexdigest(), repost_of=post.repost_of)
         for post in broadcast.posts
     ]
     return key, planned
+
+
+@dataclass(frozen=True)
+class RecordedProgress:
+    """How far an identical (or identically keyed) broadcast got before this run."""
+
+    record: BroadcastRecord
+    states: Mapping[str, PostStatus]  # account -> its post's state in the ledger
+
+    def owed(self, accounts: Sequence[str]) -> list[str]:
+        """The accounts among ``accounts`` whose post is not on its platform (nor retracted)."""
+        done = (PostStatus.SENT, PostStatus.RETRACTED)
+        return [name for name in accounts if self.states.get(name) not in done]
+
+    def retracted(self, accounts: Sequence[str]) -> list[str]:
+        """The accounts among ``accounts`` whose post was retracted."""
+        return [name for name in accounts if self.states.get(name) == PostStatus.RETRACTED]
+
+
+def recorded_progress(broadcast: Broadcast, ledger: Ledger, key: str | None,
+                      again: bool) -> RecordedProgress | None:
+    """What the ledger already holds of this broadcast (None if it is new, or ``again``)."""
+    if again:
+        return None
+    broadcast_key, _ = idempotency_keys(broadcast, key, again=False)
+    record = ledger.broadcast_by_key(broadcast_key)
+    if record is None:
+        return None
+    return RecordedProgress(record, {post.account: post.state
+                                     for post in ledger.posts(record.id)})
 
 
 @dataclass(frozen=True)
@@ -152,7 +238,7 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     log = AttemptLog(control.log_path)  # a bad path stops us before anything is recorded
     broadcast_key, planned = idempotency_keys(broadcast, key, again)
     broadcast_id = ledger.record_broadcast(broadcast_key, broadcast.template.name, planned,
-                                           label=key)
+                                           label=key, public_safety=broadcast.public_safety)
     recorded = {post.account: post.text for post in ledger.posts(broadcast_id)}
     differ = [post.account.name for post in broadcast.posts
               if recorded.get(post.account.name, post.text) != post.text]

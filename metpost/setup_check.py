@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from metpost.errors import MetpostError
 from metpost.models import Account, Config
+from metpost.plugins import platform_classes
 from metpost.render import (
     TEMPLATE_NAME,
     TEMPLATE_SUFFIX,
@@ -17,6 +19,7 @@ from metpost.render import (
     template_names,
 )
 from metpost.secrets import resolve_credentials
+from metpost.template_check import variable_problems, variant_problems
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class SetupReport:
     template_names: tuple[str, ...]
     template_problems: tuple[str, ...]
     missing_credentials: Mapping[str, tuple[str, ...]]  # account name -> unset variables
+    schedules: int | None = None  # how many schedules schedules.yaml holds (None: no file)
+    schedules_path: Path | None = None
 
     @property
     def accounts_ready(self) -> list[Account]:
@@ -34,8 +39,12 @@ class SetupReport:
         return [a for a in self.config.accounts if not self.missing_credentials.get(a.name)]
 
 
-def check_setup(config: Config, environ: Mapping[str, str]) -> SetupReport:
-    """Inspect templates and credentials of a loaded (hence valid) config."""
+def check_setup(config: Config, environ: Mapping[str, str],
+                schedules_file: Path | None = None, *, schedules_given: bool = False
+                ) -> SetupReport:
+    """Inspect templates and credentials of a loaded (hence valid) config, and validate its
+    schedules (schedules.yaml beside it, when there is one, or ``schedules_file``; one that
+    was given must exist). Raises ConfigError for invalid schedules."""
     names: list[str] = []
     problems: list[str] = []
     for name in template_names(config.templates_dir):
@@ -52,10 +61,18 @@ def check_setup(config: Config, environ: Mapping[str, str]) -> SetupReport:
         names.append(template.name)
         problems.extend(syntax_problems(template))
         problems.extend(reference_problems(template, config.templates_dir))
+        problems.extend(variant_problems(template, platform_classes()))
+        problems.extend(variable_problems(template, config, config.accounts))
     missing = {}
     for account in config.accounts:
         _, unset = resolve_credentials(account, environ)
         if unset:
             missing[account.name] = tuple(unset)
+    schedules = None
+    if schedules_file is not None and (schedules_given or schedules_file.exists()):
+        from metpost.schedules_config import load_schedules
+
+        schedules = len(load_schedules(schedules_file, config))
     return SetupReport(config=config, template_names=tuple(names),
-                       template_problems=tuple(problems), missing_credentials=missing)
+                       template_problems=tuple(problems), missing_credentials=missing,
+                       schedules=schedules, schedules_path=schedules_file)

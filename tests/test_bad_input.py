@@ -38,7 +38,9 @@ CASES = {
         ["unknown borough 'Hackny' — did you mean 'Hackney'?"]),
     "unknown tag and platform": (
         None, ["send", "--tag", "bcu-cx", "--platform", "mastodn", "--message", "hi", "--yes"],
-        ["unknown tag 'bcu-cx' — did you mean 'bcu-cn'?", "unknown platform 'mastodn'"]),
+        ["unknown tag 'bcu-cx' — did you mean 'bcu-cn'?",
+         "unknown platform 'mastodn' — did you mean 'mastodon'? (known: bluesky, facebook, feed, "
+         "mastodon, webhook, x)"]),
     "nothing selected": (
         None, ["send", "--message", "hi", "--yes"],
         ["nothing selected: choose accounts with --borough, --personality, --tag, --account "
@@ -56,10 +58,8 @@ CASES = {
          "(it takes: rumour)"]),
     "undefined variable": (
         None, ["send", "--borough", "Hackney", "--message", "{{ borough }} {{ when }}", "--yes"],
-        ["--message: 'when' is undefined for account 'hackney-x'; pass it with --var "
-         "NAME=VALUE or add it to the account's vars",
-         "--message: 'when' is undefined for account 'hackney-facebook'; pass it with --var "
-         "NAME=VALUE or add it to the account's vars"]),
+        ["--message: {{ when }} is not a variable any account, borough, personality or --var "
+         "provides; pass it with --var when=VALUE or add it to the accounts' vars"]),
     "template syntax error": (
         None, ["send", "--borough", "Hackney", "--message", "{{ borough }", "--yes"],
         ["--message:1: template syntax error: unexpected '}'"]),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ def send_command(fleet, key: str, text: str) -> list[str]:
 
 def start(fleet, key: str, text: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
-               "--ledger", str(fleet.root / "ledger.sqlite3"),
+               "--ledger", fleet.ledger,
                *send_command(fleet, key, text)[1:], "--deadline", "10"]
     return subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,8 +81,7 @@ def test_kill_9_and_overlapping_runs_never_double_post_or_drop(fleet):
         expected = Counter(text.replace("{{ borough }}", borough) for text in broadcasts.values())
         assert texts == expected, f"{account}: {texts - expected} extra, {expected - texts} missing"
 
-    rows = sqlite3.connect(fleet.root / "ledger.sqlite3").execute(
-        "SELECT account, platform, state, remote_id, text FROM posts").fetchall()
+    rows = fleet.ledger_rows("SELECT account, platform, state, remote_id, text FROM posts")
     assert len(rows) == len(broadcasts) * len(ACCOUNTS)
     assert {row[2] for row in rows} == {"sent"}
     remote_ids = [row[3] for row in rows]

@@ -78,7 +78,7 @@ def test_every_problem_is_reported_at_once(project):
         "9: accounts[0].borough: unknown borough 'Hackny' — did you mean 'Hackney'? "
         "(add it under boroughs: or fix the spelling)",
         "14: accounts[1].platform: unknown platform 'facebok' — did you mean 'facebook'? "
-        "(known: facebook, x)",
+        "(known: bluesky, facebook, feed, mastodon, webhook, x)",
     ]
 
 

@@ -20,7 +20,7 @@ MESSAGE = ["--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--yes",
 
 def start(fleet, *extra: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
-               "--ledger", str(fleet.root / "ledger.sqlite3"), *MESSAGE, *extra]
+               "--ledger", fleet.ledger, *MESSAGE, *extra]
     return subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

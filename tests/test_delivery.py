@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import pytest
 
@@ -35,8 +34,7 @@ def assert_exactly_one_post_each_and_ledger_agrees(fleet):
     }
     for account, posts in on_platforms.items():
         assert len(posts) == 1, f"{account} has {len(posts)} posts"
-    db = sqlite3.connect(fleet.root / "ledger.sqlite3")
-    rows = db.execute("SELECT account, state, remote_id FROM posts").fetchall()
+    rows = fleet.ledger_rows("SELECT account, state, remote_id FROM posts")
     assert {account: (state, remote) for account, state, remote in rows} == {
         account: ("sent", posts[0].id) for account, posts in on_platforms.items()}
 
@@ -155,7 +153,7 @@ def test_revoked_token_fails_at_once_and_a_rerun_after_the_fix_completes(fleet):
     assert posts["camden-x"]["status"] == "failed"
     assert posts["camden-x"]["attempts"] == 1
     fleet.x.revoked.clear()
-    rerun = fleet.run(["retry", "last", "--json"])
+    rerun = fleet.run(["retry", "last", "--yes", "--json"])
     assert rerun.exit_code == 0
     assert statuses(rerun)["camden-x"] == "sent"
     assert_exactly_one_post_each_and_ledger_agrees(fleet)
@@ -178,7 +176,10 @@ def test_partial_failure_summary_and_history(fleet):
     assert outcome.exit_code == 1
     broadcast = re.search(r"Broadcast (\S+): 4 posts: ", outcome.stdout).group(1)
     assert outcome.stdout.splitlines()[-2] == f"Broadcast {broadcast}: 4 posts: 1 failed, 3 sent."
-    assert outcome.stdout.splitlines()[-1] == f"To finish it: metpost retry {broadcast}"
+    assert outcome.stdout.splitlines()[-1] == (
+        "renew HACKNEY_X_CONSUMER_KEY, HACKNEY_X_CONSUMER_SECRET, HACKNEY_X_ACCESS_TOKEN and "
+        "HACKNEY_X_ACCESS_TOKEN_SECRET (hackney-x: the platform refused the credentials), then: "
+        f"metpost retry {broadcast}")
     history = fleet.run(["history", "--json"])
     [record] = json.loads(history.stdout)["broadcasts"]
     assert record["id"] == broadcast
@@ -247,7 +248,7 @@ def test_a_scheduler_can_retry_by_its_own_key(fleet):
     slot = ["send", "--all", "-m", "{{ borough }} nightly", "--key", "nightly-2026-11-24", "--yes"]
     assert fleet.run(slot).exit_code == 1
     fleet.x.revoked.clear()
-    retried = fleet.run(["retry", "nightly-2026-11-24", "--json"])
+    retried = fleet.run(["retry", "nightly-2026-11-24", "--yes", "--json"])
     assert retried.exit_code == 0
     assert statuses(retried)["hackney-x"] == "sent"
     assert_exactly_one_post_each_and_ledger_agrees(fleet)

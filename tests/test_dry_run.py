@@ -43,11 +43,22 @@ def test_dry_run_plain_text_when_piped(fleet):
     outcome = fleet.run(ARGS)
     assert outcome.exit_code == 0
     assert outcome.stdout == (
+        "Dry run\n\n"
+        "== Text 1 of 2, for 1 account\n"
+        "Hackney: rumours of a riot are untrue.\nUpdates: hackney-x.\n"
+        "  hackney-x (@MPSHackney)  x         58/280\n\n"
+        "== Text 2 of 2, for 1 account\n"
+        "Hackney: rumours of a riot are untrue.\nUpdates: hackney-facebook.\n"
+        "  hackney-facebook  facebook  65/63206\n"
+        "2 posts (2 distinct texts), all fit; dry run: nothing was sent.\n")
+    full = fleet.run([*ARGS, "--full"])
+    assert full.stdout == (
+        "Dry run\n\n"
         "== hackney-x (@MPSHackney) [x] 58/280 ok\n"
         "Hackney: rumours of a riot are untrue.\nUpdates: hackney-x.\n\n"
         "== hackney-facebook [facebook] 65/63206 ok\n"
-        "Hackney: rumours of a riot are untrue.\nUpdates: hackney-facebook.\n\n"
-        "2 posts, 2 fit; dry run: nothing was sent.\n")
+        "Hackney: rumours of a riot are untrue.\nUpdates: hackney-facebook.\n"
+        "2 posts (2 distinct texts), all fit; dry run: nothing was sent.\n")
     assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
 
 

@@ -221,7 +221,7 @@ def test_a_mistake_overriding_a_merged_key_is_reported_at_the_override(tmp_path,
         load_config(config)
     assert caught.value.problems == (
         f"{config}:13: accounts[1].platform: unknown platform 'facebok' — did you mean "
-        "'facebook'? (known: facebook, x)",)
+        "'facebook'? (known: bluesky, facebook, feed, mastodon, webhook, x)",)
 
 
 def test_aliases_are_fine_in_a_10000_account_config():

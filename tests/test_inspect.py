@@ -39,13 +39,16 @@ def test_check_reports_credentials_without_network(fleet):
     assert outcome.stdout.splitlines() == [
         f"{fleet.config}: valid — 4 accounts, 2 boroughs, 0 personalities",
         f"{fleet.config.parent / 'templates'}: 1 templates, all parse",
-        "credentials: 3/4 accounts have every secret set",
+        "credentials: 3 of 4 accounts can post from here; the other 1 lack secrets in this "
+        "environment. A dry run needs none; a send to them stops before posting, and check "
+        "--require-credentials fails until they are set",
         "  camden-facebook: not set: CAMDEN_FB_TOKEN",
     ]
     strict = fleet.run(["check", "--require-credentials"], env={"CAMDEN_FB_TOKEN": ""})
     assert strict.exit_code == 2
     assert strict.error_lines == [
-        "metpost: error: 1 accounts lack credentials (--require-credentials)"]
+        "metpost: error: 1 account lacks its secrets (camden-facebook); set them in the "
+        "environment (--require-credentials)"]
     assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
 
 

@@ -105,7 +105,7 @@ def test_a_version_1_ledger_is_migrated_keeping_its_history(tmp_path):
     db.commit()
     db.close()
     ledger = Ledger(path)
-    assert ledger.schema_version == len(L.MIGRATIONS) == 3
+    assert ledger.schema_version == len(L.MIGRATIONS) >= 4
     record = ledger.find_broadcast("last")
     assert (record.id, record.source, record.label) == ("20250101-000000-aaaaaa", "appeal", None)
 

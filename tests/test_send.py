@@ -31,7 +31,8 @@ def test_send_posts_to_x_and_facebook_with_each_accounts_credentials(fleet):
         "account": "hackney-x", "platform": "x", "handle": "@MPSHackney", "text": HACKNEY,
         "length": len(HACKNEY), "limit": 280, "ok": True, "problems": [],
         "missing_credentials": [], "status": "sent", "remote_id": x_id,
-        "url": f"https://x.com/MPSHackney/status/{x_id}", "error": None, "attempts": 1}
+        "url": f"https://x.com/MPSHackney/status/{x_id}", "error": None, "attempts": 1,
+        "problem": None}
     assert fb_post["status"] == "sent"
     assert fb_post["remote_id"] == fb_id
     assert fb_post["url"] == f"https://www.facebook.com/1001/posts/{fb_id.split('_')[1]}"
@@ -93,7 +94,7 @@ def test_secrets_never_appear_in_output_or_logs(fleet, tmp_path):
     fleet.x.revoke(fleet.x_token("hackney"))
     outcome = fleet.run([*ARGS, "--yes", "--log-file", str(log)])
     everything = outcome.stdout + outcome.stderr + log.read_text()
-    everything += (fleet.root / "ledger.sqlite3").read_bytes().decode("latin-1")
+    everything += fleet.ledger_text()
     for secret in fleet.env.values():
         assert secret not in everything
 

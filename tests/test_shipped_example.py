@@ -67,7 +67,9 @@ def test_the_readme_demo_is_a_dry_run_needing_no_credentials():
                    "--var", "truth=officers were called to a fight; one man has minor injuries",
                    "--dry-run"])
     assert outcome.exit_code == 0, outcome.stderr
-    assert outcome.stdout.startswith("== hackney-x (@MPSHackney) [x] ")
-    assert "hackney-facebook (MPSHackney) [facebook]" in outcome.stdout
+    assert outcome.stdout.startswith("Dry run\n\n== Text 1 of 2, for 1 account\nHackney: ")
+    assert "  hackney-x (@MPSHackney)  x " in outcome.stdout
+    assert "  hackney-facebook (MPSHackney)  facebook " in outcome.stdout
     assert outcome.stdout.rstrip().endswith(
-        "2 posts, 2 fit, 2 waiting for credentials; dry run: nothing was sent.")
+        "2 posts (2 distinct texts), all fit, 2 waiting for credentials (metpost check lists "
+        "them); dry run: nothing was sent.")

@@ -13,7 +13,7 @@ def run_on_terminal(fleet, args: list[str], answer: str) -> tuple[int, str]:
     """Run metpost with a pseudo-terminal as stdin/stdout, answering the first prompt."""
     controller, terminal = pty.openpty()
     command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
-               "--ledger", str(fleet.root / "ledger.sqlite3"), *args]
+               "--ledger", fleet.ledger, *args]
     process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal,
                                env={**os.environ, **fleet.env, "COLUMNS": "120"}, close_fds=True)
     os.close(terminal)

@@ -27,8 +27,7 @@ def posts_of(outcome) -> dict[str, dict]:
 
 
 def ledger_rows(fleet) -> list[tuple]:
-    db = sqlite3.connect(fleet.root / "ledger.sqlite3")
-    return db.execute("SELECT broadcast_id, account, state, remote_id FROM posts").fetchall()
+    return fleet.ledger_rows("SELECT broadcast_id, account, state, remote_id FROM posts")
 
 
 def share_one_x_app(fleet) -> dict[str, str]:
@@ -148,7 +147,7 @@ def test_a_duplicate_refusal_is_evidence_and_the_post_is_found(fleet):
     first = fleet.run(["send", "--account", "hackney-x", "-m", "Roads reopen", "--yes", "--json"])
     assert statuses(first) == {"hackney-x": "failed"}
     # The retry is refused as a duplicate: the post is there, so it is looked for and found.
-    retried = fleet.run(["retry", "last", "--json"])
+    retried = fleet.run(["retry", "last", "--yes", "--json"])
     assert retried.exit_code == 0, retried.stdout
     [post] = json.loads(retried.stdout)["posts"]
     [live] = fleet.x.live_posts("MPSHackney")
@@ -227,7 +226,7 @@ def test_a_slow_run_keeps_its_claims_from_an_overlapping_run(fleet):
                         inline_template("{{ borough }}: slow"), {}, fleet.env)
     # One post at a time per platform, each 1 s: the run outlives its 0.6 s lease.
     control = RunControl(policy=DeliveryPolicy(concurrency=1, lease=0.6))
-    path = fleet.root / "ledger.sqlite3"
+    path = fleet.ledger
     results: dict[str, list] = {}
 
     def run(name: str) -> None:
@@ -272,7 +271,8 @@ def test_a_rerun_after_retract_says_retracted_and_again_posts_anew(fleet):
     assert fleet.x.live_posts() == [] and fleet.graph.live_posts() == []
     plain = fleet.run(ALL[:-1])
     assert plain.stdout.splitlines()[-1] == (
-        "Retracted posts stay retracted; send with --again to post them anew.")
+        "Retracted earlier (hackney-x, hackney-facebook, camden-x, camden-facebook): they stay "
+        "retracted; send with --again to post them anew.")
     anew = fleet.run([*ALL, "--again"])
     assert anew.exit_code == 0 and set(statuses(anew).values()) == {"sent"}
     for fake, names in ((fleet.x, ("MPSHackney", "MPSCamden")), (fleet.graph, ("1001", "1002"))):
@@ -293,7 +293,8 @@ def test_a_keyed_rerun_with_new_text_finishes_with_the_recorded_text(fleet):
     # What is reported is what the platform holds: the recorded text.
     assert posts["camden-x"]["text"] == "Camden: patrols at 03:00"
     assert fleet.x_texts("MPSCamden") == ["Camden: patrols at 03:00"]
-    [note] = second.error_lines
+    progress, note = second.error_lines
+    assert progress.endswith("has 3 of 4 posts out already; posting the other 1")
     assert "was recorded with other text for 4 accounts" in note
     assert note.endswith("To send the new text, use a new --key or --again.")
     assert json.loads(second.stdout)["notes"] == [note]
@@ -473,7 +474,7 @@ def test_a_secret_echoed_in_any_form_is_redacted_everywhere(fleet, tmp_path, for
     assert post["error"] == ("Facebook refused the page token: Invalid OAuth access token: "
                              "[redacted] (code 190)")
     everything = outcome.stdout + outcome.stderr + log.read_text()
-    everything += (fleet.root / "ledger.sqlite3").read_bytes().decode("latin-1")
+    everything += fleet.ledger_text()
     for shown in FORMS.values():
         assert shown not in everything
     assert "tok+en" not in everything and "tok%2" not in everything.lower()
@@ -485,7 +486,7 @@ def test_a_message_that_is_not_utf8_is_one_line_and_sends_nothing(fleet):
     import sys
 
     command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
-               "--ledger", str(fleet.root / "ledger.sqlite3"), "--all", "--yes", "--message",
+               "--ledger", fleet.ledger, "--all", "--yes", "--message",
                os.fsdecode(b"Roads \xff\xfe closed")]
     finished = subprocess.run(command, env={**os.environ, **fleet.env}, capture_output=True,
                               text=True, timeout=30)
@@ -528,7 +529,7 @@ def deliver_with(fleet, clock, **policy):
     broadcast = prepare(load_config(fleet.config), Selection(accounts=("hackney-facebook",)),
                         inline_template("{{ borough }}: roads reopen"), {}, fleet.env)
     control = RunControl(policy=DeliveryPolicy(**policy), clock=clock)
-    return send(broadcast, open_ledger(fleet.root / "ledger.sqlite3"), fleet.env,
+    return send(broadcast, open_ledger(fleet.ledger), fleet.env,
                 control=control).results
 
 

@@ -27,11 +27,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Show one broadcast's posts: state, attempts, ids, URLs and errors."),
     "retract": ("metpost.cli.history", "retract",
                 "Delete a broadcast's posts from every platform."),
+    "due": ("metpost.cli.due", "due",
+            "Send every schedule slot that fell due since the previous run."),
+    "schedule": ("metpost.cli.schedule", "schedule",
+                 "Inspect the schedules in schedules.yaml and set up cron for metpost due."),
     "accounts": ("metpost.cli.accounts", "accounts", "Inspect the accounts in accounts.yaml."),
     "templates": ("metpost.cli.templates", "templates",
                   "Inspect the message templates in templates/."),
+    "platforms": ("metpost.cli.platforms", "platforms",
+                  "Inspect the platforms metpost can post to, built-in and plugins."),
     "check": ("metpost.cli.check", "check",
               "Validate accounts.yaml and the templates, and show which secrets are set."),
+    "ledger": ("metpost.cli.ledger", "ledger",
+               "Look after the ledger: copy a SQLite ledger into a shared PostgreSQL one."),
 }
 
 
@@ -42,6 +50,21 @@ class MetpostGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command, in the order ``--help`` shows them."""
         return list(COMMANDS)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Remember the words given, to answer in JSON when --json is among them."""
+        ctx.meta["metpost.words"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """An unknown command is an error that suggests the closest one."""
+        from metpost.suggest import did_you_mean
+
+        if args and args[0] not in COMMANDS and not args[0].startswith("-"):
+            ctx.fail(f"No such command '{args[0]}'{did_you_mean(args[0], COMMANDS)}; see "
+                     "metpost --help")
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Import a command's module only when it is asked for."""
@@ -57,15 +80,29 @@ class MetpostGroup(click.Group):
             formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; a MetpostError becomes readable lines, never a traceback."""
+        """Run the command; a MetpostError becomes readable lines, never a traceback. With
+        --json, a refusal is also a JSON document on stdout."""
         from metpost import output
 
+        words = ctx.meta.get("metpost.words", [])
+        as_json = "--json" in words
         try:
             return super().invoke(ctx)
         except MetpostError as error:
             for problem in error.problems:
                 output.error(problem)
+            if as_json:
+                output.refusal_json(list(error.problems), error.exit_code)
             raise click.exceptions.Exit(error.exit_code) from None
+        except click.exceptions.UsageError as error:
+            refusal = error
+            if "unexpected extra argument" in error.message and "--var" in words:
+                refusal = click.exceptions.UsageError(
+                    error.message + '; a --var value with spaces must be quoted, as in '
+                    '--var rumour="a stabbing at Mare Street"', ctx=error.ctx)
+            if as_json:
+                output.refusal_json([refusal.format_message()], refusal.exit_code)
+            raise refusal from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
                 BrokenPipeError):
             raise

@@ -25,10 +25,23 @@ from metpost.cli.options import (
 @json_option
 @ledger_option
 def history(limit: int, as_json: bool, ledger_file: str | None) -> None:
-    """List recent broadcasts with how their posts stand."""
-    from metpost import output
+    """List recent broadcasts with how their posts stand.
 
-    output.show_history(open_ledger(ledger_file).broadcasts(limit), output.output_mode(as_json))
+    Each shows when it went out, its first words, and how its posts stand. An unfinished one
+    (posts failed, unknown, or left in doubt by a run that stopped) is marked, with the retry
+    that finishes it. Reads the ledger only: a ledger that does not exist is not created.
+    """
+    from metpost import output
+    from metpost.ledger import NoLedger
+
+    mode = output.output_mode(as_json)
+    try:
+        ledger = open_ledger(ledger_file, create=False)
+    except NoLedger as missing:
+        output.note(missing.problems[0])
+        output.show_history([], mode)
+        return
+    output.show_history(ledger.broadcasts(limit), mode)
 
 
 @click.command()
@@ -43,17 +56,19 @@ def show(broadcast: str, as_json: bool, ledger_file: str | None) -> None:
     """
     from metpost import output
 
-    ledger = open_ledger(ledger_file)
+    ledger = open_ledger(ledger_file, create=False)
     record = ledger.find_broadcast(broadcast)
     output.show_broadcast(record, ledger.posts(record.id), output.output_mode(as_json))
 
 
 @click.command()
 @click.argument("broadcast")
+@click.option("--yes", "-y", is_flag=True,
+              help="Retry without asking (needed when not on a terminal, e.g. from cron).")
 @delivery_options
 @json_option
 @config_option
-def retry(broadcast: str, as_json: bool, config_file: str, **options: Any) -> None:
+def retry(broadcast: str, yes: bool, as_json: bool, config_file: str, **options: Any) -> None:
     """Finish a broadcast: re-send its failed posts, and check unknown ones first.
 
     A post whose outcome was unknown (the platform may have taken it without answering) is
@@ -65,12 +80,28 @@ def retry(broadcast: str, as_json: bool, config_file: str, **options: Any) -> No
 
     from metpost import output
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
+    from metpost.errors import MetpostError
     from metpost.runner import exit_code_for
     from metpost.runner import retry as retry_broadcast
+    from metpost.status import PostStatus
 
     config = load(config_file)
-    ledger, control = delivery_from(options)
+    if not yes and not sys.stdin.isatty():
+        raise MetpostError("not on a terminal: add --yes to retry without confirmation")
+    ledger, control = delivery_from(options, create=False)
     mode = output.output_mode(as_json)
+    if not yes:
+        record = ledger.find_broadcast(broadcast)
+        owed = [post for post in ledger.posts(record.id)
+                if post.state not in (PostStatus.SENT, PostStatus.RETRACTED)]
+        if not owed:
+            output.note(f"Nothing to retry: every post of broadcast {record.id} is on its "
+                        "platform (or was retracted).")
+            raise click.exceptions.Exit(0)
+        output.show_broadcast(record, owed, mode)
+        if not click.confirm(f"Retry {len(owed)} post{'s' if len(owed) != 1 else ''}?"):
+            output.note("Nothing was sent.")
+            raise click.exceptions.Exit(0)
     with stop_on_ctrl_c() as stop:
         outcome = retry_broadcast(
             config, ledger, broadcast, os.environ,
@@ -103,7 +134,7 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
     from metpost.status import PostStatus
 
     config = load(config_file)
-    ledger = open_ledger(ledger_file)
+    ledger = open_ledger(ledger_file, create=False)
     record, posts, accounts = retractable(config, ledger, broadcast, account_names, os.environ)
     mode = output.output_mode(as_json)
     if posts and not yes:

@@ -91,9 +91,10 @@ def selection_options(function: F) -> F:
 def ledger_option(function: F) -> F:
     """``--ledger PATH`` (or $METPOST_LEDGER)."""
     return click.option(
-        "--ledger", "ledger_file", metavar="PATH", envvar="METPOST_LEDGER",
-        help="History database (also $METPOST_LEDGER; default: metpost/ledger.sqlite3 in the "
-             "user data directory).",
+        "--ledger", "ledger_file", metavar="PATH|URL", envvar="METPOST_LEDGER",
+        help="History database: a SQLite file, or postgresql://user@host/db for a ledger "
+             "shared by several hosts, its password in PGPASSWORD or ~/.pgpass (also "
+             "$METPOST_LEDGER; default: metpost/ledger.sqlite3 in the user data directory).",
     )(function)
 
 
@@ -123,7 +124,8 @@ def delivery_options(function: F) -> F:
     return function
 
 
-def delivery_from(options: dict[str, Any]) -> tuple[Ledger, RunControl]:
+def delivery_from(options: dict[str, Any], *,
+                  create: bool = True) -> tuple[Ledger, RunControl]:
     """The ledger and how to run, from the keyword arguments ``delivery_options`` adds."""
     from metpost.delivery import DeliveryPolicy
     from metpost.platforms.api import Timeouts
@@ -135,14 +137,16 @@ def delivery_from(options: dict[str, Any]) -> tuple[Ledger, RunControl]:
                                               read=options.pop("read_timeout")))
     log_file = options.pop("log_file")
     control = RunControl(policy=policy, log_path=Path(log_file) if log_file else None)
-    return open_ledger(options.pop("ledger_file")), control
+    return open_ledger(options.pop("ledger_file"), create=create), control
 
 
-def open_ledger(ledger_file: str | None) -> Ledger:
-    """Open the ledger named on the command line, or the default one."""
+def open_ledger(ledger_file: str | None, *, create: bool = True) -> Ledger:
+    """Open the ledger named on the command line, or the default one. Commands that only read
+    (or finish what is recorded) pass ``create=False``: a missing ledger is then an error that
+    says nothing has been sent from here, and no file is made."""
     from metpost.ledger import open_ledger as open_backend
 
-    return open_backend(ledger_file)
+    return open_backend(ledger_file, create=create)
 
 
 def selection_from(options: dict[str, Any]) -> Selection:

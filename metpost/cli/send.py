@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from metpost.models import Config
+    from metpost.runner import Broadcast, RecordedProgress
 
 from metpost.cli.options import (
     config_option,
@@ -50,11 +54,25 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
                    "posts nothing twice, even if the text renders differently.")
 @click.option("--again", is_flag=True,
               help="Post even if this identical broadcast was sent before.")
+@click.option("--html", "html_file", metavar="FILE",
+              help="With --dry-run: also write the posts as one self-contained web page to "
+                   "look at (each distinct text as a card, problems in red).")
+@click.option("--full", is_flag=True,
+              help="Show every post in full, instead of each distinct text once with the "
+                   "accounts that get it.")
+@click.option("--public-safety", is_flag=True,
+              help="Declare this a public-safety announcement (emergency, weather): X's one "
+                   "exception to its rule against the same text on several accounts. "
+                   "Recorded in the ledger.")
+@click.option("--x-repost-from", "x_repost_from", metavar="ACCOUNT",
+              help="Post once from this X account and repost it from the other selected X "
+                   "accounts, as X recommends instead of identical posts.")
 @delivery_options
 @json_option
 @config_option
 def send(template_name: str | None, message: str | None, variables: dict[str, str],
-         dry_run: bool, yes: bool, key: str | None, again: bool, as_json: bool,
+         dry_run: bool, yes: bool, key: str | None, again: bool, html_file: str | None,
+         full: bool, public_safety: bool, x_repost_from: str | None, as_json: bool,
          config_file: str, **options: Any) -> None:
     """Render a message for each selected account and post it.
 
@@ -62,6 +80,10 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     before the first is sent; if any fails, nothing is sent and the exit code is 2. Posts are
     recorded in the ledger, so re-running the identical send posts nothing twice: each post is
     reported as already sent. Failed or unknown posts can be finished with metpost retry.
+    X posts with the same text on several accounts (the same once each account's borough,
+    handle and vars are masked) break X's rules and are refused unless the broadcast is a
+    public-safety announcement (--public-safety) or is reposted (--x-repost-from ACCOUNT).
+    Accounts whose status is planned or paused are skipped.
 
     \b
     Examples:
@@ -75,11 +97,13 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
     from metpost.render import inline_template, load_template
-    from metpost.runner import exit_code_for, prepare
+    from metpost.runner import exit_code_for, prepare, recorded_progress
     from metpost.runner import send as send_broadcast
 
     if bool(template_name) == bool(message):
         raise click.UsageError("give exactly one of --template NAME or --message TEXT")
+    if html_file and not dry_run:
+        raise click.UsageError("--html writes the page of a dry run: add --dry-run")
     if message is not None:
         text_argument(message, "--message")
     for name, value in variables.items():
@@ -88,32 +112,90 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     config = load(config_file)
     template = (load_template(config.templates_dir, template_name) if template_name
                 else inline_template(message or ""))
-    broadcast = prepare(config, selection, template, variables, os.environ)
+    broadcast = prepare(config, selection, template, variables, os.environ,
+                        public_safety=public_safety, repost_from=x_repost_from)
     mode = output.output_mode(as_json)
+    extra = output.extra_for(broadcast, config, mode)
 
     if dry_run:
-        output.show_preview(broadcast.posts, mode, dry_run=True)
+        output.show_preview(broadcast.posts, mode, dry_run=True, full=full, extra=extra)
+        output.show_broadcast_notes(broadcast, config, mode)
+        if html_file:
+            _write_page(html_file, broadcast, config)
+            output.note(f"Wrote the dry run's page to {html_file}")
+        progress = _progress_without_side_effects(broadcast, options.get("ledger_file"), key,
+                                                  again)
+        if progress is not None:
+            output.note(_rerun_note(progress, broadcast, dry_run=True))
         if not broadcast.ok:
             raise click.exceptions.Exit(EXIT_BAD_INPUT)
         return
     if not broadcast.ready:
-        output.show_preview(broadcast.posts, mode, dry_run=False)
+        output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
         raise CheckFailed(*broadcast.blocking_problems(), "nothing was sent")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise MetpostError("not on a terminal: add --yes to post without confirmation "
-                               "(or --dry-run to preview)")
-        output.show_preview(broadcast.posts, mode, dry_run=False)
-        count = len(broadcast.posts)
-        if not click.confirm(f"Post to {count} account{'s' if count != 1 else ''}?"):
+    output.show_broadcast_notes(broadcast, config, mode, preview=False)
+    if not yes and not sys.stdin.isatty():
+        raise MetpostError("not on a terminal: add --yes to post without confirmation "
+                           "(or --dry-run to preview)")
+    ledger, control = delivery_from(options)
+    progress = recorded_progress(broadcast, ledger, key, again)
+    names = [post.account.name for post in broadcast.posts]
+    owed = progress.owed(names) if progress else names
+    if progress is not None:
+        output.note(_rerun_note(progress, broadcast, dry_run=False))
+    if not yes and owed:
+        output.show_preview([p for p in broadcast.posts if p.account.name in owed], mode,
+                            dry_run=False, full=full)
+        if not click.confirm(f"Post to {len(owed)} account{'s' if len(owed) != 1 else ''}?"):
             output.note("Nothing was sent.")
             raise click.exceptions.Exit(0)
-    ledger, control = delivery_from(options)
     with stop_on_ctrl_c() as stop:
         outcome = send_broadcast(
             broadcast, ledger, os.environ, key=key, again=again,
             control=replace(control, stop=stop,
                             on_result=lambda result: output.show_result(result, mode)))
-    output.show_outcome(outcome, mode, broadcast.posts)
+    output.show_outcome(outcome, mode, broadcast.posts, extra=extra)
     raise click.exceptions.Exit(EXIT_INTERRUPTED if outcome.interrupted
                                 else exit_code_for(outcome.results))
+
+
+def _write_page(path: str, broadcast: Broadcast, config: Config) -> None:
+    from pathlib import Path
+
+    from metpost.page import render_page, write_page
+    from metpost.plugins import platform_classes
+    from metpost.runner import local_now
+
+    titles = {name: platform.title for name, platform in platform_classes().items()}
+    page = render_page(broadcast.posts, config, titles, source=broadcast.template.name,
+                       now=local_now(config))
+    write_page(Path(path), page)
+
+
+def _progress_without_side_effects(broadcast: Broadcast, ledger_file: str | None,
+                                   key: str | None, again: bool) -> RecordedProgress | None:
+    """For a dry run: what a local ledger already holds of this broadcast. A dry run creates
+    no ledger and makes no connection, so a missing file or a database URL is not looked at."""
+    from metpost.ledger import default_ledger_path, open_ledger
+    from metpost.runner import recorded_progress
+
+    target = ledger_file or str(default_ledger_path())
+    if "://" in target or not os.path.isfile(target):
+        return None
+    return recorded_progress(broadcast, open_ledger(target, create=False), key, again)
+
+
+def _rerun_note(progress: RecordedProgress, broadcast: Broadcast, *, dry_run: bool) -> str:
+    """What a rerun of an earlier broadcast will do, said before anything happens."""
+    names = [post.account.name for post in broadcast.posts]
+    owed = progress.owed(names)
+    retracted = progress.retracted(names)
+    record = progress.record.id
+    if not owed:
+        done = f"already sent as broadcast {record}, nothing to post"
+        if retracted:
+            done += f" ({len(retracted)} of its posts were retracted)"
+        return f"{done} (use --again to post it again)"
+    would = "would post" if dry_run else "posting"
+    return (f"broadcast {record} has {len(names) - len(owed)} of {len(names)} posts out "
+            f"already; {would} the other {len(owed)}")

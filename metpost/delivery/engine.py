@@ -10,9 +10,14 @@ For each post the ledger lets this run claim:
   retried with exponential backoff and jitter while the deadline allows; a rate limit waits for
   the platform's reset, and holds the account's (or app's) other posts meanwhile;
 - a failure after which the post may exist (no answer, a 5xx, a duplicate refusal, anything a
-  client raises unexpectedly) is never resent blindly: the post is looked for first;
+  client raises unexpectedly) is never resent blindly: the post is looked for first, unless
+  the platform takes a resend with the same idempotency key for a no-op (for as long as it
+  remembers the key); a post resent so that then fails is unknown, never failed;
 - anything else fails at once with the platform's reason;
-- when told to stop (Ctrl-C), no new request starts; those in flight finish and are recorded.
+- when told to stop (Ctrl-C), no new request starts; those in flight finish and are recorded;
+- a repost (``LedgerPost.repost_of``) is made after the post it reposts, from that post's
+  recorded remote id, and is claimed, checked and reconciled like any post; while that post is
+  not on its platform, the repost fails without a request and a rerun makes it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
@@ -31,7 +37,14 @@ from metpost.delivery.holds import Holds
 from metpost.delivery.policy import Clock, DeliveryPolicy, SystemClock
 from metpost.ledger import Claim, Ledger, LedgerError, LedgerPost
 from metpost.models import Account, SendResult
-from metpost.platforms.api import Destination, Platform, PostRequest, PublishError, RemotePost
+from metpost.platforms.api import (
+    Destination,
+    Platform,
+    PostRequest,
+    PublishError,
+    Receipt,
+    RemotePost,
+)
 from metpost.plugins import platform_classes
 from metpost.secrets import REDACT, resolve_credentials
 from metpost.status import PostStatus
@@ -68,20 +81,28 @@ class Delivery:
     # -- whole runs ---------------------------------------------------------------------------
 
     def run(self, on_result: Callable[[SendResult], None] | None = None) -> list[SendResult]:
-        """Claim, deliver and report every post, in the broadcast's order."""
+        """Claim, deliver and report every post, in the broadcast's order.
+
+        A repost names the post it reposts by that post's remote id, so the posts it reposts
+        go first, and the reposts once those are settled (all are claimed at the start).
+        """
         self._deadline = self.clock.monotonic() + self.policy.deadline
         claims = self.ledger.claim(self.broadcast_id, list(self.accounts), self.policy.lease)
         with self._active_lock:
             self._active = {c.post.id for c in claims if c.action in ("send", "reconcile")}
-        results = []
+        phases = [[claim for claim in claims if not claim.post.repost_of],
+                  [claim for claim in claims if claim.post.repost_of]]
+        done: dict[int, SendResult] = {}
         with self._heartbeat():
-            for result in fan_out(claims, lambda claim: claim.post.platform, self._deliver,
-                                  self.policy.concurrency):
-                results.append(result)
-                if on_result:
-                    on_result(result)
+            for phase in phases:
+                finished = fan_out(phase, lambda claim: claim.post.platform, self._deliver,
+                                   self.policy.concurrency)
+                for claim, result in zip(phase, finished, strict=True):
+                    done[claim.post.id] = result
+                    if on_result:
+                        on_result(result)
         self._close_clients()
-        return results
+        return [done[claim.post.id] for claim in claims]
 
     def retract(self, posts: Sequence[LedgerPost]) -> list[SendResult]:
         """Delete posts from their platforms, concurrently; record each gone one as retracted."""
@@ -105,6 +126,21 @@ class Delivery:
     def _deliver(self, claim: Claim) -> SendResult:
         post = claim.post
         account = self.accounts[post.account]
+        try:
+            return self._deliver_claimed(claim, account)
+        except LedgerError as error:
+            # The outcome cannot be recorded: start nothing new; the post stays claimed in the
+            # ledger, so the next run reconciles it with the platform.
+            self._halted.set()
+            return SendResult(account=account, text=post.text, status=PostStatus.UNKNOWN,
+                              error=f"{error}; this post may have gone out, and a rerun "
+                                    "checks it once the ledger works", attempts=post.attempts)
+        finally:
+            with self._active_lock:
+                self._active.discard(post.id)
+
+    def _deliver_claimed(self, claim: Claim, account: Account) -> SendResult:
+        post = claim.post
         if claim.action == "already":
             if post.state == PostStatus.RETRACTED:
                 return self._result(account, post, PostStatus.RETRACTED, error=RETRACTED_HINT)
@@ -114,13 +150,8 @@ class Delivery:
                                 error="another metpost run is sending this post now")
         try:
             return self._work(claim, account)
-        except LedgerError as error:
-            # The outcome cannot be recorded: start nothing new; the post stays claimed in the
-            # ledger, so the next run reconciles it with the platform.
-            self._halted.set()
-            return SendResult(account=account, text=post.text, status=PostStatus.UNKNOWN,
-                              error=f"{error}; this post may have gone out, and a rerun "
-                                    "checks it once the ledger works", attempts=post.attempts)
+        except LedgerError:
+            raise
         except Exception as error:  # a bug must cost one post, not the report of all
             attempted = self.ledger.post(post.id).attempts > post.attempts
             state = PostStatus.UNKNOWN if attempted or claim.action == "reconcile" else (
@@ -128,9 +159,6 @@ class Delivery:
             reason = REDACT(f"internal error while sending: {type(error).__name__}: {error}")
             self.ledger.settle(post.id, state, error=reason)
             return self._result(account, post, state, error=reason)
-        finally:
-            with self._active_lock:
-                self._active.discard(post.id)
 
     def _work(self, claim: Claim, account: Account) -> SendResult:
         post = claim.post
@@ -142,20 +170,44 @@ class Delivery:
             reason = REDACT(f"cannot set up the {self._title(post)} client: {error}")
             self.ledger.settle(post.id, PostStatus.FAILED, error=reason)
             return self._result(account, post, PostStatus.FAILED, error=reason)
-        request = PostRequest(text=post.text, idempotency_key=post.idempotency_key)
+        request = PostRequest(text=post.text, idempotency_key=post.idempotency_key,
+                              first_attempt_at=post.first_attempt_at)
         never_tried = post.first_attempt_at is None and post.attempts == 0
-        if claim.action == "reconcile" and not never_tried and not (
-                client.capabilities.idempotent_publish):
+        if post.repost_of:
+            source = self._reposted(post)
+            if not isinstance(source, LedgerPost):
+                # Nothing was sent: a rerun (or metpost retry) reposts once the source is out.
+                self.ledger.settle(post.id, PostStatus.FAILED, error=source)
+                return self._result(account, post, PostStatus.FAILED, error=source)
+            request = replace(request, repost_of=Receipt(remote_id=source.remote_id or "",
+                                                         url=source.url))
+        if claim.action == "reconcile" and not never_tried and not self._idempotent(
+                client, post.first_attempt_at):
             looked = self._look(client, post, request)
             if isinstance(looked, reconcile.Found):
                 return self._result(account, post, PostStatus.ALREADY_SENT)
             if isinstance(looked, reconcile.Unreadable):
                 return self._unknown(account, post,
                                      f"may have been posted; could not check: {looked.reason}")
-        return self._send(client, account, post, request)
+        # A post whose earlier outcome is unknown, on a platform that takes a resend for a
+        # no-op, is resent without looking: it may exist all along.
+        resent_unseen = claim.action == "reconcile" and not never_tried and self._idempotent(
+            client, post.first_attempt_at)
+        return self._send(client, account, post, request, may_exist=resent_unseen)
+
+    def _reposted(self, post: LedgerPost) -> LedgerPost | str:
+        """The post of this broadcast that ``post`` reposts, once it is on its platform; else
+        why the repost cannot be made now."""
+        source = next((other for other in self.ledger.posts(self.broadcast_id)
+                       if other.account == post.repost_of), None)
+        if source is not None and source.state == PostStatus.SENT and source.remote_id:
+            return source
+        state = source.state if source is not None else "not recorded"
+        return (f"not reposted: the post of {post.repost_of}, which this reposts, is not on "
+                f"{self._title(post)} ({state}); a rerun reposts it once that post is sent")
 
     def _send(self, client: Platform, account: Account, post: LedgerPost,
-              request: PostRequest) -> SendResult:
+              request: PostRequest, *, may_exist: bool = False) -> SendResult:
         attempt = 0
         hold_keys = [f"{account.platform}:{account.name}", *client.throttle_keys()]
         while True:
@@ -164,8 +216,8 @@ class Delivery:
             hold = self.holds.longest(hold_keys, self.clock.time())
             if hold is not None:
                 if not hold.retryable or not self._can_wait_until(hold.until):
-                    return self._fail(account, post, self._until(hold.reason, hold.until),
-                                      attempt)
+                    return self._give_up(may_exist, account, post,
+                                         self._until(hold.reason, hold.until), attempt)
                 if self.clock.wait(hold.until - self.clock.time(), self.stop):
                     return self._not_sent(account, post)
             if not self.ledger.hold(post.id, self.policy.lease):
@@ -173,9 +225,12 @@ class Delivery:
                                     error="another metpost run took this post over")
             attempt += 1
             self.ledger.count_attempt(post.id)
+            if request.first_attempt_at is None:  # this was the first: the ledger has its time
+                request = replace(request,
+                                  first_attempt_at=self.ledger.post(post.id).first_attempt_at)
             started = self.clock.monotonic()
             try:
-                receipt = self._guarded(lambda: client.publish(request), maybe_posted=True)
+                receipt = self._guarded(partial(client.publish, request), maybe_posted=True)
             except PublishError as error:
                 reason = REDACT(error.reason)
                 wait = self._retry_wait(error, attempt) if error.retry_safe else None
@@ -192,17 +247,25 @@ class Delivery:
                                                        reason, attempt)
                     if settled is not None:
                         return settled
+                    # Resent unseen (an idempotent platform) rather than found absent.
+                    may_exist = may_exist or (error.maybe_posted and self._idempotent(
+                        client, request.first_attempt_at))
                     continue
                 if error.retry_safe:
                     if wait is None:
-                        return self._fail(account, post, self._gave_up(error, account, reason),
-                                          attempt, started, error.status)
+                        return self._give_up(may_exist, account, post,
+                                             self._gave_up(error, account, reason), attempt,
+                                             started, error.status, error)
                     self._log(post, attempt, "retry", started, error.status, reason)
                     if self.clock.wait(wait, self.stop):
+                        if may_exist:
+                            return self._unknown(account, post, _then(
+                                reason, "may have been posted (interrupted before the resend)"))
                         return self._not_sent(account, post, tried=True)
                     continue
-                return self._fail(account, post, self._until(reason, error.retry_at), attempt,
-                                  started, error.status)
+                return self._give_up(may_exist, account, post,
+                                     self._until(reason, error.retry_at), attempt, started,
+                                     error.status, error)
             self.ledger.settle(post.id, PostStatus.SENT, remote_id=receipt.remote_id,
                                url=receipt.url)
             self._log(post, attempt, "sent", started)
@@ -213,7 +276,7 @@ class Delivery:
                             attempt: int) -> SendResult | None:
         """The post may exist: find it, or say why not. None means: absent, send again."""
         capabilities = client.capabilities
-        if error.maybe_posted and capabilities.idempotent_publish:
+        if error.maybe_posted and self._idempotent(client, request.first_attempt_at):
             wait = self._retry_wait(error, attempt)
             if wait is None:
                 return self._unknown(account, post, _then(
@@ -241,7 +304,8 @@ class Delivery:
         if error.duplicate and looked.lookalike is not None:
             where = looked.lookalike.url or looked.lookalike.remote_id
             return self._fail(account, post, _then(
-                reason, f"the same text is already live there as {where}"), attempt)
+                reason, f"the same text is already live there as {where}"), attempt,
+                cause=error)
         if error.duplicate:
             return self._unknown(account, post, _then(
                 reason, "no post with this text was found on the account to confirm it; look "
@@ -306,6 +370,17 @@ class Delivery:
 
     # -- helpers ------------------------------------------------------------------------------
 
+    def _idempotent(self, client: Platform, first_attempt_at: float | None) -> bool:
+        """Whether a resend with the post's idempotency key cannot post twice now: the
+        platform honours keys, and (if only for a while) still remembers this one, less the
+        moment a resend takes to arrive."""
+        capabilities = client.capabilities
+        window = capabilities.idempotency_window
+        if not capabilities.idempotent_publish or window is None or first_attempt_at is None:
+            return capabilities.idempotent_publish
+        margin = self.policy.timeouts.connect + self.policy.clock_allowance
+        return self.clock.time() - first_attempt_at < window - margin
+
     def _stopping(self) -> bool:
         """Asked to stop (Ctrl-C), or the ledger failed: no new request may start."""
         return self.stop.is_set() or self._halted.is_set()
@@ -369,10 +444,25 @@ class Delivery:
         return self.platforms[post.platform].title
 
     def _fail(self, account: Account, post: LedgerPost, reason: str, attempt: int,
-              started: float | None = None, status: int | None = None) -> SendResult:
+              started: float | None = None, status: int | None = None,
+              cause: PublishError | None = None) -> SendResult:
         self.ledger.settle(post.id, PostStatus.FAILED, error=reason)
         self._log(post, attempt, "failed", started, status, reason)
-        return self._result(account, post, PostStatus.FAILED)
+        result = self._result(account, post, PostStatus.FAILED)
+        if cause is None:
+            return result
+        return replace(result, problem=cause.problem, permission=cause.permission)
+
+    def _give_up(self, may_exist: bool, account: Account, post: LedgerPost, reason: str,
+                 attempt: int, started: float | None = None, status: int | None = None,
+                 cause: PublishError | None = None) -> SendResult:
+        """The post could not be sent now: failed, or unknown when an earlier attempt may have
+        made it (an idempotent resend was under way), so that a rerun checks before sending."""
+        if may_exist:
+            return self._unknown(account, post, _then(
+                reason, "an earlier attempt may have posted it (a rerun resends it with the same "
+                "idempotency key, which cannot post twice)"))
+        return self._fail(account, post, reason, attempt, started, status, cause)
 
     def _unknown(self, account: Account, post: LedgerPost, reason: str) -> SendResult:
         self.ledger.settle(post.id, PostStatus.UNKNOWN, error=reason)

@@ -40,12 +40,26 @@ def error(message: str) -> None:
 
 
 def note(message: str) -> None:
-    """A remark for the person at the terminal, on stderr so it never pollutes piped output."""
+    """A remark for the person at the terminal, on stderr so it never pollutes piped output.
+    On a terminal it wraps at the terminal's width, between words only, so names stay whole."""
+    if sys.stderr.isatty():
+        import shutil
+        import textwrap
+
+        width = shutil.get_terminal_size().columns
+        message = "\n".join(textwrap.wrap(message, width=width, subsequent_indent="  ",
+                                           break_long_words=False, break_on_hyphens=False)
+                            or [""])
     echo(message, err=True)
 
 
 def emit_json(document: object) -> None:
     echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def refusal_json(problems: list[str], exit_code: int) -> None:
+    """A refused command asked for JSON: say why in JSON on stdout too (stderr has the lines)."""
+    emit_json({"error": "; ".join(problems), "problems": problems, "exit_code": exit_code})
 
 
 def escape(text: str) -> str:
@@ -69,17 +83,93 @@ def console() -> Console:
 
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode) -> None:
-    if mode == "rich":
-        from rich.table import Table
+FLEX_MIN_WIDTH = 16  # the narrowest the one column that may be cut is allowed to get
+GAP = 3  # between columns: a space of padding on each side and the box's divider
 
-        table = Table()
-        for header in headers:
-            table.add_column(header, overflow="fold")
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode, *,
+          flexible: int | None = None) -> None:
+    """Rows under headers. Piped, tab-separated and whole. On a terminal, columns empty in every
+    row are left out, every cell is printed whole (ids, URLs, handles must be copyable) except
+    those of the ``flexible`` column, which is cut with "…" to fit; when the whole cells alone
+    do not fit the terminal, each row is printed as a block of "Header: value" lines."""
+    if mode != "rich":
+        echo("\t".join(headers))
         for row in rows:
-            table.add_row(*(escape(cell) for cell in row))
-        console().print(table)
+            echo("\t".join(row))
         return
-    echo("\t".join(headers))
+    keep = [index for index in range(len(headers)) if any(row[index] for row in rows)]
+    headers = [headers[index] for index in keep]
+    rows = [[row[index] for index in keep] for row in rows]
+    flex = keep.index(flexible) if flexible in keep else None
+    widths = [max([len(header), *(len(row[column]) for row in rows)])
+              for column, header in enumerate(headers)]
+    fixed = sum(width for column, width in enumerate(widths) if column != flex)
+    needed = fixed + GAP * (len(headers) - 1) + (FLEX_MIN_WIDTH if flex is not None else 0)
+    screen = console()
+    if needed > screen.width:
+        blocks(headers, rows, flex)
+        return
+    from rich import box
+    from rich.table import Table
+
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
+                 header_style="bold")
+    for column, header in enumerate(headers):
+        if column == flex:
+            grid.add_column(header, overflow="ellipsis", no_wrap=True, ratio=1,
+                            min_width=FLEX_MIN_WIDTH)
+        else:
+            grid.add_column(header, no_wrap=True, min_width=widths[column])
     for row in rows:
-        echo("\t".join(row))
+        grid.add_row(*(escape(cell) for cell in row))
+    screen.print(grid)
+
+
+def blocks(headers: Sequence[str], rows: Sequence[Sequence[str]],
+           flexible: int | None = None) -> None:
+    """Each row as a block: its first cell, then an indented "Header: value" line per other
+    non-empty cell. Values are never broken (a terminal may fold a very long one); only the
+    ``flexible`` column's text wraps, under itself."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    screen = console()
+    label_width = max((len(header) for header in headers[1:]), default=0) + 1
+    for row in rows:
+        screen.print(Text(row[0], style="bold"), soft_wrap=True)
+        for column, (header, cell) in enumerate(zip(headers, row, strict=True)):
+            if column == 0 or not cell:
+                continue
+            label = f"  {header + ':':<{label_width}} "
+            if column == flexible:
+                screen.print(label.rstrip())
+                screen.print(Padding(Text(cell), (0, 0, 0, 4)))
+            else:
+                screen.print(Text(label + cell), soft_wrap=True)
+        screen.print()
+
+
+def local_time(iso: str) -> str:
+    """An ISO 8601 time as people read it here: local, day and month, minutes (24 Nov 03:00)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return moment.astimezone().strftime("%d %b %H:%M").lstrip("0")
+
+
+def first_words(text: str, limit: int = 60) -> str:
+    """The start of a text on one line, cut at a word with "…" when longer than ``limit``."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit - 1].rsplit(" ", 1)[0] if " " in flat[:limit - 1] else flat[:limit - 1]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """"1 post", "2 posts"."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

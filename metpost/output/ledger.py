@@ -1,40 +1,118 @@
-"""The ledger: recent broadcasts and one broadcast's posts."""
+"""The ledger: recent broadcasts and one broadcast's posts, readable at 80 columns."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from metpost.output.base import Mode, echo, emit_json, table
+from metpost.output.base import (
+    Mode,
+    console,
+    echo,
+    emit_json,
+    escape,
+    first_words,
+    local_time,
+    plural,
+    table,
+)
 
 if TYPE_CHECKING:
     from metpost.ledger import BroadcastRecord, LedgerPost
 
+# How each ledger state is counted for people: a run that stopped mid-way leaves posts
+# "sending"; until a rerun checks them they are in doubt.
+STATE_WORDS = {"sending": "in doubt", "pending": "not sent yet"}
+
+
+def _standing(record: BroadcastRecord) -> str:
+    """How a broadcast's posts stand, in words: "3 sent, 1 failed, 2 in doubt"."""
+    order = ("sent", "retracted", "failed", "unknown", "sending", "pending")
+    parts = [f"{record.counts[state]} {STATE_WORDS.get(state, state)}"
+             for state in order if record.counts.get(state)]
+    return ", ".join(parts) or "no posts"
+
+
+def unfinished(record: BroadcastRecord) -> bool:
+    """Some posts are not on their platform and not given up on: a retry may finish them."""
+    return any(record.counts.get(state) for state in ("failed", "unknown", "sending",
+                                                      "pending"))
+
 
 def show_history(records: Sequence[BroadcastRecord], mode: Mode) -> None:
-    """Recent broadcasts with counts per state."""
+    """Recent broadcasts: when, what, how their posts stand, and which are unfinished."""
     if mode == "json":
-        emit_json({"broadcasts": [{"id": r.id, "key": r.label, "created_at": r.created_at,
-                               "source": r.source, "posts": r.total, "states": r.counts}
-                              for r in records]})
+        emit_json({"broadcasts": [{
+            "id": r.id, "key": r.label, "created_at": r.created_at, "source": r.source,
+            "text": r.sample_text, "posts": r.total, "states": r.counts,
+            "in_doubt": r.in_doubt, "unfinished": unfinished(r)} for r in records]})
         return
-    states = ("sent", "failed", "unknown", "retracted")
-    rows = [(r.id, r.label or "", r.created_at, r.source, str(r.total),
-             *(str(r.counts.get(state, 0)) for state in states)) for r in records]
-    table(("Broadcast", "Key", "Created (UTC)", "Source", "Posts",
-            *(s.title() for s in states)), rows, mode)
+    rows = [(r.id, local_time(r.created_at), r.label or "", r.source,
+             ("unfinished: " if unfinished(r) else "") + _standing(r),
+             first_words(r.sample_text)) for r in records]
+    table(("Broadcast", "When", "Key", "Source", "Posts", "Message"), rows, mode, flexible=5)
+    waiting = [r for r in records if unfinished(r)]
+    for record in waiting:
+        echo(f"Unfinished: {record.id} ({_standing(record)})")
+        echo(f"  to finish it: metpost retry {record.id}")
 
 
 def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: Mode) -> None:
-    """One broadcast's posts as the ledger has them."""
+    """One broadcast: its text(s) once each with the accounts that got them, then each post's
+    state and address, then the errors."""
     if mode == "json":
-        emit_json({"id": record.id, "created_at": record.created_at, "source": record.source,
-               "posts": [{"account": p.account, "platform": p.platform, "handle": p.handle,
-                          "text": p.text, "state": p.state, "attempts": p.attempts,
-                          "remote_id": p.remote_id, "url": p.url, "error": p.error,
-                          "updated_at": p.updated_at} for p in posts]})
+        emit_json({"id": record.id, "key": record.label, "created_at": record.created_at,
+                   "source": record.source, "public_safety": record.public_safety,
+                   "posts": [{**_post_json(p), **({"repost_of": p.repost_of} if p.repost_of
+                                                   else {})} for p in posts]})
         return
-    echo(f"Broadcast {record.id} ({record.source}, {record.created_at})")
-    rows = [(p.account, p.platform, p.state, str(p.attempts), p.url or p.remote_id or "",
-             p.error or "") for p in posts]
-    table(("Account", "Platform", "State", "Attempts", "Post", "Error"), rows, mode)
+    title = " · ".join(part for part in (
+        f"Broadcast {record.id}", record.source, local_time(record.created_at),
+        f"key {record.label}" if record.label else "") if part)
+    echo(title)
+    if record.public_safety:
+        echo("Sent as a public-safety announcement (--public-safety): X's exception to its rule "
+             "against the same text on several accounts")
+    echo(f"{plural(len(posts), 'post')}: {_standing_of(posts)}")
+    by_text: dict[str, list[LedgerPost]] = {}
+    for post in posts:
+        by_text.setdefault(post.text, []).append(post)
+    styled = mode == "rich"
+    for text, group in by_text.items():
+        echo()
+        names = ", ".join(post.account for post in group)
+        heading = f"Text for {names}:" if len(group) <= 4 else (
+            f"Text for {plural(len(group), 'account')} ({names[:60]}…):")
+        if styled:
+            console().print(f"[bold]{escape(heading)}[/]", soft_wrap=True)
+            console().print(escape(text))
+        else:
+            echo(heading)
+            echo(text)
+    echo()
+    rows = [(p.account, p.state, p.url or p.remote_id or "") for p in posts]
+    table(("Account", "State", "Post"), rows, mode)
+    errors = [p for p in posts if p.error]
+    if errors:
+        echo()
+        for post in errors:
+            line = f"{post.account} ({post.state}): {post.error}"
+            if styled:
+                console().print(escape(line))
+            else:
+                echo(line)
+
+
+def _standing_of(posts: Sequence[LedgerPost]) -> str:
+    counts: dict[str, int] = {}
+    for post in posts:
+        counts[str(post.state)] = counts.get(str(post.state), 0) + 1
+    return ", ".join(f"{count} {STATE_WORDS.get(state, state)}" for state, count in
+                     counts.items())
+
+
+def _post_json(post: LedgerPost) -> dict[str, Any]:
+    return {"account": post.account, "platform": post.platform, "handle": post.handle,
+            "text": post.text, "state": str(post.state), "attempts": post.attempts,
+            "remote_id": post.remote_id, "url": post.url, "error": post.error,
+            "updated_at": post.updated_at}

@@ -1,20 +1,23 @@
-"""Posts: the preview of a send or dry run, each result as it comes, and the outcome."""
+"""Posts: the preview of a send or dry run, each result as it comes, and the outcome with the
+next step that fits each failure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from metpost.models import Post, SendResult
-from metpost.output.base import Mode, console, echo, emit_json, escape, note
+from metpost.output.base import Mode, console, echo, emit_json, escape, note, plural
 from metpost.status import PostStatus
 
 if TYPE_CHECKING:
+    from metpost.models import Account
     from metpost.runner import RunOutcome
 
 
 def post_record(post: Post) -> dict[str, Any]:
-    """The JSON form of a post."""
+    """The JSON form of a post (a repost also names the account whose post it reposts)."""
+    repost = {"repost_of": post.repost_of} if post.repost_of else {}
     return {
         "account": post.account.name,
         "platform": post.account.platform,
@@ -25,60 +28,92 @@ def post_record(post: Post) -> dict[str, Any]:
         "ok": post.ok,
         "problems": list(post.problems),
         "missing_credentials": list(post.missing_credentials),
+        **repost,
     }
 
 
 def _summary(posts: Sequence[Post], dry_run: bool) -> str:
     bad = sum(not post.ok for post in posts)
     unready = sum(post.ok and not post.ready for post in posts)
-    parts = [f"{len(posts)} post{'s' if len(posts) != 1 else ''}",
-             f"{len(posts) - bad} fit" if not bad else f"{bad} with problems"]
+    texts = len({post.text for post in posts})
+    parts = [plural(len(posts), "post") + f" ({plural(texts, 'distinct text')})",
+             "all fit" if not bad else f"{bad} with problems"]
     if unready:
-        parts.append(f"{unready} waiting for credentials")
+        parts.append(f"{unready} waiting for credentials (metpost check lists them)")
     tail = "dry run: nothing was sent" if dry_run else "nothing has been sent yet"
     return ", ".join(parts) + f"; {tail}."
 
 
-def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool) -> None:
-    """What would go out, account by account."""
-    if mode == "json":
-        emit_json({"dry_run": dry_run, "posts": [post_record(post) for post in posts]})
-        return
-    if mode == "rich":
-        from rich.table import Table
-
-        table = Table(title="Dry run" if dry_run else "About to post", show_lines=True,
-                      expand=True)
-        table.add_column("Account", overflow="fold", ratio=1, min_width=16)
-        table.add_column("Platform", no_wrap=True)
-        table.add_column("Text", overflow="fold", ratio=3)
-        table.add_column("Length", no_wrap=True, justify="right")
-        table.add_column("Problems", overflow="fold", ratio=1, min_width=14)
-        for post in posts:
-            notes = list(post.problems)
-            if post.missing_credentials:
-                count = len(post.missing_credentials)
-                notes.append(f"{count} secret{'s' if count != 1 else ''} not set "
-                             "(metpost check lists them)")
-            style = "red" if not post.ok else ("yellow" if notes else "green")
-            table.add_row(escape(post.account.label), post.account.platform, escape(post.text),
-                          f"[{style}]{post.length}/{post.limit}[/]",
-                          f"[{style}]" + escape("\n".join(notes) or "ok") + "[/]")
-        screen = console()
-        screen.print(table)
-        screen.print(_summary(posts, dry_run))
-        return
+def _groups(posts: Sequence[Post]) -> list[list[Post]]:
+    """Posts with the same text together, groups with problems first, then the largest."""
+    by_text: dict[str, list[Post]] = {}
     for post in posts:
-        verdict = "ok" if post.ready else ("needs credentials" if post.ok else "PROBLEM")
-        echo(f"== {post.account.label} [{post.account.platform}] "
-                   f"{post.length}/{post.limit} {verdict}")
-        echo(post.text)
+        by_text.setdefault(post.text, []).append(post)
+    return sorted(by_text.values(), key=lambda group: (all(p.ok for p in group), -len(group)))
+
+
+def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool,
+                 full: bool = False, extra: Mapping[str, Any] | None = None) -> None:
+    """What would go out: one block per distinct text with the accounts that get it (problems
+    first), or with ``full`` every post in full. ``extra``: more keys for the JSON document."""
+    if mode == "json":
+        emit_json({"dry_run": dry_run, "posts": [post_record(post) for post in posts],
+                   **(extra or {})})
+        return
+    styled = mode == "rich"
+    say = _printer(styled)
+    say(f"[bold]{'Dry run' if dry_run else 'About to post'}[/]" if styled else
+        ("Dry run" if dry_run else "About to post"))
+    if full:
+        for post in posts:
+            _show_full(post, say, styled)
+    else:
+        groups = _groups(posts)
+        for number, group in enumerate(groups, start=1):
+            _show_group(group, number, len(groups), say, styled)
+    say(escape(_summary(posts, dry_run)) if styled else _summary(posts, dry_run))
+
+
+def _printer(styled: bool) -> Any:
+    if styled:
+        screen = console()
+        return lambda line="": screen.print(line)
+    return echo
+
+
+def _show_group(group: list[Post], number: int, total: int, say: Any, styled: bool) -> None:
+    accounts = plural(len(group), "account")
+    heading = f"Text {number} of {total}, for {accounts}"
+    if any(not post.ok for post in group):
+        heading += " — PROBLEM"
+    say()
+    say(f"[bold]{escape(heading)}[/]" if styled else f"== {heading}")
+    say(escape(group[0].text) if styled else group[0].text)
+    width = max(len(post.account.label) for post in group)
+    for post in group:
+        line = (f"  {post.account.label:<{width}}  {post.account.platform:<9} "
+                f"{post.length}/{post.limit}")
+        if styled:
+            colour = "red" if not post.ok else "green"
+            say(f"[{colour}]{escape(line)}[/]")
+        else:
+            say(line)
         for problem in post.problems:
-            echo(f"!! {problem}")
-        if post.missing_credentials:
-            echo("-- credentials not set: " + ", ".join(post.missing_credentials))
-        echo()
-    echo(_summary(posts, dry_run))
+            say(f"    [red]! {escape(problem)}[/]" if styled else f"    !! {problem}")
+
+
+def _show_full(post: Post, say: Any, styled: bool) -> None:
+    verdict = "ok" if post.ready else ("needs credentials" if post.ok else "PROBLEM")
+    heading = f"{post.account.label} [{post.account.platform}] {post.length}/{post.limit} " \
+              f"{verdict}"
+    say()
+    say(f"[bold]{escape(heading)}[/]" if styled else f"== {heading}")
+    say(escape(post.text) if styled else post.text)
+    for problem in post.problems:
+        say(f"[red]! {escape(problem)}[/]" if styled else f"!! {problem}")
+    if post.missing_credentials:
+        line = "credentials not set: " + ", ".join(post.missing_credentials)
+        say(f"[yellow]{escape(line)}[/]" if styled else f"-- {line}")
 
 
 def result_record(result: SendResult, post: Post | None = None) -> dict[str, Any]:
@@ -88,7 +123,8 @@ def result_record(result: SendResult, post: Post | None = None) -> dict[str, Any
         "account": result.account.name, "platform": result.account.platform,
         "handle": result.account.handle}
     record.update(text=result.text, status=str(result.status), remote_id=result.remote_id,
-                  url=result.url, error=result.error, attempts=result.attempts)
+                  url=result.url, error=result.error, attempts=result.attempts,
+                  problem=result.problem)
     return record
 
 
@@ -104,23 +140,39 @@ def show_result(result: SendResult, mode: Mode) -> None:
         return
     detail = (result.url or result.remote_id or "") if result.delivered else (result.error or "")
     line = f"{result.status:<10} {result.account.label}" + (f": {detail}" if detail else "")
-    if mode == "rich":
-        color = STATUS_COLORS.get(result.status, "white")
-        console().print(f"[{color}]{escape(line)}[/]", soft_wrap=True)
-    else:
+    if mode != "rich":
         echo(line)
+        return
+    color = STATUS_COLORS.get(result.status, "white")
+    screen = console()
+    if len(line) <= screen.width:
+        screen.print(f"[{color}]{escape(line)}[/]", soft_wrap=True)
+        return
+    # Too wide: the address (or the reason) goes on a line of its own, whole; a reason wraps.
+    screen.print(f"[{color}]{escape(f'{result.status:<10} {result.account.label}')}[/]",
+                 soft_wrap=True)
+    if result.delivered:
+        screen.print(f"  {escape(detail)}", soft_wrap=True)
+    else:
+        from rich.padding import Padding
+        from rich.text import Text
+
+        screen.print(Padding(Text(detail), (0, 0, 0, 2)))
 
 
 def show_outcome(outcome: RunOutcome, mode: Mode, posts: Sequence[Post] = (), *,
-                 next_step: str = "metpost retry") -> None:
-    """The whole outcome: a JSON document, or a summary after the per-post lines."""
+                 next_step: str = "metpost retry",
+                 extra: Mapping[str, Any] | None = None) -> None:
+    """The whole outcome: a JSON document, or a summary after the per-post lines, with the next
+    step that fits each kind of failure."""
     results = outcome.results
     if mode == "json":
         by_account = {post.account.name: post for post in posts}
         emit_json({"dry_run": False, "broadcast": outcome.broadcast_id,
-               "interrupted": outcome.interrupted, "notes": list(outcome.notes), "posts": [
-                   result_record(result, by_account.get(result.account.name))
-                   for result in results]})
+                   "interrupted": outcome.interrupted, "notes": list(outcome.notes),
+                   "next_steps": next_steps(outcome, next_step), "posts": [
+                       result_record(result, by_account.get(result.account.name))
+                       for result in results], **(extra or {})})
         for line in outcome.notes:
             note(line)
         return
@@ -130,13 +182,56 @@ def show_outcome(outcome: RunOutcome, mode: Mode, posts: Sequence[Post] = (), *,
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
-    echo(f"Broadcast {outcome.broadcast_id}: {len(results)} posts: "
-          f"{summary or 'nothing to do'}.")
+    echo(f"Broadcast {outcome.broadcast_id}: {plural(len(results), 'post')}: "
+         f"{summary or 'nothing to do'}.")
     if outcome.interrupted:
         echo("Interrupted: posts not sent are left for the next run.")
-    if any(result.status in (PostStatus.FAILED, PostStatus.UNKNOWN, PostStatus.NOT_SENT)
-           for result in results):
-        echo(f"To finish it: {next_step} {outcome.broadcast_id}")
-    if any(result.status == PostStatus.RETRACTED for result in results) and \
-            next_step == "metpost retry":
-        echo("Retracted posts stay retracted; send with --again to post them anew.")
+    for step in next_steps(outcome, next_step):
+        echo(step)
+
+
+def next_steps(outcome: RunOutcome, command: str = "metpost retry") -> list[str]:
+    """What a person should do next, one line per kind of failure; empty when all is well."""
+    finish = f"{command} {outcome.broadcast_id}"
+    retryable: list[str] = []  # accounts whose posts a retry can finish
+    retracted: list[str] = []
+    steps: list[str] = []
+    renew: dict[str, list[str]] = {}
+    for result in outcome.results:
+        name = result.account.name
+        if result.status in (PostStatus.UNKNOWN, PostStatus.NOT_SENT, PostStatus.BUSY):
+            retryable.append(name)
+        elif result.status == PostStatus.FAILED:
+            if result.problem == "credentials":
+                renew.setdefault(_secret_names(result.account), []).append(name)
+            elif result.problem == "duplicate":
+                steps.append(f"{name}: the same text is already live there; nothing to resend")
+            elif result.problem == "permission":
+                what = result.permission or "the permission to post"
+                steps.append(f"{name}: grant {what} to the app or page, then: {finish}")
+            elif result.problem == "invalid":
+                steps.append(f"{name}: the platform refused the post itself; change the text "
+                             "and send it as a new broadcast")
+            elif result.problem == "credits":
+                steps.append(f"{name}: the app's usage cap or credits are used up; once "
+                             f"they are renewed: {finish}")
+            else:
+                retryable.append(name)
+        elif result.status == PostStatus.RETRACTED and command == "metpost retry":
+            retracted.append(name)
+    for variables, names in renew.items():
+        steps.insert(0, f"renew {variables} ({', '.join(names)}: the platform refused the "
+                        f"credentials), then: {finish}")
+    if retryable:
+        steps.insert(0, f"To finish it: {finish}")
+    if retracted:
+        steps.append(f"Retracted earlier ({', '.join(retracted)}): they stay retracted; send "
+                     "with --again to post them anew.")
+    return steps
+
+
+def _secret_names(account: Account) -> str:
+    """The environment variables holding an account's secrets, as a person would list them."""
+    names = list(account.credentials.values())
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else (
+        names[0] if names else "its credentials")

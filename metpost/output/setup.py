@@ -19,14 +19,30 @@ def show_accounts(accounts: Sequence[Account], mode: Mode) -> None:
         emit_json({"accounts": [{
             "name": a.name, "platform": a.platform, "handle": a.handle, "borough": a.borough,
             "personality": a.personality, "tags": list(a.tags), "api_url": a.api_url,
-            "credentials": dict(a.credentials), **dict(a.settings),
+            "credentials": dict(a.credentials), **dict(a.settings), "status": a.status,
         } for a in accounts]})
         return
-    rows = [(a.name, a.platform, a.handle or "", a.borough or "", a.personality or "",
-             ", ".join(a.tags)) for a in accounts]
-    table(("Name", "Platform", "Handle", "Borough", "Personality", "Tags"), rows, mode)
+    # A staged rollout shows each account's status; a config whose accounts are all live, as
+    # ever, does not need the column.
+    status = [(a.status,) for a in accounts] if any(not a.live for a in accounts) else None
     if mode == "rich":
+        # At 80 columns, whom an account speaks for and its tags share the one column that may
+        # be cut; names and handles are always whole.
+        narrow: list[tuple[str, ...]] = [(a.name, a.platform, a.handle or "",
+                   " · ".join(part for part in (a.borough or a.personality or "",
+                                                ", ".join(a.tags)) if part)) for a in accounts]
+        if status:
+            narrow = [(*row, *state) for row, state in zip(narrow, status, strict=True)]
+        table(("Name", "Platform", "Handle", "For · tags", *(("Status",) if status else ())),
+              narrow, mode, flexible=3)
         console().print(f"{len(accounts)} accounts")
+        return
+    rows: list[tuple[str, ...]] = [(a.name, a.platform, a.handle or "", a.borough or "",
+                                    a.personality or "", ", ".join(a.tags)) for a in accounts]
+    if status:
+        rows = [(*row, *state) for row, state in zip(rows, status, strict=True)]
+    table(("Name", "Platform", "Handle", "Borough", "Personality", "Tags",
+           *(("Status",) if status else ())), rows, mode)
 
 
 def show_templates(templates: Sequence[MessageTemplate], mode: Mode) -> None:
@@ -55,18 +71,48 @@ def show_setup_report(report: SetupReport, mode: Mode) -> None:
             "templates": list(report.template_names),
             "template_problems": list(report.template_problems),
             "missing_credentials": {k: list(v) for k, v in report.missing_credentials.items()},
+            "statuses": _statuses(config.accounts), "schedules": report.schedules,
         })
         return
     ready = len(report.accounts_ready)
+    statuses = _statuses(config.accounts)
+    staged = (" (" + ", ".join(f"{count} {status}" for status, count in statuses.items())
+              + ")") if statuses["live"] != len(config.accounts) else ""
     lines = [
-        f"{config.path}: valid — {len(config.accounts)} accounts, {len(config.boroughs)} "
-        f"boroughs, {len(config.personalities)} personalities",
+        f"{config.path}: valid — {len(config.accounts)} accounts{staged}, "
+        f"{len(config.boroughs)} boroughs, {len(config.personalities)} personalities",
         f"{config.templates_dir}: {len(report.template_names)} templates"
         + (f", {len(report.template_problems)} with problems" if report.template_problems
            else ", all parse"),
-        f"credentials: {ready}/{len(config.accounts)} accounts have every secret set",
+        *([f"{report.schedules_path}: {report.schedules} schedules, valid"]
+          if report.schedules is not None else []),
+        _credentials_line(ready, len(config.accounts)),
     ]
-    for name, variables in report.missing_credentials.items():
+    shown = list(report.missing_credentials.items())
+    for name, variables in shown[:MISSING_SHOWN]:
         lines.append(f"  {name}: not set: {', '.join(variables)}")
+    if len(shown) > MISSING_SHOWN:
+        lines.append(f"  … and {len(shown) - MISSING_SHOWN} more accounts (--json lists every "
+                     "variable)")
     for line in lines:
         echo(line)
+
+
+MISSING_SHOWN = 10  # accounts listed by name; --json lists them all
+
+
+def _statuses(accounts: Sequence[Account]) -> dict[str, int]:
+    """How many accounts are live, planned and paused (a staged rollout)."""
+    from metpost.models import ACCOUNT_STATUSES
+
+    return {status: sum(a.status == status for a in accounts) for status in ACCOUNT_STATUSES}
+
+
+def _credentials_line(ready: int, total: int) -> str:
+    """What the count of accounts with their secrets means for the person reading it."""
+    if ready == total:
+        return f"credentials: all {total} accounts have their secrets set and can post"
+    return (f"credentials: {ready} of {total} accounts can post from here; the other "
+            f"{total - ready} lack secrets in this environment. A dry run needs none; a send "
+            "to them stops before posting, and check --require-credentials fails until they "
+            "are set")

@@ -22,7 +22,8 @@ Obligations of a client:
 - **Declared capabilities.** ``capabilities`` tells the engine, before it sends, what the client
   can do: list recent posts (to reconcile a post whose outcome is unknown), delete, publish
   idempotently (a resend with the same ``idempotency_key`` cannot post twice), attach media,
-  reply in threads. The engine never calls what is not declared.
+  reply in threads, repost another post (``PostRequest.repost_of``), and say whom the
+  credentials belong to (``whoami``). The engine never calls what is not declared.
 - **Secrets.** Never put a credential in a ``PublishError`` reason; metpost redacts what it
   knows, but a client is the first line.
 """
@@ -38,8 +39,10 @@ from pathlib import Path
 from typing import ClassVar
 
 __all__ = [
+    "PROBLEMS",
     "Capabilities",
     "Destination",
+    "Identity",
     "Media",
     "Platform",
     "PostRequest",
@@ -67,9 +70,14 @@ class Capabilities:
     can_list_recent: bool = False  # recent_posts() works: unknown outcomes can be reconciled
     can_delete: bool = False  # delete() works: metpost retract can remove posts
     idempotent_publish: bool = False  # a resend with the same idempotency key cannot duplicate
+    # Seconds the platform honours an idempotency key (Mastodon: an hour); None: for ever. Past
+    # it, a post that may exist is looked for (can_list_recent) before any resend.
+    idempotency_window: float | None = None
     media: bool = False
     threads: bool = False  # publish() honours PostRequest.reply_to
     max_media: int = 0
+    reposts: bool = False  # publish() honours PostRequest.repost_of (X: a repost)
+    can_verify: bool = False  # whoami() works: `metpost accounts verify` can ask who we are
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,13 @@ class PostRequest:
     idempotency_key: str
     reply_to: Receipt | None = None
     media: tuple[Media, ...] = ()
+    # The post to repost instead of making a new one (its text is then the original's); only
+    # given to a platform that declares ``capabilities.reposts``.
+    repost_of: Receipt | None = None
+    # Unix time the first request for this post began: the same on every attempt, in every run.
+    # A platform whose posts carry a time of their own (Bluesky's createdAt) derives it from
+    # this, so that a resend is byte-identical. None when the caller keeps no such record.
+    first_attempt_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,20 @@ class RemotePost:
     url: str | None = None
     created_at: datetime | None = None  # when the platform says it was made (timezone-aware)
     links: tuple[RemoteLink, ...] = ()
+    repost_of: str | None = None  # when it is a repost: the remote id of the post it reposts
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whom a platform says an account's credentials belong to.
+
+    ``handle`` is how accounts.yaml's ``handle`` would name the account (X: ``@MPSHackney``; a
+    Facebook page's username), or None when the platform gives none to compare; ``name`` is the
+    name the platform shows (a page's name).
+    """
+
+    handle: str | None
+    name: str | None = None
 
 
 class PublishError(Exception):
@@ -160,6 +189,10 @@ class PublishError(Exception):
       one, until ``retry_at``.
     - none of these: a permanent refusal (revoked token, invalid post); the post fails.
     ``status`` is the HTTP status and ``code`` the platform's own error code, when there were any.
+    ``problem`` says what a person must do about a refusal, as one of ``PROBLEMS``:
+    ``credentials`` (renew the token), ``permission`` (grant the app or page a permission; name
+    it in ``permission`` when the platform does), ``duplicate``, ``rate-limit``, ``credits``,
+    ``invalid`` (the post itself).
     """
 
     def __init__(
@@ -173,6 +206,8 @@ class PublishError(Exception):
         retry_at: float | None = None,
         throttle_key: str | None = None,
         code: object = None,
+        problem: str | None = None,
+        permission: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -183,6 +218,11 @@ class PublishError(Exception):
         self.retry_at = retry_at
         self.throttle_key = throttle_key
         self.code = code
+        self.problem = problem or ("duplicate" if duplicate else None)
+        self.permission = permission
+
+
+PROBLEMS = ("credentials", "permission", "duplicate", "rate-limit", "credits", "invalid")
 
 
 def comparable_text(text: str) -> str:
@@ -193,9 +233,10 @@ def comparable_text(text: str) -> str:
 class Platform(ABC):
     """A social-media platform metpost can post to.
 
-    Subclasses declare data (``name``, ``title``, ``credential_keys``, ``account_fields``,
-    ``limits``, ``capabilities``) that config validation and checks read without importing the
-    platform's client library, and implement ``publish`` and what their capabilities declare.
+    Subclasses declare data (``name``, ``title``, ``credential_keys``,
+    ``optional_credential_keys``, ``account_fields``, ``path_fields``, ``limits``,
+    ``limit_field``, ``capabilities``) that config validation and checks read without importing
+    the platform's client library, and implement ``publish`` and what their capabilities declare.
     """
 
     name: ClassVar[str]
@@ -204,6 +245,11 @@ class Platform(ABC):
     optional_credential_keys: ClassVar[tuple[str, ...]] = ()  # may be left out of the config
     # extra account keys this platform reads from accounts.yaml: key -> required?
     account_fields: ClassVar[Mapping[str, bool]] = {}
+    # account fields that name files: given relative to the accounts file's folder, and handed
+    # to the client as absolute paths
+    path_fields: ClassVar[tuple[str, ...]] = ()
+    # the account field that limits_for() reads to vary the limit per account, if any
+    limit_field: ClassVar[str | None] = None
     limits: ClassVar[TextLimits]  # the usual limit; limits_for() may vary it per account
     capabilities: ClassVar[Capabilities] = Capabilities()
 
@@ -254,8 +300,16 @@ class Platform(ABC):
 
     def same_post(self, request: PostRequest, listed: RemotePost) -> bool:
         """Whether ``listed`` is the post ``request`` would make: the same text, as this
-        platform lists it. Platforms that rewrite text (links, escaping, HTML) override this."""
+        platform lists it (for a repost: a repost of the same post). Platforms that rewrite text
+        (links, escaping, HTML) override this."""
+        if request.repost_of is not None:
+            return listed.repost_of == request.repost_of.remote_id
         return comparable_text(request.text) == comparable_text(listed.text)
+
+    def whoami(self) -> Identity:
+        """Ask the platform whom the credentials belong to (no post is made); raise
+        PublishError if it refuses. Only called when ``capabilities.can_verify``."""
+        raise NotImplementedError(f"{self.title} cannot say whom credentials belong to")
 
     def throttle_keys(self) -> tuple[str, ...]:
         """Keys of limits this account shares with others (an app's daily cap), as its

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from metpost.platforms.api import (
     Capabilities,
+    Identity,
     Platform,
     PostRequest,
     PublishError,
@@ -56,6 +57,7 @@ RATE_LIMIT_CODES = {4: "app", 17: "account", 32: "account", 613: "account", 8000
 TOKEN_CODES = {102, 190}
 DUPLICATE_CODE = 506
 PERMISSION_CODES = {10, *range(200, 300)}
+PERMISSION_NAME = re.compile(r"\b(pages_[a-z_]+|publish_[a-z_]+|business_[a-z_]+)\b")
 NONEXISTENT_OBJECT = (100, 33)  # "does not exist, cannot be loaded due to missing permissions"
 APP_THROTTLE_KEY = "facebook-app"
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
@@ -108,7 +110,7 @@ class FacebookPlatform(Platform):
     credential_keys = ("page_access_token",)
     account_fields = {"page_id": True, "graph_version": False}  # noqa: RUF012
     limits = TextLimits(max_length=63206)
-    capabilities = Capabilities(can_list_recent=True, can_delete=True)
+    capabilities = Capabilities(can_list_recent=True, can_delete=True, can_verify=True)
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
@@ -133,6 +135,24 @@ class FacebookPlatform(Platform):
             raise PublishError("Facebook accepted the request but returned no post id",
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
+
+    # -- who the credentials belong to ----------------------------------------------------
+
+    def whoami(self) -> Identity:
+        """The page the token reaches (GET /{page-id}?fields=name,username): its username, if
+        it has one, is what accounts.yaml's handle names."""
+        page_id = self.destination.settings["page_id"]
+        try:
+            page = self._call(lambda graph: graph.get_object(page_id, fields="name,username"))
+        except PublishError as error:
+            if error.code == NONEXISTENT_OBJECT:  # also Graph's word for "not with this token"
+                raise PublishError(f"page {page_id} is not reachable with this token: "
+                                   f"{error.reason}", code=error.code,
+                                   status=error.status) from None
+            raise
+        name = str(page.get("name") or "") if isinstance(page, dict) else ""
+        username = page.get("username") if isinstance(page, dict) else None
+        return Identity(handle=str(username) if username else None, name=name or None)
 
     # -- finding a post --------------------------------------------------------------------
 
@@ -262,7 +282,7 @@ class FacebookPlatform(Platform):
         if code in RATE_LIMIT_CODES:
             failure = PublishError(
                 f"Facebook rate limit reached: {words}", retry_safe=True, status=status,
-                retry_at=self._regain_access_at(),
+                retry_at=self._regain_access_at(), problem="rate-limit",
                 throttle_key=APP_THROTTLE_KEY if RATE_LIMIT_CODES[code] == "app" else None)
         elif code in MAYBE_POSTED_CODES or details.get("is_transient") or (status or 0) >= 500:
             failure = PublishError(f"Facebook server error: {words}", status=status,
@@ -271,12 +291,17 @@ class FacebookPlatform(Platform):
             failure = PublishError(f"Facebook refused the post as a duplicate: {words}",
                                    status=status, duplicate=True)
         elif code in TOKEN_CODES:
-            failure = PublishError(f"Facebook refused the page token: {words}", status=status)
+            failure = PublishError(f"Facebook refused the page token: {words}", status=status,
+                                   problem="credentials")
         elif code in PERMISSION_CODES:
+            named = PERMISSION_NAME.findall(message)
             failure = PublishError(f"Facebook refused: the page or app lacks a permission: "
-                                   f"{words}", status=status)
+                                   f"{words}", status=status, problem="permission",
+                                   permission=", ".join(dict.fromkeys(named)) or
+                                   "pages_manage_posts (posting as the page needs it)")
         else:
-            failure = PublishError(f"Facebook refused the request: {words}", status=status)
+            failure = PublishError(f"Facebook refused the request: {words}", status=status,
+                                   problem="invalid")
         failure.code = (code, subcode)
         return failure
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from metpost.platforms.api import (
     Capabilities,
+    Identity,
     Platform,
     PostRequest,
     PublishError,
@@ -73,7 +74,8 @@ class XPlatform(Platform):
     title = "X"
     credential_keys = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
     limits = TextLimits(max_length=280, unit="weighted characters")
-    capabilities = Capabilities(can_list_recent=True, can_delete=True, threads=True)
+    capabilities = Capabilities(can_list_recent=True, can_delete=True, threads=True,
+                                reposts=True, can_verify=True)
     permanent_statuses: ClassVar[dict[int, str]] = {
         400: "X refused the request as invalid",
         401: "X refused the credentials (revoked or wrong keys)",
@@ -92,7 +94,10 @@ class XPlatform(Platform):
     # -- publishing ------------------------------------------------------------------------
 
     def publish(self, request: PostRequest) -> Receipt:
-        """Create a post (POST /2/tweets), as a reply when the request continues a thread."""
+        """Create a post (POST /2/tweets), as a reply when the request continues a thread, or
+        repost one (POST /2/users/:id/retweets) when the request says so."""
+        if request.repost_of is not None:
+            return self._repost(request.repost_of)
         reply_to = request.reply_to.remote_id if request.reply_to else None
         response = self._call(lambda client: client.create_tweet(
             text=request.text, in_reply_to_tweet_id=reply_to, user_auth=True), writing=True)
@@ -102,6 +107,31 @@ class XPlatform(Platform):
             raise PublishError("X accepted the request but returned no post id",
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
+
+    def _repost(self, original: Receipt) -> Receipt:
+        """Repost ``original`` as this account. X answers ``{"data": {"retweeted": true,
+        "rest_id": ...}}``, ``rest_id`` being the repost's own id; reposting a post already
+        reposted answers the same and makes nothing new."""
+        response = self._call(lambda client: client.retweet(original.remote_id, user_auth=True),
+                              writing=True)
+        data = response.data or {}
+        if data.get("retweeted") is not True:
+            raise PublishError(f"X did not repost {original.url or original.remote_id}",
+                               maybe_posted=True)
+        remote_id = str(data.get("rest_id") or "")
+        if not remote_id:  # the repost exists, but only the account's listing names it
+            raise PublishError("X reposted the post but returned no id for the repost",
+                               maybe_posted=True)
+        return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
+
+    # -- who the credentials belong to ----------------------------------------------------
+
+    def whoami(self) -> Identity:
+        """The user the access token belongs to (GET /2/users/me), as ``@username``."""
+        me = self._call(lambda client: client.get_me(user_auth=True))
+        if me.data is None:
+            raise PublishError(f"X answered GET /2/users/me without a user: {me.errors}")
+        return Identity(handle="@" + str(me.data.username), name=str(me.data.name))
 
     # -- finding a post --------------------------------------------------------------------
 
@@ -124,8 +154,12 @@ class XPlatform(Platform):
 
     def same_post(self, request: PostRequest, listed: RemotePost) -> bool:
         """The same text once X's rewriting is undone: entities unescaped, and every link,
-        ours as written and theirs as t.co, compared by where it leads."""
+        ours as written and theirs as t.co, compared by where it leads. A repost is the same
+        as a listed repost of the same post."""
         from metpost.textrules import link_spans
+
+        if request.repost_of is not None or listed.repost_of is not None:
+            return super().same_post(request, listed)
 
         ours = comparable_text(request.text)
         pieces, last = [], 0
@@ -154,9 +188,11 @@ class XPlatform(Platform):
                                  target=str(item.get("expanded_url") or item["url"]))
                       for item in entities.get("urls", ()) if isinstance(item, dict)
                       and item.get("url"))
+        reposted = next((str(ref.id) for ref in getattr(tweet, "referenced_tweets", None) or ()
+                         if getattr(ref, "type", None) == "retweeted"), None)
         return RemotePost(remote_id=str(tweet.id), text=tweet.text,
                           url=self.post_url(str(tweet.id)), created_at=tweet.created_at,
-                          links=links)
+                          links=links, repost_of=reposted)
 
     # -- deleting --------------------------------------------------------------------------
 
@@ -213,16 +249,17 @@ class XPlatform(Platform):
         if headers.get("x-user-limit-24hour-remaining") == "0":
             return PublishError("X's 24-hour post limit for this account is used up",
                                 status=429, retry_at=_epoch(headers.get(
-                                    "x-user-limit-24hour-reset")))
+                                    "x-user-limit-24hour-reset")), problem="rate-limit")
         if headers.get("x-app-limit-24hour-remaining") == "0":
             return PublishError("X's 24-hour post limit for this app is used up", status=429,
                                 retry_at=_epoch(headers.get("x-app-limit-24hour-reset")),
-                                throttle_key=self._app_key)
+                                throttle_key=self._app_key, problem="rate-limit")
         if "usage-capped" in str(problem.get("type", "")).lower():
             return PublishError(f"X's usage cap for this app is reached: {_words(response)}",
-                                status=429, throttle_key=self._app_key)
+                                status=429, throttle_key=self._app_key, problem="credits")
         return PublishError("X rate limit reached", retry_safe=True, status=429,
-                            retry_at=_epoch(headers.get("x-rate-limit-reset")))
+                            retry_at=_epoch(headers.get("x-rate-limit-reset")),
+                            problem="rate-limit")
 
     def _refusal(self, response: requests.Response, writing: bool) -> PublishError:
         status = response.status_code
@@ -237,8 +274,14 @@ class XPlatform(Platform):
         summary = self.permanent_statuses.get(status, f"X answered HTTP {status}")
         if status == 402:
             return PublishError(f"{summary}: {words}", status=status,
-                                throttle_key=self._app_key)
-        return PublishError(f"{summary}: {words}", status=status)
+                                throttle_key=self._app_key, problem="credits")
+        problem = {401: "credentials", 403: "permission"}.get(status, "invalid")
+        # X says which permission an app lacks in words ("oauth1 app permissions"): the app
+        # must be set to "Read and write" in the developer portal.
+        permission = "Read and write (the X app's user authentication settings)" if (
+            status == 403 and "permission" in words.lower()) else None
+        return PublishError(f"{summary}: {words}", status=status, problem=problem,
+                            permission=permission)
 
     def throttle_keys(self) -> tuple[str, ...]:
         """The X app's key: its daily cap and credits are shared by every account using it."""
@@ -274,7 +317,8 @@ class XPlatform(Platform):
 def _users_tweets(client: tweepy.Client, **arguments: Any) -> tweepy.Response:
     """One page of an account's posts, with the fields reconciling needs."""
     return client.get_users_tweets(arguments.pop("user_id"), **arguments,
-                                   tweet_fields=["created_at", "entities"], user_auth=True)
+                                   tweet_fields=["created_at", "entities", "referenced_tweets"],
+                                   user_auth=True)
 
 
 def _problem(response: requests.Response) -> Mapping[str, Any]:

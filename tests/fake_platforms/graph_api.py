@@ -29,6 +29,11 @@ Routes (any ``/vNN.N`` prefix, recorded in ``versions_seen``; none means the app
   docs' example shows only ``limit`` and ``after``). ``fields`` picks among ``id``,
   ``message``, ``created_time`` (``2026-11-24T07:00:00+0000``); any other field is code 100
   "(#100) Tried accessing nonexisting field (...)". https://developers.facebook.com/docs/graph-api/results
+- ``GET /{page-id}`` with the page's own token -> ``{"name", "id"}`` (default fields), or the
+  ``fields`` asked for among ``id``, ``name`` and ``username`` (left out when the page has
+  none, as Graph leaves out empty fields); another field is code 100 "(#100) Tried accessing
+  nonexisting field (...) on node type (Page)". With another page's token it is 100/33, as for
+  any object the token cannot load. https://developers.facebook.com/docs/graph-api/reference/page
 - ``GET /{post-id}`` -> the post (default fields ``created_time``, ``message``, ``id``), or
   100/33. ``DELETE /{post-id}`` -> ``{"success": true}``, or 100/33 for a post that is gone or
   another page's. https://developers.facebook.com/docs/pages/getting-started
@@ -114,6 +119,7 @@ class Page:
     id: str
     name: str
     token: str
+    username: str | None = None
 
 
 @dataclass
@@ -140,10 +146,10 @@ class FakeGraph(FakeServer):
 
     # -- set-up and inspection ---------------------------------------------------------------
 
-    def add_page(self, page_id: str, name: str, token: str) -> None:
-        """Know a page, acted for by this page access token."""
+    def add_page(self, page_id: str, name: str, token: str, username: str | None = None) -> None:
+        """Know a page, acted for by this page access token (``username``: its @name)."""
         with self._lock:
-            self.pages[str(page_id)] = Page(str(page_id), name, token)
+            self.pages[str(page_id)] = Page(str(page_id), name, token, username)
 
     def revoke(self, token: str) -> None:
         """From now on, this token gets code 190, subcode 460."""
@@ -308,7 +314,7 @@ class FakeGraph(FakeServer):
 
     def _read(self, page: Page, object_id: str, params: dict[str, str]) -> Reply:
         if object_id == page.id:
-            return Reply(200, {"name": page.name, "id": page.id}, content_type=JSON_UTF8)
+            return _page_json(page, params)
         post = self._live_post(page, object_id)
         if post is None:
             return _unsupported("get", object_id)
@@ -330,6 +336,18 @@ class FakeGraph(FakeServer):
         with self._lock:
             return next((p for p in self.posts if p.id == post_id and not p.deleted
                          and p.page_id == page.id), None)
+
+
+def _page_json(page: Page, params: dict[str, str]) -> Reply:
+    """A page's fields, as ``fields`` asks (name and id by default); empty ones left out."""
+    values = {"id": page.id, "name": page.name, "username": page.username}
+    wanted = [name.strip() for name in params.get("fields", "name,id").split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in values]
+    if unknown:
+        return _error(f"(#100) Tried accessing nonexisting field ({unknown[0]}) on node type "
+                      "(Page)", "OAuthException", 100)
+    return Reply(200, {name: values[name] for name in wanted if values[name] is not None},
+                 content_type=JSON_UTF8)
 
 
 def _split_path(path: str) -> tuple[list[str], str]:

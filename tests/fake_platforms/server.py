@@ -76,7 +76,8 @@ class Request:
 
 @dataclass
 class Reply:
-    """What the server answers: a status, a JSON body (None for none) and extra headers."""
+    """What the server answers: a status, a JSON body (None for none; bytes are sent as they
+    are) and extra headers."""
 
     status: int
     body: Any = None
@@ -103,10 +104,15 @@ class Fault:
     close: str | None = None
     delay: float = 0.0
     methods: frozenset[str] = WRITE_METHODS
+    paths: frozenset[str] | None = None  # only requests to these paths; None: the fake's writes
 
 
 class FakeServer:
     """Base for the fakes: lifecycle, request log, latency, concurrency count and the faults."""
+
+    # The paths a fault without paths of its own applies to (None: any path). An XRPC fake sets
+    # its repository writes, so that logging in (also a POST) never consumes a fault.
+    write_paths: frozenset[str] | None = None
 
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
@@ -233,17 +239,24 @@ class FakeServer:
         with self._lock:
             self._faults.extend([fault] * n)
 
+    def clear_faults(self) -> None:
+        """Drop every queued fault that no request has consumed."""
+        with self._lock:
+            self._faults.clear()
+
     @property
     def faults_pending(self) -> int:
         """How many queued faults no request has consumed yet."""
         with self._lock:
             return len(self._faults)
 
-    def _take_fault(self, method: str) -> Fault | None:
-        """The first queued fault that applies to ``method``, removed from the queue."""
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        """The first queued fault that applies to ``method`` and ``path``, removed from the
+        queue."""
         with self._lock:
             for index, fault in enumerate(self._faults):
-                if method in fault.methods:
+                paths = fault.paths if fault.paths is not None else self.write_paths
+                if method in fault.methods and (paths is None or path in paths):
                     del self._faults[index]
                     return fault
         return None
@@ -277,8 +290,8 @@ class FakeServer:
 
     def _serve(self, handler: _Handler) -> None:
         method = handler.command
-        fault = self._take_fault(method)
         split = urlsplit(handler.path)
+        fault = self._take_fault(method, split.path)
         query = {name: values[0] for name, values in
                  parse_qs(split.query, keep_blank_values=True).items()}
         headers: dict[str, str] = {}
@@ -403,7 +416,10 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> bool:
     """Write ``reply``; False if the client had gone away (not an error)."""
-    payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+    if isinstance(reply.body, bytes):  # sent as it is: a proxy's HTML page, a plain text
+        payload = reply.body
+    else:
+        payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
     try:
         handler.send_response(reply.status)
         handler.send_header("Content-Type", reply.content_type)

@@ -1,7 +1,9 @@
 """A fake X API v2, as unkind as the real one: create, read, list and delete posts.
 
-Routes: ``POST /2/tweets``, ``GET /2/tweets/:id``, ``DELETE /2/tweets/:id``, ``GET /2/users/me``
-and ``GET /2/users/:id/tweets``. Shapes followed, and where each was found:
+Routes: ``POST /2/tweets``, ``GET /2/tweets/:id``, ``DELETE /2/tweets/:id``, ``GET /2/users/me``,
+``GET /2/users/:id/tweets``, ``POST /2/users/:id/retweets``, ``DELETE
+/2/users/:id/retweets/:tweet_id`` and ``GET /2/tweets/:id/retweeted_by``. Shapes followed, and
+where each was found:
 
 - Errors are RFC 7807 problem objects ``{"title", "detail", "type", "status"?}`` sent as
   ``application/problem+json``; ``about:blank`` for plain HTTP errors, ``.../invalid-request``
@@ -42,6 +44,22 @@ and ``GET /2/users/:id/tweets``. Shapes followed, and where each was found:
 - ``DELETE /2/tweets/:id`` -> 200 ``{"data": {"deleted": true}}``; an id that is not (or no longer)
   there is 404 "Not Found Error", another user's post 403.
   https://docs.x.com/x-api/posts/manage-tweets/quickstart
+- ``GET /2/users/me`` -> 200 ``{"data": {"id", "name", "username"}}``
+  (https://docs.x.com/x-api/users/lookup/quickstart).
+- ``POST /2/users/:id/retweets`` with ``{"tweet_id": "..."}`` -> 200 ``{"data": {"retweeted":
+  true, "rest_id": "..."}}``: RepostPostResponseData in X's OpenAPI spec (``rest_id`` required,
+  "The ID of the reposted Post"; the fake gives the repost's own id, as X's own clients read
+  it). The example in https://docs.x.com/x-api/posts/retweets/quickstart/manage-retweets shows
+  only ``retweeted``. Reposting a post this user has reposted already answers the same, with the
+  existing repost's id, and makes nothing new (clients report it so). The path's id must be the
+  authorised user's (403 otherwise); an unknown or deleted post is 404. The repost is stored as
+  a post ``RT @author: text`` that reposts the original, and lists as one:
+  ``tweet.fields=referenced_tweets`` gives ``[{"type": "retweeted", "id": ORIGINAL}]``;
+  ``exclude=retweets`` leaves reposts out of ``GET /2/users/:id/tweets``.
+- ``DELETE /2/users/:id/retweets/:tweet_id`` -> 200 ``{"data": {"retweeted": false}}``.
+- ``GET /2/tweets/:id/retweeted_by`` -> 200 ``{"data": [{"id", "name", "username"}], "meta":
+  {"result_count"}}``, newest repost first, or ``{"meta": {"result_count": 0}}``
+  (GetPostsRepostedByResponse in X's OpenAPI spec).
 - A duplicate: 403 ``{"detail": "You are not allowed to create a Tweet with duplicate content.",
   "type": "about:blank", "title": "Forbidden", "status": 403}``, sent as
   ``application/json; charset=utf-8`` (as quoted from the live API), when the same user has a
@@ -142,6 +160,7 @@ class XPost:
     deleted: bool = False
     links: dict[str, str] = field(default_factory=dict, repr=False)  # link as written -> t.co
     _shown: tuple[str, Shown] | None = field(default=None, repr=False, compare=False)
+    repost_of: str | None = None  # a repost: the id of the post it reposts
 
 
 @dataclass(frozen=True)
@@ -236,6 +255,12 @@ class FakeX(FakeServer):
                                             "username": user.username}})
             case "GET", ["2", "users", user_id, "tweets"]:
                 return self._timeline(user_id, request)
+            case "POST", ["2", "users", user_id, "retweets"]:
+                return self._repost(user, user_id, request)
+            case "DELETE", ["2", "users", user_id, "retweets", post_id]:
+                return self._unrepost(user, user_id, post_id)
+            case "GET", ["2", "tweets", post_id, "retweeted_by"]:
+                return self._reposted_by(post_id)
         return _problem(404, "Not Found Error", f"Could not find {request.path}",
                         type_=NOT_FOUND)
 
@@ -276,6 +301,58 @@ class FakeX(FakeServer):
             self.posts.append(post)
         return Reply(201, {"data": {"id": post.id, "text": self.shown(post).text,
                                     "edit_history_tweet_ids": [post.id]}})
+
+    def reposts_of(self, post_id: str) -> list[XPost]:
+        """Live reposts of a post, oldest first."""
+        with self._lock:
+            return [p for p in self.posts if p.repost_of == post_id and not p.deleted]
+
+    def _repost(self, user: XUser, user_id: str, request: Request) -> Reply:
+        if user_id != user.id:
+            return _problem(403, "Forbidden", "You are not permitted to perform this action.")
+        try:
+            body = request.json()
+        except ValueError:
+            return _invalid_request({}, "The request body is not valid JSON.")
+        original_id = body.get("tweet_id") if isinstance(body, dict) else None
+        if not isinstance(original_id, str) or not original_id.isdigit():
+            return _invalid_request({"tweet_id": [original_id]},
+                                    "The `tweet_id` field must be a post id, as a string.")
+        with self._lock:
+            original = next((p for p in self.posts if p.id == original_id and not p.deleted
+                             and p.repost_of is None), None)
+            if original is None:
+                return _problem(404, "Not Found Error",
+                                f"Could not find tweet with id: [{original_id}].",
+                                type_=NOT_FOUND)
+            repost = next((p for p in self.posts if p.user_id == user.id and not p.deleted
+                           and p.repost_of == original_id), None)
+            if repost is None:
+                author = next(u for u in self.users.values() if u.id == original.user_id)
+                repost = XPost(_next_id(), user.id, f"RT @{author.username}: {original.text}",
+                               time.time(), repost_of=original_id)
+                self.posts.append(repost)
+        return Reply(200, {"data": {"retweeted": True, "rest_id": repost.id}})
+
+    def _unrepost(self, user: XUser, user_id: str, original_id: str) -> Reply:
+        if user_id != user.id:
+            return _problem(403, "Forbidden", "You are not permitted to perform this action.")
+        with self._lock:
+            for post in self.posts:
+                if post.user_id == user.id and post.repost_of == original_id:
+                    post.deleted = True
+        return Reply(200, {"data": {"retweeted": False}})
+
+    def _reposted_by(self, post_id: str) -> Reply:
+        with self._lock:
+            reposters = [p.user_id for p in reversed(self.posts)
+                         if p.repost_of == post_id and not p.deleted]
+            users = {u.id: u for u in self.users.values()}
+        if not reposters:
+            return Reply(200, {"meta": {"result_count": 0}})
+        return Reply(200, {"data": [{"id": users[uid].id, "name": users[uid].name,
+                                     "username": users[uid].username} for uid in reposters],
+                           "meta": {"result_count": len(reposters)}})
 
     def _is_duplicate(self, user: XUser, text: str) -> bool:
         """The same user has a live post with this exact text, made within the window."""
@@ -323,6 +400,8 @@ class FakeX(FakeServer):
             if not any(u.id == user_id for u in self.users.values()):
                 return Reply(200, {"errors": [_not_found("user", user_id)]})
             posts = [p for p in self.posts if p.user_id == user_id and not p.deleted]
+        if "retweets" in query.get("exclude", "").split(","):
+            posts = [p for p in posts if p.repost_of is None]
         newest = sorted(posts, key=lambda p: int(p.id), reverse=True)
         if since_id is not None:
             newest = [p for p in newest if int(p.id) > int(since_id)]
@@ -357,6 +436,8 @@ class FakeX(FakeServer):
             item["author_id"] = post.user_id
         if "entities" in fields and shown.urls:
             item["entities"] = {"urls": [dict(url) for url in shown.urls]}
+        if "referenced_tweets" in fields and post.repost_of is not None:
+            item["referenced_tweets"] = [{"type": "retweeted", "id": post.repost_of}]
         return item
 
 
