@@ -120,8 +120,13 @@ def test_a_run_that_lost_its_claim_may_not_publish(ledger, tmp_path):
     other = Ledger(tmp_path / "ledger.sqlite3")
     assert [c.action for c in other.claim(bid, ["a"], 60)] == ["reconcile"]
     assert not ledger.hold(claim.post.id, 60)
+    assert ledger.begin_attempt(claim.post.id, 60) is None  # nothing counted, nothing sent
+    assert ledger.post(claim.post.id).attempts == 0
     assert ledger.renew([claim.post.id], 60) == set()
     assert other.hold(claim.post.id, 60)
+    first = other.begin_attempt(claim.post.id, 60)
+    assert first is not None and other.begin_attempt(claim.post.id, 60) == first
+    assert other.post(claim.post.id).attempts == 2
     assert other.renew([claim.post.id], 60) == {claim.post.id}
 
 

@@ -220,14 +220,13 @@ class Delivery:
                                          self._until(hold.reason, hold.until), attempt)
                 if self.clock.wait(hold.until - self.clock.time(), self.stop):
                     return self._not_sent(account, post)
-            if not self.ledger.hold(post.id, self.policy.lease):
+            first_attempt_at = self.ledger.begin_attempt(post.id, self.policy.lease)
+            if first_attempt_at is None:
                 return self._result(account, post, PostStatus.BUSY,
                                     error="another metpost run took this post over")
             attempt += 1
-            self.ledger.count_attempt(post.id)
-            if request.first_attempt_at is None:  # this was the first: the ledger has its time
-                request = replace(request,
-                                  first_attempt_at=self.ledger.post(post.id).first_attempt_at)
+            if request.first_attempt_at is None:  # this was the first: now it has a time
+                request = replace(request, first_attempt_at=first_attempt_at)
             started = self.clock.monotonic()
             try:
                 receipt = self._guarded(partial(client.publish, request), maybe_posted=True)

@@ -284,6 +284,27 @@ class SqlLedger(ABC):
             "UPDATE posts SET lease_until = ? WHERE id = ? AND claimed_by = ? "
             "AND state = 'sending'", (lease, post_id, self.owner)) == 1)
 
+    def begin_attempt(self, post_id: int, lease_seconds: float) -> float | None:
+        """Just before a request: compare-and-set that this run still holds the post, extend
+        its lease and count the attempt, in one transaction. Returns the time the post's first
+        attempt began (this one's, if it is the first), or None if another run has taken the
+        post over (and nothing was counted)."""
+        lease, now = time.time() + lease_seconds, time.time()
+
+        def begin(db: Cursor, _replay: bool) -> float | None:
+            held = db.count(
+                "UPDATE posts SET lease_until = ?, attempts = attempts + 1, updated_at = ?, "
+                "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ? "
+                "AND claimed_by = ? AND state = 'sending'",
+                (lease, now_text(), now, post_id, self.owner))
+            if held != 1:
+                return None
+            return float(db.run("SELECT first_attempt_at FROM posts WHERE id = ?",
+                                (post_id,))[0][0])
+
+        # Not repeated after a COMMIT that went unanswered: that would count the request twice.
+        return self._write(begin, repeatable=False)
+
     def count_attempt(self, post_id: int) -> None:
         """One more request is being made for this post (the first one's time is kept)."""
         # Not repeated after a COMMIT that went unanswered: that would count the request twice.
