@@ -89,8 +89,12 @@ def test_a_rerun_of_a_broadcast_that_is_out_says_so_first(fleet):
     assert rerun.error_lines[0] == (f"already sent as broadcast {broadcast}, nothing to post "
                                     "(use --again to post it again)")
     dry = fleet.run(["send", "--all", "-m", MESSAGE, "--dry-run"])
-    assert dry.error_lines[-1] == (f"already sent as broadcast {broadcast}, nothing to post "
-                                   "(use --again to post it again)")
+    said = (f"already sent as broadcast {broadcast}, nothing to post (use --again to post it "
+            "again)")
+    if "://" in fleet.ledger:  # a dry run opens no connection, so it cannot know
+        assert said not in dry.error_lines
+    else:
+        assert said in dry.error_lines
 
 
 def test_a_dry_run_creates_no_ledger(fleet):

@@ -138,6 +138,9 @@ class Delivery:
         finally:
             with self._active_lock:
                 self._active.discard(post.id)
+            # An account has one post per broadcast: its connections can go now, while other
+            # posts are still in flight, rather than all at the end.
+            self._release_client(account)
 
     def _deliver_claimed(self, claim: Claim, account: Account) -> SendResult:
         post = claim.post
@@ -397,6 +400,13 @@ class Delivery:
                 client = self.platforms[account.platform](destination)
                 self._clients[account.name] = client
             return client
+
+    def _release_client(self, account: Account) -> None:
+        with self._clients_lock:
+            client = self._clients.pop(account.name, None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # best effort: the post is settled
+                client.close()
 
     def _close_clients(self) -> None:
         for client in self._clients.values():
