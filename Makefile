@@ -42,6 +42,8 @@ bench: $(BENCH_VENV)/.installed
 	@# Timed as installed code runs: from bytecode (a machine may forbid writing it on import).
 	$(BENCH_VENV)/bin/python -m compileall -q metpost
 	$(BENCH_VENV)/bin/python bench/fanout.py
+	$(BENCH_VENV)/bin/python bench/scale.py
+	$(BENCH_VENV)/bin/python bench/render.py
 
 # Recording and claiming a 10,000-account broadcast, on SQLite and on a PostgreSQL server it
 # starts the way the tests do.

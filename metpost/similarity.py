@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from metpost.models import Account, Config, Post
 from metpost.platforms.api import comparable_text
@@ -55,14 +56,25 @@ def own_values(account: Account, config: Config) -> list[str]:
 def masked_text(text: str, values: Iterable[str]) -> str:
     """``text`` with every whole-word occurrence of ``values`` (any case) replaced by a mask."""
     masked = comparable_text(text)
+    folded = masked.casefold()
     for value in values:
-        # A value that starts or ends with a letter or digit must stand as a word there, so
-        # "CE", a command unit, is not found inside "POLICE".
-        before = r"(?<!\w)" if re.match(r"\w", value) else ""
-        after = r"(?!\w)" if re.search(r"\w$", value) else ""
-        masked = re.sub(before + re.escape(comparable_text(value)) + after, MASK, masked,
-                        flags=re.IGNORECASE)
+        needle = comparable_text(value)
+        # Most of an account's values (its name, its handle) are not in its text: a plain
+        # containment test spares compiling a pattern for each, across thousands of accounts.
+        if needle.casefold() not in folded:
+            continue
+        masked = _whole_word(needle).sub(MASK, masked)
+        folded = masked.casefold()
     return masked
+
+
+@lru_cache(maxsize=4096)
+def _whole_word(value: str) -> re.Pattern[str]:
+    # A value that starts or ends with a letter or digit must stand as a word there, so "CE",
+    # a command unit, is not found inside "POLICE".
+    before = r"(?<!\w)" if re.match(r"\w", value) else ""
+    after = r"(?!\w)" if re.search(r"\w$", value) else ""
+    return re.compile(before + re.escape(value) + after, re.IGNORECASE)
 
 
 def similar_x_groups(posts: Sequence[Post], config: Config) -> list[SimilarGroup]:
