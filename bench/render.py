@@ -28,12 +28,12 @@ VARIABLES = {"rumour": "a stabbing at Mare Street",
 
 def main() -> None:
     import jinja2
+    from scale import write_config
 
     from metpost.config import load_config
     from metpost.render import load_template
     from metpost.runner import prepare
     from metpost.selection import Selection
-    from scale import write_config
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write_config(Path(tmp), ACCOUNTS)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metpost.platforms.api import Media
 from metpost.status import PostStatus
 
 # An account's place in a staged rollout: "live" accounts are posted to; "planned" ones (not
@@ -89,6 +90,15 @@ class Config:
 
 
 @dataclass(frozen=True)
+class ThreadPart:
+    """One part of a thread: its text (ending in its number, ``2/3``) and its length, counted
+    the platform's way."""
+
+    text: str
+    length: int
+
+
+@dataclass(frozen=True)
 class Post:
     """A finished message for one account, before or after checks."""
 
@@ -99,6 +109,10 @@ class Post:
     problems: tuple[str, ...] = ()
     missing_credentials: tuple[str, ...] = ()
     repost_of: str | None = None  # a repost of this account's post in the same broadcast
+    # A text too long for one post, sent as a thread (--thread): its parts, numbered; empty
+    # when the text goes out as one post.
+    parts: tuple[ThreadPart, ...] = ()
+    media: tuple[Media, ...] = ()  # the images it carries (a thread's, on its first part)
 
     @property
     def ok(self) -> bool:

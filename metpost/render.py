@@ -45,10 +45,13 @@ if TYPE_CHECKING:
     from jinja2 import nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    from metpost.media import ImageSpec
+
 TEMPLATE_SUFFIX = ".j2"
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(\n|\Z)", re.DOTALL)
 # Names a template sees from metpost itself; --var may not shadow them.
 RESERVED_NAMES = frozenset({"account", "borough", "personality", "now"})
+FRONT_MATTER_KEYS = ("description", "vars", "images")
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A --template NAME is a file's name without ".j2": no dot, so no variant, path or "..".
 TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -89,6 +92,9 @@ class TemplateFile:
     description: str
     vars: Mapping[str, TemplateVar]
     body: str
+    # The images its front matter declares; None when it declares none (a variant then takes
+    # the base file's), () when it says ``images: []``.
+    images: tuple[ImageSpec, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,14 @@ class MessageTemplate:
         """The variant for ``platform``, else the base file."""
         return self.variants.get(platform, self.base)
 
+    def images_for(self, platform: str) -> tuple[ImageSpec, ...]:
+        """The images a post on ``platform`` carries: its variant's, if the variant declares
+        any (even none), else the base file's."""
+        variant = self.variants.get(platform)
+        if variant is not None and variant.images is not None:
+            return variant.images
+        return self.base.images or ()
+
 
 def read_template_file(path: Path) -> TemplateFile:
     """Read a template file, splitting off and validating its front matter."""
@@ -134,16 +148,47 @@ def read_template_file(path: Path) -> TemplateFile:
         raise TemplateError(f"{path}:{error.line}: front matter: {error.message}") from None
     if not isinstance(meta, dict):
         raise TemplateError(f"{path}:2: front matter must be a mapping with description and vars")
-    unknown = set(meta) - {"description", "vars"}
+    unknown = set(meta) - set(FRONT_MATTER_KEYS)
     if unknown:
         key = sorted(unknown)[0]
         raise TemplateError(f"{path}:2: front matter: unknown key '{key}'"
-                            f"{did_you_mean(key, ('description', 'vars'))}")
+                            f"{did_you_mean(key, FRONT_MATTER_KEYS)}")
     # Keep line numbers in Jinja errors right: the front matter becomes a comment of equal height.
     header_lines = match.group(0).count("\n")
     body = "{#" + "\n" * header_lines + "#}" + text[match.end():]
     return TemplateFile(path=path, description=str(meta.get("description") or ""),
-                        vars=_declared_vars(path, meta.get("vars")), body=body)
+                        vars=_declared_vars(path, meta.get("vars")), body=body,
+                        images=_declared_images(path, meta) if "images" in meta else None)
+
+
+def _declared_images(path: Path, meta: Mapping[str, object]) -> tuple[ImageSpec, ...]:
+    """The front matter's ``images``: a list of ``{path: ..., alt: ...}``, paths relative to
+    templates/ (resolved, and checked to stay inside it, when a broadcast uses them)."""
+    from metpost.media import ImageSpec
+
+    value = meta.get("images")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise TemplateError(f"{path}: front matter: images must be a list of "
+                            "{path: FILE, alt: TEXT}")
+    declared = []
+    for number, item in enumerate(value, start=1):
+        if isinstance(item, str):
+            item = {"path": item}
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or (
+                not item["path"].strip()):
+            raise TemplateError(f"{path}: front matter: images[{number}] must be "
+                                "{path: FILE, alt: TEXT}, the file relative to templates/")
+        unknown = sorted(set(item) - {"path", "alt"})
+        if unknown:
+            raise TemplateError(f"{path}: front matter: images[{number}]: unknown key "
+                                f"'{unknown[0]}'{did_you_mean(unknown[0], ('path', 'alt'))}")
+        alt = item.get("alt")
+        if alt is not None and not isinstance(alt, str):
+            raise TemplateError(f"{path}: front matter: images[{number}].alt must be text")
+        declared.append(ImageSpec(path=item["path"].strip(), alt=alt, origin=str(path)))
+    return tuple(declared)
 
 
 def _declared_vars(path: Path, value: object) -> dict[str, TemplateVar]:

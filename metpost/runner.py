@@ -9,16 +9,17 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metpost.attemptlog import AttemptLog
 from metpost.delivery import Clock, Delivery, DeliveryPolicy
 from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError, TemplateError
 from metpost.ledger import BroadcastRecord, Ledger, LedgerPost, PlannedPost
-from metpost.models import Account, Config, Post, SendResult
+from metpost.models import Account, Config, Post, SendResult, ThreadPart
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
 from metpost.secrets import resolve_credentials
@@ -27,6 +28,10 @@ from metpost.similarity import SimilarGroup, similar_x_groups
 from metpost.status import PostStatus
 from metpost.suggest import did_you_mean
 from metpost.template_check import variable_problems, variant_problems
+
+if TYPE_CHECKING:
+    from metpost.media import ImageSpec
+    from metpost.platforms.api import Media, Platform
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,15 @@ def local_now(config: Config) -> datetime:
 def prepare(config: Config, selection: Selection, template: MessageTemplate,
             variables: Mapping[str, str], environ: Mapping[str, str],
             now: datetime | None = None, *, public_safety: bool = False,
-            repost_from: str | None = None) -> Broadcast:
+            repost_from: str | None = None, images: Sequence[ImageSpec] = (),
+            require_alt: bool = True, thread: bool = False) -> Broadcast:
     """Render and check a post for each selected live account. Raises on bad input; never
     sends. ``public_safety`` declares the broadcast a public-safety announcement (X's exception
     to its rule on the same content on several accounts); ``repost_from`` names the account
-    whose post the other selected accounts on its platform repost instead of posting."""
+    whose post the other selected accounts on its platform repost instead of posting.
+    ``images`` (``--image``) go with every post, after the template's own; each needs its alt
+    text unless not ``require_alt`` (``--no-alt``). With ``thread``, a text too long for a
+    platform that takes threads becomes a thread of numbered parts that each fit."""
     platforms = platform_classes()
     chosen = choose_accounts(config, selection, platforms)
     accounts = chosen.accounts
@@ -100,6 +109,8 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
                 + variable_problems(template, config, accounts, given=variables))
     if mistakes:
         raise TemplateError(*mistakes)
+    media_for = _images_by_platform(config, template, {a.platform for a in accounts}, images,
+                                    require_alt)
     renderer = Renderer(config, template, bound, now or local_now(config))
     posts: list[Post] = []
     errors: dict[str, None] = {}  # ordered set: one line per distinct render error
@@ -111,10 +122,14 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
             continue
         platform = platforms[account.platform]
         _, missing = resolve_credentials(account, environ)
+        media = media_for[account.platform]
+        problems, parts = fitted(platform, account.settings, text, thread=thread)
         posts.append(Post(account=account, text=text, length=platform.length(text),
                           limit=platform.limits_for(account.settings).max_length,
-                          problems=tuple(platform.check(text, account.settings)),
-                          missing_credentials=tuple(missing)))
+                          problems=(*problems, *platform.media_problems(media)),
+                          missing_credentials=tuple(missing), media=media,
+                          parts=tuple(ThreadPart(part, platform.length(part))
+                                      for part in parts)))
     if errors:
         raise TemplateError(*errors)
     if repost_from is not None:
@@ -123,6 +138,65 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
                      x_groups=tuple(similar_x_groups(posts, config)),
                      public_safety=public_safety,
                      public_safety_only=config.public_safety_only)
+
+
+def fitted(platform: type[Platform], settings: Mapping[str, str], text: str, *,
+           thread: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The text's problems on an account of ``platform``, and its thread's parts (none when
+    it goes out as one post). A text too long for a platform that takes threads is split when
+    ``thread``; otherwise its problem says that ``--thread`` would post it."""
+    from metpost.threads import MAX_PARTS, split_thread
+
+    problems = platform.check(text, settings)
+    if not problems or not text.strip():
+        return tuple(problems), ()
+    if not platform.capabilities.threads:
+        if thread:
+            problems[-1] += f" ({platform.title} posts cannot be threaded)"
+        return tuple(problems), ()
+    parts = split_thread(text, lambda part: not platform.check(part, settings))
+    if parts is None:
+        if thread:
+            problems[-1] += (f"; it cannot be split into a thread of at most {MAX_PARTS} parts "
+                             "that fit")
+        return tuple(problems), ()
+    if len(parts) < 2:  # splitting does not cure what is wrong with it
+        return tuple(problems), ()
+    if thread:
+        return (), tuple(parts)
+    problems[-1] += f"; shorten it, or add --thread to post it as a thread of {len(parts)}"
+    return tuple(problems), ()
+
+
+def _images_by_platform(config: Config, template: MessageTemplate, platforms: Iterable[str],
+                        given: Sequence[ImageSpec], require_alt: bool
+                        ) -> dict[str, tuple[Media, ...]]:
+    """The images each platform's posts carry: the template's (its variant's, if the variant
+    declares its own), then the ``--image`` ones; every file read and checked once, and every
+    problem reported at once."""
+    from metpost.media import command_line_images, template_images
+
+    problems: list[str] = []
+    try:
+        extra = command_line_images(given, require_alt=require_alt)
+    except MetpostError as error:
+        problems.extend(error.problems)
+        extra = []
+    loaded: dict[tuple[ImageSpec, ...], list[Media]] = {}
+    chosen: dict[str, tuple[Media, ...]] = {}
+    for platform in sorted(platforms):
+        specs = template.images_for(platform)
+        if specs not in loaded:
+            try:
+                loaded[specs] = template_images(specs, config.templates_dir,
+                                                require_alt=require_alt)
+            except MetpostError as error:
+                problems.extend(line for line in error.problems if line not in problems)
+                loaded[specs] = []
+        chosen[platform] = (*loaded[specs], *extra)
+    if problems:
+        raise TemplateError(*problems)
+    return chosen
 
 
 def as_reposts(posts: Sequence[Post], source_name: str) -> list[Post]:
@@ -139,7 +213,7 @@ def as_reposts(posts: Sequence[Post], source_name: str) -> list[Post]:
                            "reposted by metpost; name an X account")
     return [post if post.account.platform != source.account.platform or post is source
             else replace(post, text=source.text, length=source.length, limit=source.limit,
-                         problems=(), repost_of=source.account.name)
+                         problems=(), repost_of=source.account.name, parts=(), media=())
             for post in posts]
 
 
@@ -159,6 +233,10 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
         if any(post.repost_of for post in broadcast.posts):  # reposting is another broadcast
             base += ":reposts:" + json.dumps(sorted((p.account.name, p.repost_of or "")
                                                     for p in broadcast.posts))
+        if any(post.media for post in broadcast.posts):  # other images: another broadcast
+            base += ":media:" + json.dumps(sorted(
+                (p.account.name, [(m.sha256, m.alt_text) for m in p.media])
+                for p in broadcast.posts))
     if again:
         base += ":again:" + uuid.uuid4().hex
     key = hashlib.sha256(base.encode()).hexdigest()
@@ -166,7 +244,8 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
         PlannedPost(account=post.account.name, platform=post.account.platform,
                     handle=post.account.handle, text=post.text,
                     idempotency_key=hashlib.sha256(f"{key}\0{post.account.name}".encode())
-                    .hexdigest(), repost_of=post.repost_of)
+                    .hexdigest(), repost_of=post.repost_of,
+                    parts=tuple(part.text for part in post.parts), media=post.media)
         for post in broadcast.posts
     ]
     return key, planned
@@ -250,8 +329,27 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
                      f"{len(differ)} account{'s' if len(differ) != 1 else ''} ({names}); it is "
                      "finished with the recorded text. To send the new text, use a new --key "
                      "or --again.")
+    if key:  # without --key, other images are another broadcast
+        notes.extend(_other_images_note(ledger, broadcast_id, broadcast, key))
     accounts = {post.account.name: post.account for post in broadcast.posts}
     return _deliver(ledger, broadcast_id, accounts, environ, control, log, tuple(notes))
+
+
+def _other_images_note(ledger: Ledger, broadcast_id: str, broadcast: Broadcast,
+                       key: str) -> list[str]:
+    """A keyed rerun whose images are not those recorded: it finishes with the recorded ones,
+    and says so."""
+    keys = {post.account: post.idempotency_key for post in ledger.posts(broadcast_id)}
+    recorded = ledger.broadcast_media(broadcast_id)
+    differ = [post.account.name for post in broadcast.posts
+              if post.account.name in keys and [(m.sha256, m.alt_text) for m in post.media]
+              != [(m.sha256, m.alt_text) for m in recorded.get(keys[post.account.name], ())]]
+    if not differ:
+        return []
+    names = ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+    return [f"broadcast {broadcast_id} (--key {key}) was recorded with other images for "
+            f"{len(differ)} account{'s' if len(differ) != 1 else ''} ({names}); it is finished "
+            "with the recorded images. To send the new ones, use a new --key or --again."]
 
 
 def _deliver(ledger: Ledger, broadcast_id: str, accounts: Mapping[str, Account],
@@ -317,7 +415,11 @@ def retractable(config: Config, ledger: Ledger, reference: str, account_names: S
             raise MetpostError(*(f"broadcast {record.id} has no post for account '{name}'"
                                  f"{did_you_mean(name, known)}" for name in unknown))
         posts = [post for post in posts if post.account in account_names]
-    posts = [post for post in posts if post.state in (PostStatus.SENT, PostStatus.RETRACTED)]
+    # A thread that stopped part-way is out in part: its parts that went out are deleted too.
+    threads = ledger.broadcast_parts(record.id)
+    posts = [post for post in posts if post.state in (PostStatus.SENT, PostStatus.RETRACTED)
+             or any(part.state == PostStatus.SENT for part in threads.get(
+                 post.idempotency_key, ()))]
     accounts = _accounts_for(config, posts, environ, to_touch=posts, outcome="deleted")
     platforms = platform_classes()
     cannot = sorted({platforms[post.platform].title for post in posts

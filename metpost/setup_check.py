@@ -13,6 +13,7 @@ from metpost.plugins import platform_classes
 from metpost.render import (
     TEMPLATE_NAME,
     TEMPLATE_SUFFIX,
+    MessageTemplate,
     load_template,
     reference_problems,
     syntax_problems,
@@ -39,6 +40,20 @@ class SetupReport:
         return [a for a in self.config.accounts if not self.missing_credentials.get(a.name)]
 
 
+def image_problems(template: MessageTemplate, templates_dir: Path) -> list[str]:
+    """What is wrong with the images a template's files declare: a file missing, outside
+    templates/, not an image, or without alt text. Read, not sent, and no platform asked."""
+    from metpost.media import template_images
+
+    problems: list[str] = []
+    for source in (template.base, *template.variants.values()):
+        try:
+            template_images(source.images or (), templates_dir, require_alt=True)
+        except MetpostError as error:
+            problems.extend(line for line in error.problems if line not in problems)
+    return problems
+
+
 def check_setup(config: Config, environ: Mapping[str, str],
                 schedules_file: Path | None = None, *, schedules_given: bool = False
                 ) -> SetupReport:
@@ -63,6 +78,7 @@ def check_setup(config: Config, environ: Mapping[str, str],
         problems.extend(reference_problems(template, config.templates_dir))
         problems.extend(variant_problems(template, platform_classes()))
         problems.extend(variable_problems(template, config, config.accounts))
+        problems.extend(image_problems(template, config.templates_dir))
     missing = {}
     for account in config.accounts:
         _, unset = resolve_credentials(account, environ)

@@ -22,6 +22,7 @@ A post counts as "with URL" when X would find a link in it, bare domains such as
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -120,8 +121,21 @@ def usage_by_app(posts: Iterable[tuple[str, bool, bool]], apps: Mapping[str, str
 
 def x_usage(posts: Sequence[Post], apps: Mapping[str, str]) -> list[AppUsage]:
     """What a broadcast's X posts ask of each X app (named by its consumer-key variable)."""
+    from dataclasses import replace
+
     from metpost.textrules import link_spans
 
-    return usage_by_app([(post.account.credentials.get("consumer_key", post.account.name),
-                          bool(link_spans(post.text)), post.repost_of is not None)
-                         for post in posts if post.account.platform == X_PLATFORM], apps)
+    x_posts = [post for post in posts if post.account.platform == X_PLATFORM]
+    # Each part of a thread is a post of its own, at its own price; the accounts are counted
+    # once each.
+    usage = usage_by_app([(_app_of(post), bool(link_spans(text)), post.repost_of is not None)
+                          for post in x_posts
+                          for text in ([part.text for part in post.parts] or [post.text])],
+                         apps)
+    accounts = Counter(_app_of(post) for post in x_posts)
+    return [replace(app, accounts=accounts[app.app]) for app in usage]
+
+
+def _app_of(post: Post) -> str:
+    """The X app a post goes through, named by its consumer-key variable."""
+    return post.account.credentials.get("consumer_key", post.account.name)

@@ -65,7 +65,8 @@ CASES = {
         ["--message:1: template syntax error: unexpected '}'"]),
     "too long for X: nothing is sent anywhere": (
         None, ["send", "--borough", "Hackney", "--message", "{{ borough }} " + "a" * 280, "--yes"],
-        ["hackney-x: too long for X: 288/280 weighted characters (8 over)",
+        ["hackney-x: too long for X: 288/280 weighted characters (8 over); shorten it, or add "
+         "--thread to post it as a thread of 2",
          "nothing was sent"]),
     "empty text": (
         None, ["send", "--borough", "Hackney", "--message", "{{ '  ' }}", "--yes"],

@@ -71,5 +71,6 @@ def test_dry_run_shows_every_problem_and_exits_2(fleet):
     x_posts = [p for p in posts if p["platform"] == "x"]
     assert x_posts[0]["ok"] is False
     assert x_posts[0]["problems"] == [
-        "too long for X: 308/280 weighted characters (28 over)"]
+        "too long for X: 308/280 weighted characters (28 over); shorten it, or add --thread to "
+        "post it as a thread of 2"]
     assert all(p["ok"] for p in posts if p["platform"] == "facebook")

@@ -200,7 +200,8 @@ def test_the_list_shows_limits_credentials_and_capabilities():
     rows = {line.split("\t")[0]: line.split("\t") for line in outcome.stdout.splitlines()}
     assert rows["Name"] == ["Name", "Title", "Limit", "Credentials", "Can", "Package"]
     assert rows["mastodon"][2:5] == ["500 characters (per account: max_characters)",
-                                     "access_token", "idempotent for 1 hour, list, delete"]
+                                     "access_token", "idempotent for 1 hour, list, delete, "
+                                     "threads, media (4), verify"]
     assert rows["webhook"][3] == "secret (optional)"
     assert rows["bluesky"][2] == "300 graphemes"
     listed = {p["name"]: p for p in json.loads(run(["platforms", "list", "--json"]).stdout)[

@@ -58,7 +58,9 @@ def show(broadcast: str, as_json: bool, ledger_file: str | None) -> None:
 
     ledger = open_ledger(ledger_file, create=False)
     record = ledger.find_broadcast(broadcast)
-    output.show_broadcast(record, ledger.posts(record.id), output.output_mode(as_json))
+    output.show_broadcast(record, ledger.posts(record.id), output.output_mode(as_json),
+                          parts=ledger.broadcast_parts(record.id),
+                          media=ledger.broadcast_media(record.id))
 
 
 @click.command()
@@ -98,7 +100,8 @@ def retry(broadcast: str, yes: bool, as_json: bool, config_file: str, **options:
             output.note(f"Nothing to retry: every post of broadcast {record.id} is on its "
                         "platform (or was retracted).")
             raise click.exceptions.Exit(0)
-        output.show_broadcast(record, owed, mode)
+        output.show_broadcast(record, owed, mode, parts=ledger.broadcast_parts(record.id),
+                              media=ledger.broadcast_media(record.id))
         if not click.confirm(f"Retry {len(owed)} post{'s' if len(owed) != 1 else ''}?"):
             output.note("Nothing was sent.")
             raise click.exceptions.Exit(0)
@@ -140,7 +143,8 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
     if posts and not yes:
         if not sys.stdin.isatty():
             raise MetpostError("not on a terminal: add --yes to delete without confirmation")
-        output.show_broadcast(record, posts, mode)
+        output.show_broadcast(record, posts, mode, parts=ledger.broadcast_parts(record.id),
+                              media=ledger.broadcast_media(record.id))
         if not click.confirm(f"Delete {len(posts)} posts from their platforms?"):
             output.note("Nothing was deleted.")
             raise click.exceptions.Exit(0)

@@ -67,13 +67,26 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
 @click.option("--x-repost-from", "x_repost_from", metavar="ACCOUNT",
               help="Post once from this X account and repost it from the other selected X "
                    "accounts, as X recommends instead of identical posts.")
+@click.option("--image", "image_paths", multiple=True, metavar="PATH",
+              help="Attach this image to every post, after the template's own (repeatable, up "
+                   "to each platform's maximum); follow each with its --alt.")
+@click.option("--alt", "alts", multiple=True, metavar="TEXT",
+              help="What the --image before it shows, for people who cannot see it "
+                   "(repeatable: one per --image, in the same order).")
+@click.option("--no-alt", is_flag=True,
+              help="Send images without alt text (refused otherwise).")
+@click.option("--thread", is_flag=True,
+              help="Post a text too long for one post as a thread of numbered parts (1/3), "
+                   "each a reply to the one before, on platforms that take threads (X, "
+                   "Mastodon, Bluesky; elsewhere a text too long is still refused).")
 @delivery_options
 @json_option
 @config_option
 def send(template_name: str | None, message: str | None, variables: dict[str, str],
          dry_run: bool, yes: bool, key: str | None, again: bool, html_file: str | None,
-         full: bool, public_safety: bool, x_repost_from: str | None, as_json: bool,
-         config_file: str, **options: Any) -> None:
+         full: bool, public_safety: bool, x_repost_from: str | None,
+         image_paths: tuple[str, ...], alts: tuple[str, ...], no_alt: bool, thread: bool,
+         as_json: bool, config_file: str, **options: Any) -> None:
     """Render a message for each selected account and post it.
 
     Every post is rendered and checked (length counted the platform's way, credentials set)
@@ -83,7 +96,10 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     X posts with the same text on several accounts (the same once each account's borough,
     handle and vars are masked) break X's rules and are refused unless the broadcast is a
     public-safety announcement (--public-safety) or is reposted (--x-repost-from ACCOUNT).
-    Accounts whose status is planned or paused are skipped.
+    Accounts whose status is planned or paused are skipped. Images (--image with its --alt,
+    and any a template declares) are checked against each platform's types, sizes and count
+    before anything is sent. A text too long for a platform is refused unless --thread posts
+    it as numbered replies.
 
     \b
     Examples:
@@ -96,6 +112,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from metpost import output
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
+    from metpost.media import pair_images
     from metpost.render import inline_template, load_template
     from metpost.runner import exit_code_for, prepare, recorded_progress
     from metpost.runner import send as send_broadcast
@@ -108,12 +125,16 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         text_argument(message, "--message")
     for name, value in variables.items():
         text_argument(value, f"--var {name}")
+    for value in alts:
+        text_argument(value, "--alt")
+    images = pair_images(image_paths, alts, no_alt=no_alt)
     selection = selection_from(options)
     config = load(config_file)
     template = (load_template(config.templates_dir, template_name) if template_name
                 else inline_template(message or ""))
     broadcast = prepare(config, selection, template, variables, os.environ,
-                        public_safety=public_safety, repost_from=x_repost_from)
+                        public_safety=public_safety, repost_from=x_repost_from,
+                        images=images, require_alt=not no_alt, thread=thread)
     mode = output.output_mode(as_json)
     extra = output.extra_for(broadcast, config, mode)
 

@@ -17,7 +17,13 @@ For each post the ledger lets this run claim:
 - when told to stop (Ctrl-C), no new request starts; those in flight finish and are recorded;
 - a repost (``LedgerPost.repost_of``) is made after the post it reposts, from that post's
   recorded remote id, and is claimed, checked and reconciled like any post; while that post is
-  not on its platform, the repost fails without a request and a rerun makes it.
+  not on its platform, the repost fails without a request and a rerun makes it;
+- a thread (a post with parts in the ledger) is one claim; its parts go out in order, each a
+  reply to the one before, each checked, retried and reconciled as a post is, and each
+  recorded as it goes: a rerun resumes after the last part sent and looks for a part whose
+  outcome is unknown before anything follows it. Retract deletes every part that went out;
+- images go with the post (a thread's with its first part); before a request that carries
+  them, each file must still be the one checked when the broadcast was recorded.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
@@ -35,10 +41,11 @@ from metpost.delivery import reconcile
 from metpost.delivery.fanout import fan_out
 from metpost.delivery.holds import Holds
 from metpost.delivery.policy import Clock, DeliveryPolicy, SystemClock
-from metpost.ledger import Claim, Ledger, LedgerError, LedgerPost
+from metpost.ledger import Claim, Ledger, LedgerError, LedgerPart, LedgerPost
 from metpost.models import Account, SendResult
 from metpost.platforms.api import (
     Destination,
+    Media,
     Platform,
     PostRequest,
     PublishError,
@@ -77,6 +84,10 @@ class Delivery:
         self._active_lock = threading.Lock()
         self._deadline = 0.0
         self._halted = threading.Event()  # set when the ledger fails: start nothing new
+        # The broadcast's threads' parts and posts' images, by post key, read once per run
+        # (after the claim, so as they stand when this run takes them).
+        self._parts: dict[str, list[LedgerPart]] = {}
+        self._media: dict[str, list[Media]] = {}
 
     # -- whole runs ---------------------------------------------------------------------------
 
@@ -90,6 +101,9 @@ class Delivery:
         claims = self.ledger.claim(self.broadcast_id, list(self.accounts), self.policy.lease)
         with self._active_lock:
             self._active = {c.post.id for c in claims if c.action in ("send", "reconcile")}
+        if any(c.action in ("send", "reconcile") for c in claims):
+            self._parts = self.ledger.broadcast_parts(self.broadcast_id)
+            self._media = self.ledger.broadcast_media(self.broadcast_id)
         phases = [[claim for claim in claims if not claim.post.repost_of],
                   [claim for claim in claims if claim.post.repost_of]]
         done: dict[int, SendResult] = {}
@@ -165,16 +179,21 @@ class Delivery:
 
     def _work(self, claim: Claim, account: Account) -> SendResult:
         post = claim.post
+        unit = _Unit(post)
         if self._stopping():
-            return self._not_sent(account, post)
+            return self._not_sent(account, unit)
         try:
             client = self._client(account)
         except Exception as error:
             reason = REDACT(f"cannot set up the {self._title(post)} client: {error}")
             self.ledger.settle(post.id, PostStatus.FAILED, error=reason)
             return self._result(account, post, PostStatus.FAILED, error=reason)
+        media = () if post.repost_of else tuple(self._media.get(post.idempotency_key, ()))
+        parts = [] if post.repost_of else self._parts.get(post.idempotency_key, [])
+        if parts:
+            return self._send_thread(client, account, post, parts, media)
         request = PostRequest(text=post.text, idempotency_key=post.idempotency_key,
-                              first_attempt_at=post.first_attempt_at)
+                              first_attempt_at=post.first_attempt_at, media=media)
         never_tried = post.first_attempt_at is None and post.attempts == 0
         if post.repost_of:
             source = self._reposted(post)
@@ -186,17 +205,78 @@ class Delivery:
                                                          url=source.url))
         if claim.action == "reconcile" and not never_tried and not self._idempotent(
                 client, post.first_attempt_at):
-            looked = self._look(client, post, request)
+            looked = self._look(client, unit, request)
             if isinstance(looked, reconcile.Found):
                 return self._result(account, post, PostStatus.ALREADY_SENT)
             if isinstance(looked, reconcile.Unreadable):
-                return self._unknown(account, post,
+                return self._unknown(account, unit,
                                      f"may have been posted; could not check: {looked.reason}")
         # A post whose earlier outcome is unknown, on a platform that takes a resend for a
         # no-op, is resent without looking: it may exist all along.
         resent_unseen = claim.action == "reconcile" and not never_tried and self._idempotent(
             client, post.first_attempt_at)
-        return self._send(client, account, post, request, may_exist=resent_unseen)
+        changed = _changed_media(media)
+        if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
+            return self._give_up(resent_unseen, account, unit, changed, 0)
+        return self._send(client, account, unit, request, may_exist=resent_unseen)
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def _send_thread(self, client: Platform, account: Account, post: LedgerPost,
+                     parts: Sequence[LedgerPart], media: tuple[Media, ...]) -> SendResult:
+        """Send a thread's parts in order, each a reply to the one before, resuming after the
+        last part sent; a part whose outcome is unknown is looked for (or, on a platform that
+        takes a resend for a no-op, resent) before anything follows it. The thread is one
+        claim: the post's, checked before every request and renewed by the heartbeat."""
+        head: Receipt | None = None
+        previous: Receipt | None = None
+        for part in parts:
+            if part.state == PostStatus.SENT and part.remote_id:
+                receipt = Receipt(remote_id=part.remote_id, url=part.url)
+            else:
+                unit = _Unit(post, part, len(parts), head)
+                outcome = self._send_part(client, account, unit, previous,
+                                          media if part.position == 1 else ())
+                if isinstance(outcome, SendResult):
+                    return outcome
+                receipt = outcome
+            head = head or receipt
+            previous = receipt
+        assert head is not None  # a thread has parts
+        self.ledger.settle(post.id, PostStatus.SENT, remote_id=head.remote_id, url=head.url)
+        return self._result(account, post, PostStatus.SENT)
+
+    def _send_part(self, client: Platform, account: Account, unit: _Unit,
+                   previous: Receipt | None, media: tuple[Media, ...]) -> Receipt | SendResult:
+        """One part of a thread: its receipt once it is out, else the thread's result (the
+        part failed, is unknown, or the run stopped or lost its claim)."""
+        part = unit.part
+        assert part is not None
+        request = PostRequest(text=part.text, idempotency_key=part.idempotency_key,
+                              reply_to=previous, thread_root=unit.head, media=media,
+                              first_attempt_at=part.first_attempt_at)
+        tried = part.first_attempt_at is not None or part.attempts > 0
+        in_doubt = tried and part.state in (PostStatus.SENDING, PostStatus.UNKNOWN)
+        idempotent = in_doubt and self._idempotent(client, part.first_attempt_at)
+        if in_doubt and not idempotent:
+            looked = self._look(client, unit, request)
+            if isinstance(looked, reconcile.Found):
+                return Receipt(remote_id=looked.remote.remote_id, url=looked.remote.url)
+            if isinstance(looked, reconcile.Unreadable):
+                return self._unknown(account, unit,
+                                     f"may have been posted; could not check: {looked.reason}")
+        changed = _changed_media(media)
+        if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
+            return self._give_up(idempotent, account, unit, changed, 0)
+        result = self._send(client, account, unit, request, may_exist=idempotent)
+        current = self._current_part(part)
+        if current.state == PostStatus.SENT and current.remote_id:
+            return Receipt(remote_id=current.remote_id, url=current.url)
+        return result
+
+    def _current_part(self, part: LedgerPart) -> LedgerPart:
+        return next(found for found in self.ledger.parts(part.post_key)
+                    if found.position == part.position)
 
     def _reposted(self, post: LedgerPost) -> LedgerPost | str:
         """The post of this broadcast that ``post`` reposts, once it is on its platform; else
@@ -209,21 +289,22 @@ class Delivery:
         return (f"not reposted: the post of {post.repost_of}, which this reposts, is not on "
                 f"{self._title(post)} ({state}); a rerun reposts it once that post is sent")
 
-    def _send(self, client: Platform, account: Account, post: LedgerPost,
+    def _send(self, client: Platform, account: Account, unit: _Unit,
               request: PostRequest, *, may_exist: bool = False) -> SendResult:
+        post = unit.post
         attempt = 0
         hold_keys = [f"{account.platform}:{account.name}", *client.throttle_keys()]
         while True:
             if self._stopping():
-                return self._not_sent(account, post)
+                return self._interrupted(may_exist, account, unit, attempt)
             hold = self.holds.longest(hold_keys, self.clock.time())
             if hold is not None:
                 if not hold.retryable or not self._can_wait_until(hold.until):
-                    return self._give_up(may_exist, account, post,
+                    return self._give_up(may_exist, account, unit,
                                          self._until(hold.reason, hold.until), attempt)
                 if self.clock.wait(hold.until - self.clock.time(), self.stop):
-                    return self._not_sent(account, post)
-            first_attempt_at = self.ledger.begin_attempt(post.id, self.policy.lease)
+                    return self._interrupted(may_exist, account, unit, attempt)
+            first_attempt_at = self._begin(unit)
             if first_attempt_at is None:
                 return self._result(account, post, PostStatus.BUSY,
                                     error="another metpost run took this post over")
@@ -245,7 +326,7 @@ class Delivery:
                 if error.maybe_posted or error.duplicate:
                     self._log(post, attempt, "maybe-posted" if error.maybe_posted else
                               "duplicate", started, error.status, reason)
-                    settled = self._after_maybe_posted(client, account, post, request, error,
+                    settled = self._after_maybe_posted(client, account, unit, request, error,
                                                        reason, attempt)
                     if settled is not None:
                         return settled
@@ -255,85 +336,91 @@ class Delivery:
                     continue
                 if error.retry_safe:
                     if wait is None:
-                        return self._give_up(may_exist, account, post,
+                        return self._give_up(may_exist, account, unit,
                                              self._gave_up(error, account, reason), attempt,
                                              started, error.status, error)
                     self._log(post, attempt, "retry", started, error.status, reason)
                     if self.clock.wait(wait, self.stop):
                         if may_exist:
-                            return self._unknown(account, post, _then(
+                            return self._unknown(account, unit, _then(
                                 reason, "may have been posted (interrupted before the resend)"))
-                        return self._not_sent(account, post, tried=True)
+                        return self._not_sent(account, unit, tried=True)
                     continue
-                return self._give_up(may_exist, account, post,
+                return self._give_up(may_exist, account, unit,
                                      self._until(reason, error.retry_at), attempt, started,
                                      error.status, error)
-            self.ledger.settle(post.id, PostStatus.SENT, remote_id=receipt.remote_id,
-                               url=receipt.url)
+            self._record_sent(unit, receipt)
             self._log(post, attempt, "sent", started)
             return self._result(account, post, PostStatus.SENT)
 
-    def _after_maybe_posted(self, client: Platform, account: Account, post: LedgerPost,
+    def _after_maybe_posted(self, client: Platform, account: Account, unit: _Unit,
                             request: PostRequest, error: PublishError, reason: str,
                             attempt: int) -> SendResult | None:
         """The post may exist: find it, or say why not. None means: absent, send again."""
+        post = unit.post
         capabilities = client.capabilities
         if error.maybe_posted and self._idempotent(client, request.first_attempt_at):
             wait = self._retry_wait(error, attempt)
             if wait is None:
-                return self._unknown(account, post, _then(
+                return self._unknown(account, unit, _then(
                     reason, "may have been posted (a rerun resends it with the same "
                     "idempotency key, which cannot post twice)"))
             if self.clock.wait(wait, self.stop):
-                return self._unknown(account, post, _then(
+                return self._unknown(account, unit, _then(
                     reason, "may have been posted (interrupted before the resend)"))
             return None
         if not capabilities.can_list_recent:
-            return self._unknown(account, post, _then(
+            return self._unknown(account, unit, _then(
                 reason, f"may have been posted, and {self._title(post)} cannot list posts to "
                 "check"))
         # Give the platform a moment to list what it made, then look.
         wait = self._retry_wait(error, attempt)
         if wait is not None and self.clock.wait(wait, self.stop):
-            return self._unknown(account, post, _then(
+            return self._unknown(account, unit, _then(
                 reason, "may have been posted (interrupted before it could be checked)"))
-        looked = self._look(client, post, request, further_back=error.duplicate)
+        looked = self._look(client, unit, request, further_back=error.duplicate)
         if isinstance(looked, reconcile.Found):
             return self._result(account, post, PostStatus.SENT)
         if isinstance(looked, reconcile.Unreadable):
-            return self._unknown(account, post, _then(
+            return self._unknown(account, unit, _then(
                 reason, f"may have been posted; could not check: {looked.reason}"))
         if error.duplicate and looked.lookalike is not None:
             where = looked.lookalike.url or looked.lookalike.remote_id
-            return self._fail(account, post, _then(
+            return self._fail(account, unit, _then(
                 reason, f"the same text is already live there as {where}"), attempt,
                 cause=error)
         if error.duplicate:
-            return self._unknown(account, post, _then(
+            return self._unknown(account, unit, _then(
                 reason, "no post with this text was found on the account to confirm it; look "
                 "at the account"))
         if wait is None:
-            return self._unknown(account, post, _then(
+            return self._unknown(account, unit, _then(
                 reason, "may have been posted; not found yet, and the deadline leaves no time "
                 "to resend; a rerun checks again"))
         return None
 
-    def _look(self, client: Platform, post: LedgerPost, request: PostRequest, *,
+    def _look(self, client: Platform, unit: _Unit, request: PostRequest, *,
               further_back: bool = False) -> reconcile.Search:
-        """Search the platform for ``post`` and adopt it when found. ``further_back``: list a
-        day before the first attempt too, to name the post a duplicate refusal was about."""
+        """Search the platform for the post (or the thread's part) and adopt it when found.
+        ``further_back``: list a day before the first attempt too, to name the post a
+        duplicate refusal was about."""
+        post = unit.post
         current = self.ledger.post(post.id)
-        first = current.first_attempt_at or datetime.fromisoformat(
-            current.created_at).timestamp()
+        part = self._current_part(unit.part) if unit.part is not None else None
+        first = (part.first_attempt_at if part is not None else current.first_attempt_at) or (
+            datetime.fromisoformat(current.created_at).timestamp())
+        own_id = part.remote_id if part is not None else current.remote_id
         since = reconcile.search_from(first, self.policy.clock_allowance)
         list_from = reconcile.search_from(first, DUPLICATE_LOOKBACK) if further_back else None
         started = self.clock.monotonic()
 
         def adopt(found: RemotePost) -> bool:
+            if part is not None:
+                return self.ledger.adopt_part(part, post.platform, found.remote_id, found.url)
             return self.ledger.adopt(post.id, found.remote_id, found.url)
 
         def owned(remote_ids: list[str]) -> set[str]:
-            mine = {current.remote_id} if current.remote_id else set()
+            mine = {own_id} if own_id else set()
             return self.ledger.owned_remote_ids(post.platform, remote_ids) - mine
 
         looked = reconcile.search(client, request, since, self.policy.reconcile_depth,
@@ -351,24 +438,44 @@ class Delivery:
         if post.state == PostStatus.RETRACTED:
             return self._result(account, post, PostStatus.RETRACTED)
         started = self.clock.monotonic()
+        parts = self.ledger.parts(post.idempotency_key)
+        # A thread's parts that went out go last first, so that no reply is left answering a
+        # deleted post; each is recorded as it goes, so that a retract tried again resumes.
+        targets = [(part, part.remote_id) for part in reversed(parts)
+                   if part.state == PostStatus.SENT and part.remote_id] if parts else [
+                       (None, post.remote_id or "")]
+        for part, remote_id in targets:
+            failure = self._delete(account, post, remote_id, started)
+            if failure is not None:
+                # Still out (in part, for a thread): the post keeps its state.
+                kept = PostStatus.SENT if not parts else post.state
+                self.ledger.settle(post.id, kept, error=f"retract failed: {failure}")
+                return self._result(account, post, PostStatus.FAILED,
+                                    error=f"not deleted: {failure}")
+            if part is not None:
+                self.ledger.settle_part(part, PostStatus.RETRACTED)
+        self.ledger.settle(post.id, PostStatus.RETRACTED)
+        return self._result(account, post, PostStatus.RETRACTED)
+
+    def _delete(self, account: Account, post: LedgerPost, remote_id: str,
+                started: float) -> str | None:
+        """Delete one post from its platform, retrying what is safe to retry; None once it
+        is gone, else why not."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 client = self._client(account)
-                self._guarded(partial(client.delete, post.remote_id or ""), maybe_posted=False)
+                self._guarded(partial(client.delete, remote_id), maybe_posted=False)
             except PublishError as error:
                 reason = REDACT(error.reason)
                 wait = self._retry_wait(error, attempt) if error.retry_safe else None
                 if wait is not None and not self.clock.wait(wait, self.stop):
                     continue
                 self._log(post, attempt, "retract-failed", started, error.status, reason)
-                self.ledger.settle(post.id, PostStatus.SENT, error=f"retract failed: {reason}")
-                return self._result(account, post, PostStatus.FAILED,
-                                    error=f"not deleted: {reason}")
-            self.ledger.settle(post.id, PostStatus.RETRACTED)
+                return reason
             self._log(post, attempt, "retracted", started)
-            return self._result(account, post, PostStatus.RETRACTED)
+            return None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -452,43 +559,92 @@ class Delivery:
     def _title(self, post: LedgerPost) -> str:
         return self.platforms[post.platform].title
 
-    def _fail(self, account: Account, post: LedgerPost, reason: str, attempt: int,
+    def _fail(self, account: Account, unit: _Unit, reason: str, attempt: int,
               started: float | None = None, status: int | None = None,
               cause: PublishError | None = None) -> SendResult:
-        self.ledger.settle(post.id, PostStatus.FAILED, error=reason)
-        self._log(post, attempt, "failed", started, status, reason)
+        post = unit.post
+        self._settle(unit, PostStatus.FAILED, reason)
+        self._log(post, attempt, "failed", started, status, unit.named(reason))
         result = self._result(account, post, PostStatus.FAILED)
         if cause is None:
             return result
         return replace(result, problem=cause.problem, permission=cause.permission)
 
-    def _give_up(self, may_exist: bool, account: Account, post: LedgerPost, reason: str,
+    def _give_up(self, may_exist: bool, account: Account, unit: _Unit, reason: str,
                  attempt: int, started: float | None = None, status: int | None = None,
                  cause: PublishError | None = None) -> SendResult:
         """The post could not be sent now: failed, or unknown when an earlier attempt may have
         made it (an idempotent resend was under way), so that a rerun checks before sending."""
         if may_exist:
-            return self._unknown(account, post, _then(
+            return self._unknown(account, unit, _then(
                 reason, "an earlier attempt may have posted it (a rerun resends it with the same "
                 "idempotency key, which cannot post twice)"))
-        return self._fail(account, post, reason, attempt, started, status, cause)
+        return self._fail(account, unit, reason, attempt, started, status, cause)
 
-    def _unknown(self, account: Account, post: LedgerPost, reason: str) -> SendResult:
-        self.ledger.settle(post.id, PostStatus.UNKNOWN, error=reason)
-        self._log(post, 0, "unknown", None, None, reason)
+    def _unknown(self, account: Account, unit: _Unit, reason: str) -> SendResult:
+        post = unit.post
+        self._settle(unit, PostStatus.UNKNOWN, reason)
+        self._log(post, 0, "unknown", None, None, unit.named(reason))
         return self._result(account, post, PostStatus.UNKNOWN)
 
-    def _not_sent(self, account: Account, post: LedgerPost, *, tried: bool = False) -> SendResult:
+    def _not_sent(self, account: Account, unit: _Unit, *, tried: bool = False) -> SendResult:
         """Interrupted before this post's request: give it back for the next run."""
+        post = unit.post
         if tried:  # this run's requests failed in ways that posted nothing
             back = PostStatus.FAILED
         elif post.state == PostStatus.SENDING:  # a dead run's claim: unknown if it tried
             back = PostStatus.UNKNOWN if post.attempts else PostStatus.PENDING
         else:
             back = post.state
+        if unit.part is not None:
+            part = unit.part
+            if tried:
+                part_back = PostStatus.FAILED
+            elif part.state == PostStatus.SENDING:
+                part_back = PostStatus.UNKNOWN if part.attempts else PostStatus.PENDING
+            else:
+                part_back = part.state
+            self.ledger.settle_part(part, part_back, error=part.error)
+            if part_back == PostStatus.UNKNOWN:  # the next run must look for it first
+                back = PostStatus.UNKNOWN
         self.ledger.release(post.id, back)
         return self._result(account, post, PostStatus.NOT_SENT,
                             error="not sent: the run was interrupted; a rerun sends it")
+
+    def _interrupted(self, may_exist: bool, account: Account, unit: _Unit,
+                     attempt: int) -> SendResult:
+        """Asked to stop before the next request: a post an earlier attempt may have made is
+        unknown (the next run checks it first); else it is given back, failed if this run's
+        requests for it all failed without posting."""
+        if may_exist:
+            return self._unknown(account, unit, "may have been posted (interrupted before the "
+                                 "resend)")
+        return self._not_sent(account, unit, tried=attempt > 0)
+
+    # -- what one request is about: a post, or one part of a thread ----------------------------
+
+    def _begin(self, unit: _Unit) -> float | None:
+        """Compare-and-set before a request (see ``Ledger.begin_attempt``)."""
+        if unit.part is None:
+            return self.ledger.begin_attempt(unit.post.id, self.policy.lease)
+        return self.ledger.begin_part_attempt(unit.post.id, unit.part, self.policy.lease)
+
+    def _record_sent(self, unit: _Unit, receipt: Receipt) -> None:
+        if unit.part is None:
+            self.ledger.settle(unit.post.id, PostStatus.SENT, remote_id=receipt.remote_id,
+                               url=receipt.url)
+        else:  # the thread stays claimed until its last part is out
+            self.ledger.settle_part(unit.part, PostStatus.SENT, remote_id=receipt.remote_id,
+                                    url=receipt.url)
+
+    def _settle(self, unit: _Unit, state: PostStatus, reason: str) -> None:
+        """Record that the post (or the thread, at this part) failed or is unknown."""
+        if unit.part is not None:
+            self.ledger.settle_part(unit.part, state, error=reason)
+        head = unit.head
+        self.ledger.settle(unit.post.id, state, error=unit.named(reason),
+                           remote_id=head.remote_id if head else None,
+                           url=head.url if head else None)
 
     def _log(self, post: LedgerPost, attempt: int, outcome: str, started: float | None,
              status: int | None = None, error: str | None = None) -> None:
@@ -505,6 +661,31 @@ class Delivery:
         return SendResult(account=account, text=current.text, status=status,
                           remote_id=current.remote_id, url=current.url, error=shown_error,
                           attempts=current.attempts)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """What one request publishes: a post, or one part of a thread (``part``, of ``count``,
+    after the thread's first part ``head`` when that is out)."""
+
+    post: LedgerPost
+    part: LedgerPart | None = None
+    count: int = 0
+    head: Receipt | None = None
+
+    def named(self, reason: str) -> str:
+        """``reason``, saying which part of the thread it is about."""
+        if self.part is None:
+            return reason
+        return f"part {self.part.position} of {self.count}: {reason}"
+
+
+def _changed_media(media: Sequence[Media]) -> str | None:
+    """Why an image is no longer the file that was checked when the broadcast was recorded
+    (so nothing is sent), or None."""
+    from metpost.media import still_the_same
+
+    return next((problem for item in media if (problem := still_the_same(item))), None)
 
 
 def _clause(reason: str) -> str:

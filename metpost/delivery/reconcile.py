@@ -3,8 +3,9 @@
 A listed post is this post when the platform says it is the same (``Platform.same_post``: the
 same text as the platform lists it, links compared by where they lead), it was made no earlier
 than this post's first request (less a small allowance for clocks), and no other post in the
-ledger owns its remote id. When several qualify, the oldest is taken: a double post made
-before metpost could tell is then the second one, not the one recorded.
+ledger owns its remote id; a part of a thread must also answer the part before it, when the
+platform says what a listed post answers. When several qualify, the oldest is taken: a double
+post made before metpost could tell is then the second one, not the one recorded.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def search(client: Platform, request: PostRequest, since: datetime, depth: int,
         return Unreadable(error.reason)
     except Exception as error:  # a client's surprise must not end the run
         return Unreadable(f"{type(error).__name__}: {error}")
-    alike = [item for item in listed if client.same_post(request, item)]
+    alike = [item for item in listed if client.same_post(request, item)
+             and _answers_the_same(request, item)]
     taken = owned_elsewhere([item.remote_id for item in alike])
     candidates = [item for item in alike if item.remote_id not in taken
                   and (item.created_at is None or _aware(item.created_at) >= since)]
@@ -66,6 +68,14 @@ def search(client: Platform, request: PostRequest, since: datetime, depth: int,
             return Found(item)
     others = [item for item in alike if item not in candidates]
     return Absent(lookalike=others[0] if others else None)
+
+
+def _answers_the_same(request: PostRequest, listed: RemotePost) -> bool:
+    """A part of a thread answers the part before it: a listed post that the platform says
+    answers another post (or none) is not it."""
+    if listed.reply_to is None:  # not a reply, or the platform does not say
+        return True
+    return request.reply_to is not None and listed.reply_to == request.reply_to.remote_id
 
 
 def search_from(first_attempt: float, allowance: float) -> datetime:

@@ -15,6 +15,7 @@ from metpost.ledger.records import (
     BroadcastRecord,
     Claim,
     LedgerError,
+    LedgerPart,
     LedgerPost,
     NoLedger,
     PlannedPost,
@@ -25,7 +26,8 @@ from metpost.ledger.sqlite import LEDGER_ENV, SqliteLedger
 from metpost.ledger.urls import is_database_url, redacted_url
 
 __all__ = ["LEDGER_ENV", "MIGRATIONS", "BroadcastRecord", "Claim", "Ledger", "LedgerError",
-           "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger", "TransientLedgerError",
+           "LedgerPart", "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger",
+           "TransientLedgerError",
            "default_ledger_path", "is_database_url", "open_ledger", "redacted_url"]
 
 

@@ -55,6 +55,39 @@ def _posts_table(row_id: str, real: str) -> str:
     """
 
 
+def _parts_and_media(real: str, big: str) -> str:
+    # Both tables name their post by its idempotency key, not its row id: a post keeps its key
+    # when `metpost ledger migrate` copies it and numbers it anew.
+    return f"""
+    CREATE TABLE post_parts (
+        post_key         TEXT NOT NULL REFERENCES posts(idempotency_key),
+        position         INTEGER NOT NULL,   -- 1 for the thread's first part
+        text             TEXT NOT NULL,
+        idempotency_key  TEXT NOT NULL UNIQUE,
+        state            TEXT NOT NULL CHECK (state IN
+                         ('pending', 'sending', 'sent', 'failed', 'unknown', 'retracted')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        remote_id        TEXT,
+        url              TEXT,
+        error            TEXT,
+        first_attempt_at {real},
+        updated_at       TEXT NOT NULL,
+        PRIMARY KEY (post_key, position)
+    );
+    CREATE INDEX post_parts_by_remote_id ON post_parts (remote_id);
+    CREATE TABLE post_media (
+        post_key   TEXT NOT NULL REFERENCES posts(idempotency_key),
+        position   INTEGER NOT NULL,
+        path       TEXT NOT NULL,             -- absolute, as checked
+        mime_type  TEXT NOT NULL,
+        alt_text   TEXT NOT NULL,
+        sha256     TEXT NOT NULL,
+        size       {big} NOT NULL,
+        PRIMARY KEY (post_key, position)
+    );
+    """
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "broadcasts and their posts",
@@ -105,5 +138,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             checked_until DOUBLE PRECISION NOT NULL
         );
         """,
+    ),
+    Migration(
+        "threads (the parts of a post too long for one, each with how it went, so that a "
+        "rerun resumes after the last part sent) and the images posts carry (with their "
+        "digests, so that a retry knows the file is still the one checked)",
+        sqlite=_parts_and_media("REAL", "INTEGER"),
+        postgres=_parts_and_media("DOUBLE PRECISION", "BIGINT"),
     ),
 )

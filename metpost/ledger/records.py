@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metpost.errors import MetpostError
+from metpost.platforms.api import Media
 from metpost.status import PostStatus
 
 
@@ -86,6 +87,26 @@ class PlannedPost:
     text: str
     idempotency_key: str
     repost_of: str | None = None  # the account whose post (in this broadcast) it reposts
+    parts: tuple[str, ...] = ()  # a thread's parts, numbered; empty for one post
+    media: tuple[Media, ...] = ()  # the images it carries (a thread's, on its first part)
+
+
+@dataclass(frozen=True)
+class LedgerPart:
+    """One part of a thread as the ledger knows it. A thread is one post in the ledger (one
+    claim, one lease); its parts go out in order, each a reply to the one before, and each
+    records how it went, so that a rerun resumes after the last part sent."""
+
+    post_key: str  # the idempotency key of the post (the thread) it belongs to
+    position: int  # 1 for the first part
+    text: str
+    idempotency_key: str  # the part's own, the same on every attempt
+    state: PostStatus  # pending, sending (a request began), sent, failed, unknown, retracted
+    attempts: int
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    first_attempt_at: float | None
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,16 @@ owner), so a slow run keeps its posts and a dead run's posts are taken over, rec
 platform rather than posted blindly again. No secret is ever stored here.
 
 Post states: pending → sending → sent | failed | unknown;  sent → retracted.
+
+A thread is one post (one claim, one lease) whose parts are rows of ``post_parts``, each with a
+state of its own (the same words; ``sending`` once a request for it began), so that a rerun
+resumes after the last part sent and reconciles a part in doubt. ``post_media`` holds the
+images a post carries, with their digests. Both name their post by its idempotency key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -19,16 +25,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from metpost.errors import MetpostError
 from metpost.ledger.records import (
     BroadcastRecord,
     Claim,
+    LedgerPart,
     LedgerPost,
     PlannedPost,
     TransientLedgerError,
 )
+from metpost.platforms.api import Media
 from metpost.status import LEDGER_STATES, PostStatus
 
 T = TypeVar("T")
@@ -37,6 +46,9 @@ BROADCAST_COLUMNS = "id, key, source, created_at, label, public_safety"
 POST_COLUMNS = ("id, broadcast_id, account, platform, handle, text, idempotency_key, state, "
                 "attempts, remote_id, url, error, created_at, updated_at, first_attempt_at, "
                 "repost_of")
+PART_COLUMNS = ("post_key, position, text, idempotency_key, state, attempts, remote_id, url, "
+                "error, first_attempt_at")
+MEDIA_COLUMNS = "path, mime_type, alt_text, sha256, size"
 HOST = socket.gethostname()
 # Newest first; broadcasts made in the same second are told apart by their posts' row ids.
 NEWEST_FIRST = ("ORDER BY created_at DESC, (SELECT MAX(posts.id) FROM posts "
@@ -104,6 +116,53 @@ def _post(row: Sequence[Any]) -> LedgerPost:
     values = list(row)
     values[7] = PostStatus(values[7])
     return LedgerPost(*values)
+
+
+def _part(row: Sequence[Any]) -> LedgerPart:
+    values = list(row)
+    values[4] = PostStatus(values[4])
+    return LedgerPart(*values)
+
+
+def _media(row: Sequence[Any]) -> Media:
+    path, mime_type, alt_text, sha256, size = row
+    return Media(path=Path(path), mime_type=str(mime_type), alt_text=str(alt_text),
+                 sha256=str(sha256), size=int(size))
+
+
+def part_key(post_key: str, position: int) -> str:
+    """The idempotency key of a thread's part: its own, derived from its thread's."""
+    return hashlib.sha256(f"{post_key}\0part\0{position}".encode()).hexdigest()
+
+
+def _record_parts_and_media(db: Cursor, posts: Sequence[PlannedPost], stamp: str) -> None:
+    """Record the parts and images of posts being recorded (most have neither)."""
+    parts = [(post.idempotency_key, position, text, part_key(post.idempotency_key, position),
+              stamp) for post in posts for position, text in enumerate(post.parts, start=1)]
+    if parts:
+        db.many("INSERT INTO post_parts (post_key, position, text, idempotency_key, state, "
+                "updated_at) VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING", parts)
+    media = [(post.idempotency_key, position, str(item.path), item.mime_type, item.alt_text,
+              item.sha256, item.size)
+             for post in posts for position, item in enumerate(post.media, start=1)]
+    if media:
+        db.many(f"INSERT INTO post_media (post_key, position, {MEDIA_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", media)
+
+
+def _key_of(db: Cursor, post_id: int) -> str:
+    return str(db.run("SELECT idempotency_key FROM posts WHERE id = ?", (post_id,))[0][0])
+
+
+def _part_owns(db: Cursor, platform: str, remote_id: str, post_key: str,
+               position: int | None = None) -> bool:
+    """Whether a part of a thread other than this one (``post_key``'s part ``position``, or
+    any part of ``post_key`` when None) already holds ``remote_id`` on ``platform``."""
+    rows = db.run("SELECT parts.post_key, parts.position FROM post_parts AS parts JOIN posts "
+                  "ON posts.idempotency_key = parts.post_key WHERE posts.platform = ? AND "
+                  "parts.remote_id = ?", (platform, remote_id))
+    return any(str(key) != post_key or (position is not None and int(number) != position)
+               for key, number in rows)
 
 
 class SqlLedger(ABC):
@@ -209,6 +268,8 @@ class SqlLedger(ABC):
                     [(broadcast_id, post.account, post.platform, post.handle, post.text,
                       post.idempotency_key, stamp, stamp, post.repost_of)
                      for post in posts if post.account not in known])
+            _record_parts_and_media(db, [post for post in posts if post.account not in known],
+                                    stamp)
             return broadcast_id
 
         return self._write(record)
@@ -333,7 +394,7 @@ class SqlLedger(ABC):
             self._serialise(db, f"remote id {platform} {remote_id}")
             taken = db.run("SELECT id FROM posts WHERE platform = ? AND remote_id = ? "
                            "AND id <> ?", (platform, remote_id, post_id))
-            if taken:
+            if taken or _part_owns(db, platform, remote_id, _key_of(db, post_id)):
                 return False
             db.run("UPDATE posts SET state = 'sent', remote_id = ?, url = ?, error = NULL, "
                    "claimed_by = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
@@ -348,7 +409,10 @@ class SqlLedger(ABC):
             return set()
         rows = self._read(lambda db: db.run(
             f"SELECT remote_id FROM posts WHERE platform = ? AND remote_id IN "
-            f"({placeholders(remote_ids)})", (platform, *remote_ids)))
+            f"({placeholders(remote_ids)}) UNION SELECT parts.remote_id FROM post_parts AS "
+            "parts JOIN posts ON posts.idempotency_key = parts.post_key WHERE "
+            f"posts.platform = ? AND parts.remote_id IN ({placeholders(remote_ids)})",
+            (platform, *remote_ids, platform, *remote_ids)))
         return {str(row[0]) for row in rows}
 
     def release(self, post_id: int, state: PostStatus) -> None:
@@ -434,6 +498,101 @@ class SqlLedger(ABC):
                    "AND checked_until < ?", (until, schedule, until))
 
         self._write(mark)
+
+    # -- threads and images -------------------------------------------------------------------
+
+    def parts(self, post_key: str) -> list[LedgerPart]:
+        """A thread's parts in order (none for a post that is not a thread)."""
+        rows = self._read(lambda db: db.run(
+            f"SELECT {PART_COLUMNS} FROM post_parts WHERE post_key = ? ORDER BY position",
+            (post_key,)))
+        return [_part(row) for row in rows]
+
+    def media(self, post_key: str) -> list[Media]:
+        """The images a post carries, in order."""
+        rows = self._read(lambda db: db.run(
+            f"SELECT {MEDIA_COLUMNS} FROM post_media WHERE post_key = ? ORDER BY position",
+            (post_key,)))
+        return [_media(row) for row in rows]
+
+    def broadcast_parts(self, broadcast_id: str) -> dict[str, list[LedgerPart]]:
+        """The parts of a broadcast's threads, by their post's idempotency key."""
+        rows = self._read(lambda db: db.run(
+            f"SELECT {', '.join('parts.' + c for c in PART_COLUMNS.split(', '))} FROM "
+            "post_parts AS parts JOIN posts ON posts.idempotency_key = parts.post_key WHERE "
+            "posts.broadcast_id = ? ORDER BY posts.id, parts.position", (broadcast_id,)))
+        found: dict[str, list[LedgerPart]] = {}
+        for row in rows:
+            part = _part(row)
+            found.setdefault(part.post_key, []).append(part)
+        return found
+
+    def broadcast_media(self, broadcast_id: str) -> dict[str, list[Media]]:
+        """The images of a broadcast's posts, by their post's idempotency key."""
+        rows = self._read(lambda db: db.run(
+            "SELECT media.post_key, " + ", ".join("media." + c for c in MEDIA_COLUMNS.split(
+                ", ")) + " FROM post_media AS media JOIN posts ON posts.idempotency_key = "
+            "media.post_key WHERE posts.broadcast_id = ? ORDER BY posts.id, media.position",
+            (broadcast_id,)))
+        found: dict[str, list[Media]] = {}
+        for key, *rest in rows:
+            found.setdefault(str(key), []).append(_media(rest))
+        return found
+
+    def begin_part_attempt(self, post_id: int, part: LedgerPart,
+                           lease_seconds: float) -> float | None:
+        """Just before a request for one part of a thread: compare-and-set that this run still
+        holds the thread (its post), extend the lease, and count the attempt on the post and
+        on the part, in one transaction. Returns when the part's first attempt began, or None
+        if another run has taken the thread over (and nothing was counted)."""
+        lease, now = time.time() + lease_seconds, time.time()
+
+        def begin(db: Cursor, _replay: bool) -> float | None:
+            stamp = now_text()
+            held = db.count(
+                "UPDATE posts SET lease_until = ?, attempts = attempts + 1, updated_at = ?, "
+                "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ? "
+                "AND claimed_by = ? AND state = 'sending'",
+                (lease, stamp, now, post_id, self.owner))
+            if held != 1:
+                return None
+            db.run("UPDATE post_parts SET state = 'sending', attempts = attempts + 1, "
+                   "updated_at = ?, first_attempt_at = COALESCE(first_attempt_at, ?) "
+                   "WHERE post_key = ? AND position = ?",
+                   (stamp, now, part.post_key, part.position))
+            return float(db.run("SELECT first_attempt_at FROM post_parts WHERE post_key = ? "
+                                "AND position = ?", (part.post_key, part.position))[0][0])
+
+        # Not repeated after a COMMIT that went unanswered: that would count the request twice.
+        return self._write(begin, repeatable=False)
+
+    def settle_part(self, part: LedgerPart, state: PostStatus, *, remote_id: str | None = None,
+                    url: str | None = None, error: str | None = None) -> None:
+        """Record how one part of a thread went (the thread's claim is the post's)."""
+        if state not in LEDGER_STATES:
+            raise ValueError(state)
+        self._write(lambda db, _replay: db.run(
+            "UPDATE post_parts SET state = ?, remote_id = COALESCE(?, remote_id), "
+            "url = COALESCE(?, url), error = ?, updated_at = ? WHERE post_key = ? "
+            "AND position = ?",
+            (str(state), remote_id, url, error, now_text(), part.post_key, part.position)))
+
+    def adopt_part(self, part: LedgerPart, platform: str, remote_id: str,
+                   url: str | None) -> bool:
+        """Record a post found on its platform as this part, unless another post or part of
+        the ledger already owns that remote id; true if recorded."""
+        def record(db: Cursor, _replay: bool) -> bool:
+            self._serialise(db, f"remote id {platform} {remote_id}")
+            taken = db.run("SELECT id FROM posts WHERE platform = ? AND remote_id = ? AND "
+                           "idempotency_key <> ?", (platform, remote_id, part.post_key))
+            if taken or _part_owns(db, platform, remote_id, part.post_key, part.position):
+                return False
+            db.run("UPDATE post_parts SET state = 'sent', remote_id = ?, url = ?, error = NULL, "
+                   "updated_at = ? WHERE post_key = ? AND position = ?",
+                   (remote_id, url, now_text(), part.post_key, part.position))
+            return True
+
+        return self._write(record)
 
     @staticmethod
     def _with_counts(db: Cursor, broadcast_id: str, key: str, source: str, created_at: str,

@@ -19,6 +19,7 @@ from metpost.ledger.sql import Cursor, SqlLedger, chunks, placeholders
 
 # Serialises copies into one database, so that two at once cannot both copy.
 COPY_LOCK = "metpost ledger migrate"
+ATTACHED_TABLES = ("post_parts", "post_media")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class _Rows:
     post_columns: list[str]
     posts: list[tuple[Any, ...]]
     schedule_runs: list[tuple[Any, ...]]  # (schedule, checked_until): how far `due` looked
+    # Threads' parts and posts' images, copied as they are: they name their post by its
+    # idempotency key, which the copy keeps.
+    attached: list[tuple[str, list[str], list[tuple[Any, ...]]]]
 
 
 def _column(columns: list[str], rows: Sequence[tuple[Any, ...]], name: str) -> list[Any]:
@@ -53,7 +57,10 @@ def _read_everything(db: Cursor) -> _Rows:
         db.run(f"SELECT {_names(broadcast_columns)} FROM broadcasts ORDER BY id"),
         post_columns,
         db.run(f"SELECT {_names(post_columns)} FROM posts ORDER BY id"),
-        db.run("SELECT schedule, checked_until FROM schedule_runs ORDER BY schedule"))
+        db.run("SELECT schedule, checked_until FROM schedule_runs ORDER BY schedule"),
+        [(table, db.columns(table), db.run(f"SELECT {_names(db.columns(table))} FROM {table} "
+                                           "ORDER BY post_key, position"))
+         for table in ATTACHED_TABLES])
 
 
 def _names(columns: Sequence[str]) -> str:
@@ -100,6 +107,10 @@ def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
         keep = [n for n, name in enumerate(rows.post_columns) if name != "id"]
         db.many(f"INSERT INTO posts ({_names([rows.post_columns[n] for n in keep])}) VALUES "
                 f"({placeholders(keep)})", [tuple(row[n] for n in keep) for row in rows.posts])
+        for table, columns, attached in rows.attached:
+            if attached:
+                db.many(f"INSERT INTO {table} ({_names(columns)}) VALUES "
+                        f"({placeholders(columns)})", attached)
         return replace(done, copied=True)
 
     return target._write(copy)

@@ -4,6 +4,7 @@ One module per kind of thing shown; ``base`` holds what they share. Commands cal
 re-exported here and never print themselves.
 """
 
+from metpost.output.attachments import attachments_record, image_lines
 from metpost.output.base import Mode, echo, error, escape, note, output_mode, refusal_json
 from metpost.output.ledger import show_broadcast, show_history
 from metpost.output.ledger_admin import show_ledger_copy
@@ -31,6 +32,7 @@ __all__ = ["Mode", "echo", "error", "escape", "note", "output_mode", "post_recor
            "show_preview", "show_result", "show_setup_report", "show_templates"]
 __all__ += ["platform_record", "plugin_warning", "show_platforms"]
 __all__ += ["show_ledger_copy"]  # metpost ledger
+__all__ += ["attachments_record", "image_lines"]  # threads and images
 # schedules, verify, rollout and X notes
 __all__ += ["broadcast_document", "extra_for", "show_broadcast_notes", "show_cron_line",
             "show_due", "show_schedules", "show_slot_heading", "show_verifications",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from metpost.output.attachments import image_lines, media_record, part_record, part_rows
 from metpost.output.base import (
     Mode,
     console,
@@ -18,7 +19,8 @@ from metpost.output.base import (
 )
 
 if TYPE_CHECKING:
-    from metpost.ledger import BroadcastRecord, LedgerPost
+    from metpost.ledger import BroadcastRecord, LedgerPart, LedgerPost
+    from metpost.platforms.api import Media
 
 # How each ledger state is counted for people: a run that stopped mid-way leaves posts
 # "sending"; until a rerun checks them they are in doubt.
@@ -57,14 +59,22 @@ def show_history(records: Sequence[BroadcastRecord], mode: Mode) -> None:
         echo(f"  to finish it: metpost retry {record.id}")
 
 
-def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: Mode) -> None:
-    """One broadcast: its text(s) once each with the accounts that got them, then each post's
-    state and address, then the errors."""
+def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: Mode, *,
+                   parts: Mapping[str, Sequence[LedgerPart]] | None = None,
+                   media: Mapping[str, Sequence[Media]] | None = None) -> None:
+    """One broadcast: its text(s) once each with the accounts that got them (and their
+    images), then each post's state and address (a thread's, part by part), then the
+    errors. ``parts`` and ``media`` are the threads' parts and the posts' images, by post
+    idempotency key."""
+    parts, media = parts or {}, media or {}
     if mode == "json":
         emit_json({"id": record.id, "key": record.label, "created_at": record.created_at,
                    "source": record.source, "public_safety": record.public_safety,
                    "posts": [{**_post_json(p), **({"repost_of": p.repost_of} if p.repost_of
-                                                   else {})} for p in posts]})
+                                                   else {}),
+                              **_attached_json(parts.get(p.idempotency_key, ()),
+                                               media.get(p.idempotency_key, ()))}
+                             for p in posts]})
         return
     title = " · ".join(part for part in (
         f"Broadcast {record.id}", record.source, local_time(record.created_at),
@@ -83,14 +93,20 @@ def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: M
         names = ", ".join(post.account for post in group)
         heading = f"Text for {names}:" if len(group) <= 4 else (
             f"Text for {plural(len(group), 'account')} ({names[:60]}…):")
+        shown = [text, *image_lines(media.get(group[0].idempotency_key, ()))]
         if styled:
             console().print(f"[bold]{escape(heading)}[/]", soft_wrap=True)
-            console().print(escape(text))
+            for line in shown:
+                console().print(escape(line))
         else:
             echo(heading)
-            echo(text)
+            for line in shown:
+                echo(line)
     echo()
-    rows = [(p.account, p.state, p.url or p.remote_id or "") for p in posts]
+    rows: list[tuple[str, str, str]] = []
+    for p in posts:
+        rows.append((p.account, str(p.state), p.url or p.remote_id or ""))
+        rows.extend(part_rows(p.account, parts.get(p.idempotency_key, ())))
     table(("Account", "State", "Post"), rows, mode)
     errors = [p for p in posts if p.error]
     if errors:
@@ -109,6 +125,15 @@ def _standing_of(posts: Sequence[LedgerPost]) -> str:
         counts[str(post.state)] = counts.get(str(post.state), 0) + 1
     return ", ".join(f"{count} {STATE_WORDS.get(state, state)}" for state, count in
                      counts.items())
+
+
+def _attached_json(parts: Sequence[LedgerPart], media: Sequence[Media]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    if parts:
+        record["parts"] = [part_record(part) for part in parts]
+    if media:
+        record["images"] = [media_record(item) for item in media]
+    return record
 
 
 def _post_json(post: LedgerPost) -> dict[str, Any]:

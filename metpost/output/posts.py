@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from metpost.models import Post, SendResult
+from metpost.output.attachments import attachments_record, image_lines, length_text, text_lines
 from metpost.output.base import Mode, console, echo, emit_json, escape, note, plural
 from metpost.status import PostStatus
 
@@ -29,6 +30,7 @@ def post_record(post: Post) -> dict[str, Any]:
         "problems": list(post.problems),
         "missing_credentials": list(post.missing_credentials),
         **repost,
+        **attachments_record(post),
     }
 
 
@@ -46,9 +48,11 @@ def _summary(posts: Sequence[Post], dry_run: bool) -> str:
 
 def _groups(posts: Sequence[Post]) -> list[list[Post]]:
     """Posts with the same text together, groups with problems first, then the largest."""
-    by_text: dict[str, list[Post]] = {}
-    for post in posts:
-        by_text.setdefault(post.text, []).append(post)
+    by_text: dict[tuple[Any, ...], list[Post]] = {}
+    for post in posts:  # a thread's parts and the images are what goes out, as the text is
+        key = (post.text, tuple(part.text for part in post.parts),
+               tuple((item.sha256, item.alt_text) for item in post.media))
+        by_text.setdefault(key, []).append(post)
     return sorted(by_text.values(), key=lambda group: (all(p.ok for p in group), -len(group)))
 
 
@@ -88,11 +92,12 @@ def _show_group(group: list[Post], number: int, total: int, say: Any, styled: bo
         heading += " — PROBLEM"
     say()
     say(f"[bold]{escape(heading)}[/]" if styled else f"== {heading}")
-    say(escape(group[0].text) if styled else group[0].text)
+    for line in [*text_lines(group[0]), *image_lines(group[0].media)]:
+        say(escape(line) if styled else line)
     width = max(len(post.account.label) for post in group)
     for post in group:
         line = (f"  {post.account.label:<{width}}  {post.account.platform:<9} "
-                f"{post.length}/{post.limit}")
+                f"{length_text(post)}")
         if styled:
             colour = "red" if not post.ok else "green"
             say(f"[{colour}]{escape(line)}[/]")
@@ -104,11 +109,12 @@ def _show_group(group: list[Post], number: int, total: int, say: Any, styled: bo
 
 def _show_full(post: Post, say: Any, styled: bool) -> None:
     verdict = "ok" if post.ready else ("needs credentials" if post.ok else "PROBLEM")
-    heading = f"{post.account.label} [{post.account.platform}] {post.length}/{post.limit} " \
+    heading = f"{post.account.label} [{post.account.platform}] {length_text(post)} " \
               f"{verdict}"
     say()
     say(f"[bold]{escape(heading)}[/]" if styled else f"== {heading}")
-    say(escape(post.text) if styled else post.text)
+    for line in [*text_lines(post), *image_lines(post.media)]:
+        say(escape(line) if styled else line)
     for problem in post.problems:
         say(f"[red]! {escape(problem)}[/]" if styled else f"!! {problem}")
     if post.missing_credentials:

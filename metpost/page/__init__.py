@@ -16,12 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from metpost.errors import MetpostError
 from metpost.models import Config, Post
+from metpost.platforms.api import Media
 
 PAGE_TEMPLATE = Path(__file__).with_name("dry_run.html.j2")
 HIGHLIGHTS = re.compile(r"(?<![\w#@])([#@][A-Za-z0-9_]{1,50})")
+# Images up to this size are carried in the page itself, so that it stays one file.
+INLINE_IMAGE_BYTES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,27 @@ class Piece:
 
     kind: str
     text: str
+
+
+@dataclass(frozen=True)
+class PagePart:
+    """One part of a thread as the card shows it."""
+
+    number: int
+    length: int
+    pieces: tuple[Piece, ...]
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """An image as the card shows it: the file, its alt text, and the picture itself when it
+    is small enough to carry in the page (``source``, a ``data:`` address)."""
+
+    name: str
+    mime_type: str
+    size: str
+    alt: str
+    source: str | None
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,8 @@ class Card:
     pieces: tuple[Piece, ...]
     posts: tuple[Post, ...]
     groups: tuple[tuple[str, tuple[Post, ...]], ...]  # ("CE · Hackney", posts), ...
+    parts: tuple[PagePart, ...] = ()  # a thread's, each shown as a post of its own
+    images: tuple[PageImage, ...] = ()
 
     @property
     def problems(self) -> list[str]:
@@ -73,15 +100,38 @@ def _tagged(text: str) -> list[Piece]:
 
 def cards(posts: Sequence[Post], config: Config, titles: dict[str, str]) -> list[Card]:
     """Posts with the same text on the same platform as one card; cards with problems first."""
-    by_key: dict[tuple[str, str], list[Post]] = {}
+    by_key: dict[tuple[Any, ...], list[Post]] = {}
     for post in posts:
-        by_key.setdefault((post.account.platform, post.text), []).append(post)
+        key = (post.account.platform, post.text, tuple(part.text for part in post.parts),
+               tuple((item.sha256, item.alt_text) for item in post.media))
+        by_key.setdefault(key, []).append(post)
     made = []
-    for (platform, text), group in by_key.items():
+    for (platform, text, *_), group in by_key.items():
+        first = group[0]
         made.append(Card(platform=platform, title=titles.get(platform, platform), text=text,
                          pieces=pieces(text), posts=tuple(group),
-                         groups=_by_place(group, config)))
+                         groups=_by_place(group, config),
+                         parts=tuple(PagePart(number, part.length, pieces(part.text))
+                                     for number, part in enumerate(first.parts, start=1)),
+                         images=tuple(_page_image(item) for item in first.media)))
     return sorted(made, key=lambda card: (not card.problems, card.platform, -len(card.posts)))
+
+
+def _page_image(item: Media) -> PageImage:
+    """An image for the page, carried in it when it is no bigger than ``INLINE_IMAGE_BYTES``."""
+    import base64
+
+    from metpost.output.attachments import size_text
+
+    source = None
+    if item.size <= INLINE_IMAGE_BYTES:
+        try:
+            encoded = base64.b64encode(item.path.read_bytes()).decode("ascii")
+            source = f"data:{item.mime_type};base64,{encoded}"
+        except OSError:
+            source = None
+    return PageImage(name=item.path.name, mime_type=item.mime_type, size=size_text(item.size),
+                     alt=item.alt_text, source=source)
 
 
 def _by_place(posts: Sequence[Post], config: Config) -> tuple[tuple[str, tuple[Post, ...]], ...]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,9 +73,16 @@ class Capabilities:
     # Seconds the platform honours an idempotency key (Mastodon: an hour); None: for ever. Past
     # it, a post that may exist is looked for (can_list_recent) before any resend.
     idempotency_window: float | None = None
-    media: bool = False
-    threads: bool = False  # publish() honours PostRequest.reply_to
-    max_media: int = 0
+    media: bool = False  # publish() attaches PostRequest.media
+    # publish() honours PostRequest.reply_to (and thread_root): a text too long for one post
+    # may go out as a thread of replies
+    threads: bool = False
+    max_media: int = 0  # images per post
+    # The images a post may carry, checked before anything is sent: MIME types ("image/*" for
+    # any image), the most bytes each may have, and the longest alt text (None: no limit).
+    media_types: tuple[str, ...] = ()
+    max_media_bytes: int = 0
+    max_alt_length: int | None = None
     reposts: bool = False  # publish() honours PostRequest.repost_of (X: a repost)
     can_verify: bool = False  # whoami() works: `metpost accounts verify` can ask who we are
 
@@ -110,11 +117,19 @@ class Receipt:
 
 @dataclass(frozen=True)
 class Media:
-    """An image to attach, with the text that describes it to people who cannot see it."""
+    """An image to attach, with the text that describes it to people who cannot see it.
+
+    ``sha256`` (hex) and ``size`` (bytes) are the file's as metpost checked it before the
+    broadcast was recorded; metpost checks again before each request that the file still has
+    them, so a client may read ``path`` and trust what it finds. An empty ``alt_text`` means
+    the person sending chose to give none (``--no-alt``).
+    """
 
     path: Path
     mime_type: str
     alt_text: str = ""
+    sha256: str = ""
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,13 +138,17 @@ class PostRequest:
 
     ``idempotency_key`` is unique to this post in the ledger and the same on every attempt, so a
     platform with native idempotency can turn a resend into a no-op. ``reply_to`` is the receipt
-    of the previous part when the post continues a thread.
+    of the previous part when the post continues a thread, and ``thread_root`` the receipt of
+    the thread's first part (Bluesky's replies name both); both are None for a first part.
+    ``media`` are the images to attach (a thread's images go with its first part); uploading
+    them creates no post, so an upload that fails is safe to try again.
     """
 
     text: str
     idempotency_key: str
     reply_to: Receipt | None = None
     media: tuple[Media, ...] = ()
+    thread_root: Receipt | None = None
     # The post to repost instead of making a new one (its text is then the original's); only
     # given to a platform that declares ``capabilities.reposts``.
     repost_of: Receipt | None = None
@@ -158,6 +177,9 @@ class RemotePost:
     created_at: datetime | None = None  # when the platform says it was made (timezone-aware)
     links: tuple[RemoteLink, ...] = ()
     repost_of: str | None = None  # when it is a repost: the remote id of the post it reposts
+    # when it is a reply and the platform says so: the remote id of the post it answers (a
+    # listed part of a thread must answer the part before it)
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +252,13 @@ def comparable_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+def _accepts(types: Sequence[str], mime_type: str) -> bool:
+    """Whether ``mime_type`` is one of ``types``, where ``image/*`` stands for any image."""
+    return any(accepted == mime_type or (accepted.endswith("/*") and
+                                         mime_type.startswith(accepted[:-1]))
+               for accepted in types)
+
+
 class Platform(ABC):
     """A social-media platform metpost can post to.
 
@@ -285,6 +314,35 @@ class Platform(ABC):
             return [f"too long for {cls.title}: {length}/{limits.max_length} {limits.unit} "
                     f"({over} over)"]
         return []
+
+    @classmethod
+    def media_problems(cls, media: Sequence[Media]) -> list[str]:
+        """Problems that would stop these images going out with one post on this platform:
+        how many, of what type, how big, how long their alt text (``capabilities``)."""
+        if not media:
+            return []
+        capabilities = cls.capabilities
+        if not capabilities.media or capabilities.max_media < 1:
+            return [f"{cls.title} posts cannot carry images ({len(media)} given); leave its "
+                    "accounts out (--platform), or give them a template variant without "
+                    "images"]
+        problems = []
+        if len(media) > capabilities.max_media:
+            problems.append(f"{len(media)} images, but {cls.title} takes at most "
+                            f"{capabilities.max_media} in one post")
+        for item in media:
+            name = item.path.name
+            if not _accepts(capabilities.media_types, item.mime_type):
+                problems.append(f"{name}: {cls.title} does not take {item.mime_type} images "
+                                f"(it takes {', '.join(capabilities.media_types)})")
+            if capabilities.max_media_bytes and item.size > capabilities.max_media_bytes:
+                problems.append(f"{name}: {item.size:,} bytes, over {cls.title}'s "
+                                f"{capabilities.max_media_bytes:,} for an image")
+            limit = capabilities.max_alt_length
+            if limit is not None and len(item.alt_text) > limit:
+                problems.append(f"{name}: alt text of {len(item.alt_text):,} characters, over "
+                                f"{cls.title}'s {limit:,}")
+        return problems
 
     # -- talking to the platform ---------------------------------------------------------------
 

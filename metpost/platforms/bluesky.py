@@ -26,6 +26,19 @@ limits"; the ``com.atproto.repo.*`` and ``app.bsky.feed.post`` lexicons; the ref
   and 500 ``InternalServerError``, 502 ``UpstreamFailure``, 503 ``NotEnoughResources``, 504
   ``UpstreamTimeout``, any of which may come after the write was made.
 - ``com.atproto.repo.deleteRecord`` succeeds for a record that is already gone.
+- Threads: a part's record has ``reply: {root, parent}``, each a ``com.atproto.repo.strongRef``
+  (``uri`` and ``cid``) of the thread's first part and of the part before (the
+  ``app.bsky.feed.post`` lexicon's ``replyRef``); the CIDs are those putRecord answered, or
+  getRecord reads back.
+- Images: each file is sent to ``com.atproto.repo.uploadBlob`` (with its MIME type), which
+  answers a blob reference, and the record embeds them as ``app.bsky.embed.images``: at most
+  4, each with its ``alt`` ("Alt text description of the image, for accessibility"; the
+  lexicon sets no length), the blob ``image/*`` and at most 2,000,000 bytes ("May be up to 2
+  MB, formerly limited to 1 MB", lexicons/app/bsky/embed/images.json at bluesky-social/atproto
+  d6296a1, 2026-08). A blob is named by its content, so uploading it again is harmless and the
+  record stays the same on every attempt; a blob no record references is deleted by the PDS.
+- ``accounts verify`` asks for nothing more than the session: createSession answers the
+  account's ``handle`` and ``did``.
 """
 
 from __future__ import annotations
@@ -41,6 +54,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from metpost.platforms.api import (
     Capabilities,
     Destination,
+    Identity,
+    Media,
     Platform,
     PostRequest,
     PublishError,
@@ -90,7 +105,9 @@ class BlueskyPlatform(Platform):
     credential_keys = ("app_password",)
     account_fields = {"handle": True}  # noqa: RUF012 — the login identifier
     limits = TextLimits(max_length=300, unit="graphemes")
-    capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True)
+    capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True,
+                                threads=True, can_verify=True, media=True, max_media=4,
+                                media_types=("image/*",), max_media_bytes=2_000_000)
 
     def __init__(self, destination: Destination) -> None:
         super().__init__(destination)
@@ -99,6 +116,9 @@ class BlueskyPlatform(Platform):
         self._first_attempts: dict[str, float] = {}  # for callers that keep no first attempt
         self._records: dict[str, models.AppBskyFeedPost.Record] = {}
         self._did: str | None = None
+        self._session_handle: str | None = None
+        self._cids: dict[str, str] = {}  # record uri -> its CID, as the PDS answered it
+        self._blobs: dict[str, Any] = {}  # an image's SHA-256 -> its uploaded blob's ref
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
@@ -144,6 +164,7 @@ class BlueskyPlatform(Platform):
         record = self._record(request, first)
         response = self._call(lambda client: client.com.atproto.repo.put_record(
             _put(self._repo, rkey, record)), writing=True)
+        self._cids[str(response.uri)] = str(response.cid)
         return Receipt(remote_id=str(response.uri), url=self.post_url(rkey))
 
     def _record(self, request: PostRequest, first: float) -> models.AppBskyFeedPost.Record:
@@ -154,9 +175,44 @@ class BlueskyPlatform(Platform):
             from atproto import models
 
             facets = self._call(lambda client: client.detect_facets(request.text))
+            embed = models.AppBskyEmbedImages.Main(images=[
+                models.AppBskyEmbedImages.Image(alt=item.alt_text, image=self._blob(item))
+                for item in request.media]) if request.media else None
+            reply = models.AppBskyFeedPost.ReplyRef(
+                root=self._strong_ref(request.thread_root or request.reply_to),
+                parent=self._strong_ref(request.reply_to)) if request.reply_to else None
             self._records[key] = models.AppBskyFeedPost.Record(
-                text=request.text, created_at=created_at(first), facets=facets or None)
+                text=request.text, created_at=created_at(first), facets=facets or None,
+                embed=embed, reply=reply)
         return self._records[key]
+
+    def _blob(self, item: Media) -> Any:
+        """The blob reference of an image, uploaded once per run (uploadBlob)."""
+        if item.sha256 not in self._blobs:
+            try:
+                content = item.path.read_bytes()
+            except OSError as error:
+                raise PublishError(f"cannot read the image {item.path}: {error.strerror}"
+                                   ) from None
+            response = self._call(lambda client: client.com.atproto.repo.upload_blob(
+                content, headers={"Content-Type": item.mime_type}))
+            self._blobs[item.sha256] = response.blob
+        return self._blobs[item.sha256]
+
+    def _strong_ref(self, receipt: Receipt) -> Any:
+        """The post a reply answers, as a strong reference: its uri and its record's CID."""
+        from atproto import models
+
+        cid = self._cids.get(receipt.remote_id)
+        if cid is None:
+            match = AT_URI.fullmatch(receipt.remote_id)
+            stored = self._stored(match.group(3)) if match else None
+            if stored is None:
+                raise PublishError(f"the post this part answers ({receipt.url or receipt.remote_id}"
+                                   ") is no longer on Bluesky; the thread cannot go on")
+            cid = str(stored.cid)
+            self._cids[receipt.remote_id] = cid
+        return models.ComAtprotoRepoStrongRef.Main(uri=receipt.remote_id, cid=cid)
 
     def _stored(self, rkey: str) -> Any | None:
         """The record under ``rkey`` (getRecord), or None if there is none."""
@@ -176,7 +232,18 @@ class BlueskyPlatform(Platform):
         if comparable_text(text) != comparable_text(request.text):
             raise PublishError(f"Bluesky holds another post under this post's record key "
                                f"({stored.uri}); it was left as it is")
+        self._cids[str(stored.uri)] = str(stored.cid)
         return Receipt(remote_id=str(stored.uri), url=self.post_url(rkey))
+
+    # -- who the credentials belong to ----------------------------------------------------
+
+    def whoami(self) -> Identity:
+        """The account the app password logs in to, as createSession names it: its handle (or
+        its DID, when accounts.yaml gives the DID as the login)."""
+        self._client_logged_in()
+        if DID.fullmatch(self._login) and self._did:
+            return Identity(handle=self._did, name=self._session_handle)
+        return Identity(handle=self._session_handle or self._login)
 
     def post_url(self, rkey: str) -> str:
         """The post's address in the Bluesky app."""
@@ -211,8 +278,11 @@ class BlueskyPlatform(Platform):
             made: datetime | None = datetime.fromisoformat(str(item.value.created_at))
         except (AttributeError, ValueError):
             made = None
+        reply = getattr(item.value, "reply", None)
+        parent = getattr(getattr(reply, "parent", None), "uri", None)
         return RemotePost(remote_id=str(item.uri), text=str(getattr(item.value, "text", "")),
-                          url=self.post_url(rkey), created_at=made)
+                          url=self.post_url(rkey), created_at=made,
+                          reply_to=str(parent) if parent else None)
 
     # -- deleting --------------------------------------------------------------------------
 
@@ -270,6 +340,7 @@ class BlueskyPlatform(Platform):
 
     def _remember_session(self, _event: object, session: Any) -> None:
         self._did = str(session.did)
+        self._session_handle = str(getattr(session, "handle", "") or "") or None
 
     def close(self) -> None:
         """Close the HTTP connections, if any were opened."""

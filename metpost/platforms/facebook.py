@@ -17,6 +17,18 @@ Errors", "Rate Limits", Pages API "Posts"):
 - Code 506 "Duplicate status message": the page's latest post has this text already.
 - Code 100 with subcode 33 is both "does not exist" and "cannot be loaded due to missing
   permissions", so after a delete that answers it, a lookup decides whether the post is gone.
+- Images (Graph API reference "Photo" and "Page Photos"): each is uploaded unpublished,
+  ``POST /{page-id}/photos`` with the file as ``source``, ``published=false`` and the alt text
+  as ``alt_text_custom`` ("Accessible alternative description for an image"), which answers
+  the photo's ``id``; then one page post, ``POST /{page-id}/feed`` with the text as ``message``
+  and ``attached_media[N]={"media_fbid": id}``, carries them all. An unpublished photo is no
+  post ("if you do not publish these photos within 24 hours, we delete them"), so an upload
+  that fails is simply tried again; the feed post is the one request that may post, and is
+  handled as any post. A photo "must be less than 10MB in size", and animated ones are not
+  supported. The types (JPEG, PNG, GIF, BMP, TIFF) and the most photos in one post (10) are
+  not on Meta's pages: they are as third-party posting services list them (ayrshare.com and
+  getlate.dev media guidelines for Facebook Pages).
+- Pages take no threads: a text too long for one page post (63,206 characters) is refused.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from metpost.platforms.api import (
     Capabilities,
     Identity,
+    Media,
     Platform,
     PostRequest,
     PublishError,
@@ -110,7 +123,11 @@ class FacebookPlatform(Platform):
     credential_keys = ("page_access_token",)
     account_fields = {"page_id": True, "graph_version": False}  # noqa: RUF012
     limits = TextLimits(max_length=63206)
-    capabilities = Capabilities(can_list_recent=True, can_delete=True, can_verify=True)
+    capabilities = Capabilities(can_list_recent=True, can_delete=True, can_verify=True,
+                                media=True, max_media=10,
+                                media_types=("image/jpeg", "image/png", "image/gif",
+                                             "image/bmp", "image/tiff"),
+                                max_media_bytes=10_000_000)
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
@@ -126,15 +143,49 @@ class FacebookPlatform(Platform):
     # -- publishing ------------------------------------------------------------------------
 
     def publish(self, request: PostRequest) -> Receipt:
-        """Post to the page (POST /{page_id}/feed)."""
+        """Post to the page (POST /{page_id}/feed), with its images uploaded first as
+        unpublished photos and attached to the post."""
         page_id = self.destination.settings["page_id"]
-        result = self._call(lambda graph: graph.put_object(page_id, "feed",
-                                                           message=request.text), writing=True)
+        attached = {f"attached_media[{number}]": json.dumps(
+            {"media_fbid": self._photo(request.idempotency_key, number, item)})
+            for number, item in enumerate(request.media)}
+        result = self._call(lambda graph: graph.put_object(page_id, "feed", message=request.text,
+                                                           **attached), writing=True)
         remote_id = str(result.get("id", "")) if isinstance(result, dict) else ""
         if not remote_id:
             raise PublishError("Facebook accepted the request but returned no post id",
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
+
+    def _photo(self, key: str, number: int, item: Media) -> str:
+        """The id of the post's image ``number`` as an unpublished photo of the page, uploaded
+        once per run and used again when the post is resent."""
+        uploads = self.__dict__.setdefault("_uploads", {})
+        if (key, number) in uploads:
+            return str(uploads[(key, number)])
+        try:
+            content = item.path.read_bytes()
+        except OSError as error:
+            raise PublishError(f"cannot read the image {item.path}: {error.strerror}") from None
+        page_id = self.destination.settings["page_id"]
+        fields = {"published": "false"}
+        if item.alt_text:
+            fields["alt_text_custom"] = item.alt_text
+        try:
+            result = self._call(lambda graph: graph.put_photo(
+                (item.path.name, content, item.mime_type), album_path=f"{page_id}/photos",
+                **fields))
+        except PublishError as error:
+            if error.maybe_posted:  # an answer lost: but an unpublished photo is no post
+                error.maybe_posted, error.retry_safe = False, True
+            error.reason = f"{error.reason} (uploading an image; no post was made)"
+            raise
+        photo_id = str(result.get("id", "")) if isinstance(result, dict) else ""
+        if not photo_id:
+            raise PublishError("Facebook took the image but returned no photo id",
+                               retry_safe=True)
+        uploads[(key, number)] = photo_id
+        return photo_id
 
     # -- who the credentials belong to ----------------------------------------------------
 

@@ -15,6 +15,9 @@
   (``.NAME.lock``, ``flock``), reading the feed afresh each time.
 - The file is metpost's: it is rewritten from the entries it holds (id, title, content, times);
   other elements added by hand are not kept.
+- An entry is text: a broadcast with images is refused for feed accounts before anything is
+  sent (a template variant may declare ``images: []``), a long text is one entry, never a
+  thread, and there are no credentials for ``accounts verify`` to check.
 """
 
 from __future__ import annotations
@@ -125,7 +128,10 @@ class FeedPlatform(Platform):
     account_fields = {"path": True, "title": False, "link": False}  # noqa: RUF012
     path_fields = ("path",)
     limits = TextLimits(max_length=100_000, unit="characters")
-    capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True)
+    # An entry is text: no image file to enclose (the feed's readers could not reach a path on
+    # this machine), no replies, and no account to verify.
+    capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True,
+                                media=False, threads=False, can_verify=False)
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:

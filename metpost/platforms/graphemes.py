@@ -32,16 +32,22 @@ def grapheme_count(text: str) -> int:
     """How many grapheme clusters ``text`` has."""
     if text.isascii():
         return len(text) - text.count("\r\n")
+    return len(grapheme_starts(text))
+
+
+def grapheme_starts(text: str) -> list[int]:
+    """The index of each grapheme cluster's first code point: where ``text`` may be cut
+    without splitting what a person sees as one character."""
     from emoji import emoji_list
 
     emoji_ends = {found["match_start"]: found["match_end"] for found in emoji_list(text)}
-    count = 0
+    starts: list[int] = []
     previous: str | None = None  # the kind of the last character counted
     regional_pair_open = False
     index = 0
     while index < len(text):
         if index in emoji_ends:  # an emoji sequence is one cluster however it is built
-            count += 1
+            starts.append(index)
             index = emoji_ends[index]
             previous, regional_pair_open = "Emoji", False
             continue
@@ -53,10 +59,10 @@ def grapheme_count(text: str) -> int:
             joins = _joins(previous, kind)
             regional_pair_open = False
         if not joins:
-            count += 1
+            starts.append(index)
         previous = kind
         index += 1
-    return count
+    return starts
 
 
 def _kind(char: str) -> str:

@@ -25,6 +25,19 @@ methods/accounts, api/rate-limits, api/guidelines, entities/Error, entities/Inst
 - ``GET /api/v1/accounts/:id/statuses`` lists newest first, 20 by default and 40 at most,
   older pages by ``max_id``. ``DELETE /api/v1/statuses/:id`` answers the deleted status; a
   status that is not (or no longer) there is 404.
+- Threads: each part is a status with ``in_reply_to_id`` the part before (methods/statuses);
+  a listed status says what it answers in ``in_reply_to_id``.
+- Images (methods/media, entities/Instance): each is uploaded with Mastodon.py's
+  ``media_post`` (``POST /api/v2/media``, the file and its ``description``, "a plain-text
+  description of the media, for accessibility purposes"); images are processed synchronously
+  since 4.0 and answer 200 with the attachment's ``id``, which the status names in
+  ``media_ids[]``. An upload makes no status, so one that fails is tried again, and its id is
+  used again for the same status's resend within the run. The instance's
+  ``configuration.media_attachments`` sets the limits; the documented defaults are taken:
+  ``max_media_attachments`` 4, ``image_size_limit`` 16,777,216 bytes, ``description_limit``
+  1,500 characters (4.4), and ``supported_mime_types`` image/jpeg, png, gif, heic, heif, webp
+  and avif.
+- ``GET /api/v1/accounts/verify_credentials`` says whose the token is (``accounts verify``).
 """
 
 from __future__ import annotations
@@ -38,6 +51,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from metpost.platforms.api import (
     Capabilities,
+    Identity,
+    Media,
     Platform,
     PostRequest,
     PublishError,
@@ -120,7 +135,12 @@ class MastodonPlatform(Platform):
     limit_field = "max_characters"
     limits = TextLimits(max_length=DEFAULT_MAX_CHARACTERS, unit="characters")
     capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True,
-                                idempotency_window=IDEMPOTENCY_WINDOW)
+                                idempotency_window=IDEMPOTENCY_WINDOW, threads=True,
+                                can_verify=True, media=True, max_media=4,
+                                media_types=("image/jpeg", "image/png", "image/gif",
+                                             "image/heic", "image/heif", "image/webp",
+                                             "image/avif"),
+                                max_media_bytes=16_777_216, max_alt_length=1500)
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
@@ -152,14 +172,63 @@ class MastodonPlatform(Platform):
     # -- publishing ------------------------------------------------------------------------
 
     def publish(self, request: PostRequest) -> Receipt:
-        """Post a status (POST /api/v1/statuses) with the post's Idempotency-Key."""
+        """Post a status (POST /api/v1/statuses) with the post's Idempotency-Key, as a reply
+        when it continues a thread, with its images uploaded first."""
+        media_ids = [self._uploaded(request.idempotency_key, number, item)
+                     for number, item in enumerate(request.media)] or None
+        reply_to = request.reply_to.remote_id if request.reply_to else None
         status = self._call(lambda client: client.status_post(
-            request.text, idempotency_key=request.idempotency_key), writing=True)
+            request.text, in_reply_to_id=reply_to, media_ids=media_ids,
+            idempotency_key=request.idempotency_key), writing=True)
         remote_id = str(_field(status, "id") or "")
         if not remote_id:
             raise PublishError("Mastodon accepted the request but returned no status id",
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=_field(status, "url") or _field(status, "uri"))
+
+    def _uploaded(self, key: str, number: int, item: Media) -> str:
+        """The attachment id of the post's image ``number``, uploaded once per run and used
+        again when the status is resent."""
+        uploads = self.__dict__.setdefault("_uploads", {})
+        if (key, number) in uploads:
+            return str(uploads[(key, number)])
+        try:
+            content = item.path.read_bytes()
+        except OSError as error:
+            raise PublishError(f"cannot read the image {item.path}: {error.strerror}") from None
+        try:
+            attachment = self._call(lambda client: client.media_post(
+                content, mime_type=item.mime_type, description=item.alt_text or None,
+                file_name=item.path.name))
+        except PublishError as error:
+            if error.maybe_posted:  # an answer lost: but an attachment alone is no status
+                error.maybe_posted, error.retry_safe = False, True
+            error.reason = f"{error.reason} (uploading an image; no status was made)"
+            raise
+        attachment_id = str(_field(attachment, "id") or "")
+        if not attachment_id:
+            raise PublishError("Mastodon took the image but returned no attachment id",
+                               retry_safe=True)
+        uploads[(key, number)] = attachment_id
+        return attachment_id
+
+    # -- who the credentials belong to ----------------------------------------------------
+
+    def whoami(self) -> Identity:
+        """The account the token belongs to (GET /api/v1/accounts/verify_credentials), as
+        ``@user@instance`` (or ``@user`` when accounts.yaml writes the handle so)."""
+        from urllib.parse import urlsplit
+
+        account = self._call(lambda client: client.account_verify_credentials())
+        username = str(_field(account, "username") or "")
+        if not username:
+            raise PublishError("Mastodon answered verify_credentials without a username")
+        domain = urlsplit(str(_field(account, "url") or "")).hostname or urlsplit(
+            self.destination.api_url or self.destination.settings.get("api_url", "")).hostname
+        configured = (self.destination.handle or "").lstrip("@")
+        handle = f"@{username}" if configured and "@" not in configured else (
+            f"@{username}@{domain}" if domain else f"@{username}")
+        return Identity(handle=handle, name=str(_field(account, "display_name") or "") or None)
 
     # -- finding a post --------------------------------------------------------------------
 
@@ -199,10 +268,12 @@ class MastodonPlatform(Platform):
             created = datetime.fromisoformat(created)
         if isinstance(created, datetime) and created.tzinfo is None:
             created = created.replace(tzinfo=UTC)
+        answered = _field(status, "in_reply_to_id")
         return RemotePost(remote_id=str(_field(status, "id")),
                           text=content_text(str(_field(status, "content") or "")),
                           url=_field(status, "url") or _field(status, "uri"),
-                          created_at=created if isinstance(created, datetime) else None)
+                          created_at=created if isinstance(created, datetime) else None,
+                          reply_to=str(answered) if answered else None)
 
     # -- deleting --------------------------------------------------------------------------
 

@@ -16,6 +16,10 @@ signed as Standard Webhooks sign (standardwebhooks.com, spec 1.0.0).
   key to prevent accidentally processing the same webhook more than once"; 3xx a failure
   (redirects are not followed: update the url); 410 the receiver wants no more; any other 4xx
   a refusal. A receiver that ignores both keys may see a resent post twice.
+- A webhook carries text only: a broadcast with images is refused for its accounts before
+  anything is sent (give them a template variant that declares ``images: []``), a text over
+  ``max_characters`` is refused rather than threaded, and ``accounts verify`` cannot ask a
+  receiver whom a secret belongs to.
 """
 
 from __future__ import annotations
@@ -115,7 +119,9 @@ class WebhookPlatform(Platform):
     account_fields = {"url": True, "body": False, "max_characters": False}  # noqa: RUF012
     limit_field = "max_characters"
     limits = TextLimits(max_length=100_000, unit="characters")
-    capabilities = Capabilities(idempotent_publish=True)
+    # A receiver gets JSON: no file, no reply to an earlier delivery, no "who am I" to ask.
+    capabilities = Capabilities(idempotent_publish=True, media=False, threads=False,
+                                can_verify=False)
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:

@@ -19,6 +19,21 @@ How X answers, and what metpost makes of it (sources: docs.x.com "Response codes
   with ``GET /2/tweets/:id`` before a post counts as gone.
 - An OAuth 1.0a access token starts with the numeric id of the user it belongs to
   (``12345-abc...``), so listing needs no ``GET /2/users/me`` call (25 a day on the free tier).
+- Threads: each part is ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id`` the part before
+  (OpenAPI ``CreatePostsReply``); a listing names what a post answers in ``referenced_tweets``
+  (``replied_to``).
+- Images (docs.x.com "Media upload" best practices and introduction, OpenAPI 2.167
+  ``MediaUploadRequest``, ``CreateMediaMetadataRequest``, ``CreatePostsMedia``): up to 4 photos
+  a post; JPG, PNG, GIF or WEBP; at most 5 MB an image (X's answer to a bigger one has said
+  "Image file size must be <= 5242880 bytes"). tweepy's Client cannot upload, so metpost posts
+  each file itself to ``POST /2/media/upload`` (multipart: ``media`` and ``media_category``
+  ``tweet_image``), signed with the account's OAuth 1.0a credentials (requests_oauthlib, as
+  tweepy signs), and gets ``data.id``; the alt text (at most 1,000 characters) goes to
+  ``POST /2/media/metadata`` as ``{"id", "metadata": {"alt_text": {"text"}}}``; the post names
+  the ids in ``media.media_ids``. An upload makes no post, so a failed one is safe to try
+  again, and an id is used again for the same post's resend within the run (ids last a day).
+  Listed, a post with images has one more t.co link at the end of its text, whose URL entity
+  carries a ``media_key``: it is not part of what was written, and is left out when comparing.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from metpost.platforms.api import (
     Capabilities,
     Identity,
+    Media,
     Platform,
     PostRequest,
     PublishError,
@@ -50,6 +66,8 @@ if TYPE_CHECKING:
     import tweepy
 
 X_ORIGIN = "https://api.twitter.com"
+MEDIA_UPLOAD = "/2/media/upload"
+MEDIA_METADATA = "/2/media/metadata"
 DUPLICATE_DETAIL = "duplicate content"
 USER_ID_IN_TOKEN = re.compile(r"([0-9]+)-")
 T = TypeVar("T")
@@ -75,7 +93,10 @@ class XPlatform(Platform):
     credential_keys = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
     limits = TextLimits(max_length=280, unit="weighted characters")
     capabilities = Capabilities(can_list_recent=True, can_delete=True, threads=True,
-                                reposts=True, can_verify=True)
+                                reposts=True, can_verify=True, media=True, max_media=4,
+                                media_types=("image/jpeg", "image/png", "image/gif",
+                                             "image/webp"),
+                                max_media_bytes=5_242_880, max_alt_length=1000)
     permanent_statuses: ClassVar[dict[int, str]] = {
         400: "X refused the request as invalid",
         401: "X refused the credentials (revoked or wrong keys)",
@@ -99,14 +120,73 @@ class XPlatform(Platform):
         if request.repost_of is not None:
             return self._repost(request.repost_of)
         reply_to = request.reply_to.remote_id if request.reply_to else None
+        media_ids = [self._uploaded(request.idempotency_key, number, item)
+                     for number, item in enumerate(request.media)] or None
         response = self._call(lambda client: client.create_tweet(
-            text=request.text, in_reply_to_tweet_id=reply_to, user_auth=True), writing=True)
+            text=request.text, in_reply_to_tweet_id=reply_to, media_ids=media_ids,
+            user_auth=True), writing=True)
         data = response.data or {}
         remote_id = str(data.get("id", ""))
         if not remote_id:
             raise PublishError("X accepted the request but returned no post id",
                                maybe_posted=True)
         return Receipt(remote_id=remote_id, url=self.post_url(remote_id))
+
+    def _uploaded(self, key: str, number: int, item: Media) -> str:
+        """The media id of the post's image ``number``: uploaded (and described) once per run,
+        and the same id used again when the post is resent."""
+        uploads = self.__dict__.setdefault("_uploads", {})
+        media_id = uploads.get((key, number))
+        if media_id is None:
+            media_id = self._upload(item)
+            uploads[(key, number)] = media_id
+        described = self.__dict__.setdefault("_described", set())
+        if item.alt_text and media_id not in described:
+            self._media_request(MEDIA_METADATA, "describe an image", json={
+                "id": media_id, "metadata": {"alt_text": {"text": item.alt_text}}})
+            described.add(media_id)
+        return media_id
+
+    def _upload(self, item: Media) -> str:
+        """POST /2/media/upload: the file, as a Post's image; its media id."""
+        try:
+            content = item.path.read_bytes()
+        except OSError as error:
+            raise PublishError(f"cannot read the image {item.path}: {error.strerror}") from None
+        body = self._media_request(MEDIA_UPLOAD, "upload an image", files={
+            "media": (item.path.name, content, item.mime_type)},
+            data={"media_category": "tweet_image"})
+        media_id = str((body.get("data") or {}).get("id") or "")
+        if not media_id.isdigit():
+            raise PublishError("X accepted the image but returned no media id", retry_safe=True)
+        return media_id
+
+    def _media_request(self, path: str, doing: str, **sending: Any) -> dict[str, Any]:
+        """One media call, signed as tweepy signs (OAuth 1.0a, user context). Nothing it does
+        makes a post, so every failure short of a refusal is safe to try again."""
+        import requests
+        from requests_oauthlib import OAuth1
+
+        credentials = self.destination.credentials
+        auth = OAuth1(credentials["consumer_key"], credentials["consumer_secret"],
+                      credentials["access_token"], credentials["access_token_secret"])
+        try:
+            response = self._client.session.post(X_ORIGIN + path, auth=auth, **sending)
+        except requests.RequestException as error:
+            raise PublishError(f"X could not be reached to {doing} ({type(error).__name__}); "
+                               "no post was made", retry_safe=True) from None
+        if response.status_code == 429:
+            raise self._too_many(response)
+        if response.status_code >= 300:
+            refusal = self._refusal(response, writing=False)
+            refusal.reason = f"{refusal.reason} (to {doing})"
+            raise refusal
+        try:
+            body = response.json()
+        except ValueError:
+            raise PublishError(f"X answered HTTP {response.status_code} with a body that is not "
+                               f"JSON (to {doing})", retry_safe=True) from None
+        return body if isinstance(body, dict) else {}
 
     def _repost(self, original: Receipt) -> Receipt:
         """Repost ``original`` as this account. X answers ``{"data": {"retweeted": true,
@@ -184,15 +264,23 @@ class XPlatform(Platform):
 
     def _remote_post(self, tweet: tweepy.Tweet) -> RemotePost:
         entities = getattr(tweet, "entities", None) or {}
+        urls = [item for item in entities.get("urls", ()) if isinstance(item, dict)
+                and item.get("url")]
         links = tuple(RemoteLink(url=str(item["url"]),
                                  target=str(item.get("expanded_url") or item["url"]))
-                      for item in entities.get("urls", ()) if isinstance(item, dict)
-                      and item.get("url"))
-        reposted = next((str(ref.id) for ref in getattr(tweet, "referenced_tweets", None) or ()
+                      for item in urls if not item.get("media_key"))
+        text = str(tweet.text)
+        for item in urls:  # the link X adds to a post's images was not written by anyone
+            if item.get("media_key"):
+                text = text.replace(str(item["url"]), "").rstrip()
+        references = getattr(tweet, "referenced_tweets", None) or ()
+        reposted = next((str(ref.id) for ref in references
                          if getattr(ref, "type", None) == "retweeted"), None)
-        return RemotePost(remote_id=str(tweet.id), text=tweet.text,
+        answered = next((str(ref.id) for ref in references
+                         if getattr(ref, "type", None) == "replied_to"), None)
+        return RemotePost(remote_id=str(tweet.id), text=text,
                           url=self.post_url(str(tweet.id)), created_at=tweet.created_at,
-                          links=links, repost_of=reposted)
+                          links=links, repost_of=reposted, reply_to=answered)
 
     # -- deleting --------------------------------------------------------------------------
 

@@ -27,6 +27,14 @@ github.com/bluesky-social/atproto ``packages/pds`` and ``packages/xrpc-server``)
 - listRecords: newest first by record key, ``limit`` 1..100 (default 50), ``cursor`` the last
   key of the page before; ``{records, cursor?}``.
 - resolveHandle -> ``{did}``, or 400 ``InvalidRequest`` "Unable to resolve handle".
+- uploadBlob -> ``{blob: {$type: "blob", ref: {$link: CID}, mimeType, size}}``, the CID a raw
+  (0x55) sha2-256 one of the bytes, and the MIME type the one found in the bytes, else the
+  request's Content-Type, as the reference PDS sniffs it. A post that embeds
+  ``app.bsky.embed.images`` (at most 4, each with an ``alt`` string) must name blobs this
+  repository uploaded, each ``image/*`` and at most 2,000,000 bytes; otherwise 400
+  ``InvalidRequest`` (the PDS enforces blob restrictions "when the reference is created", and
+  the lexicon's ``maxSize``). A ``reply`` needs ``root`` and ``parent``, each ``{uri, cid}``;
+  a reference to a post of this PDS must name its current CID.
 - Rate limits: every repository write answers ``RateLimit-Limit``, ``RateLimit-Remaining``,
   ``RateLimit-Reset`` (Unix seconds) and ``RateLimit-Policy`` (``5000;w=3600``).
 
@@ -55,6 +63,7 @@ from typing import Any
 import libipld
 from atproto_client.utils.facet_detection import _grapheme_len
 
+from tests.fake_platforms.images import sniffed_type
 from tests.fake_platforms.server import FakeServer, Fault, Reply, Request
 
 XRPC = "/xrpc/"
@@ -68,6 +77,7 @@ ERROR_NAMES = {500: ("InternalServerError", "Internal Server Error"),
                503: ("NotEnoughResources", "Not Enough Resources"),
                504: ("UpstreamTimeout", "Upstream Timeout")}
 WRITE_POINTS = 5000  # repo-write-hour
+MAX_IMAGE_BYTES = 2_000_000  # app.bsky.embed.images#image: "maxSize": 2000000
 ACCESS_LIFETIME = 7200
 
 _revs = itertools.count(1)
@@ -99,6 +109,8 @@ class FakeBluesky(FakeServer):
         self.sessions_created: dict[str, int] = {}
         self.updates = 0  # putRecords that replaced a different record
         self.blobs: dict[str, bytes] = {}
+        self.blob_types: dict[str, str] = {}  # CID -> the MIME type the PDS found
+        self.blob_owners: dict[str, set[str]] = {}  # CID -> the repositories that uploaded it
         self._write_points: dict[str, int] = {}
 
     # -- set-up and inspection ---------------------------------------------------------------
@@ -251,7 +263,8 @@ class FakeBluesky(FakeServer):
         if not isinstance(collection, str) or not isinstance(rkey, str):
             return _error(400, "InvalidRequest", "Input must have the properties \"collection\""
                                                  " and \"rkey\"")
-        problem = _record_problem(collection, rkey, record)
+        problem = _record_problem(collection, rkey, record) or self._references_problem(
+            repo, record)
         if problem:
             return _error(400, "InvalidRequest", problem)
         assert isinstance(record, dict)
@@ -315,11 +328,71 @@ class FakeBluesky(FakeServer):
 
     def _upload(self, repo: Repo, request: Request) -> Reply:
         cid = _cid(hashlib.sha256(request.body).digest(), codec=0x55)
+        mime_type = sniffed_type(request.body) or request.headers.get("content-type", "*/*")
         with self._lock:
             self.blobs[cid] = request.body
+            self.blob_types[cid] = mime_type
+            self.blob_owners.setdefault(cid, set()).add(repo.did)
         return Reply(200, {"blob": {"$type": "blob", "ref": {"$link": cid},
-                                    "mimeType": request.headers.get("content-type", "*/*"),
-                                    "size": len(request.body)}})
+                                    "mimeType": mime_type, "size": len(request.body)}})
+
+    def _references_problem(self, repo: Repo, record: Any) -> str | None:
+        """Why a post's images or reply refer to what they may not, or None."""
+        if not isinstance(record, dict) or record.get("$type") != "app.bsky.feed.post":
+            return None
+        embed = record.get("embed")
+        if isinstance(embed, dict) and embed.get("$type") == "app.bsky.embed.images":
+            images = embed.get("images")
+            if not isinstance(images, list) or not 1 <= len(images) <= 4:
+                return "Invalid app.bsky.embed.images: images must have 1 to 4 items"
+            for image in images:
+                problem = self._image_problem(repo, image)
+                if problem:
+                    return problem
+        reply = record.get("reply")
+        if reply is not None:
+            for end in ("root", "parent"):
+                problem = self._strong_ref_problem(reply.get(end) if isinstance(reply, dict)
+                                                   else None, end)
+                if problem:
+                    return problem
+        return None
+
+    def _image_problem(self, repo: Repo, image: Any) -> str | None:
+        if not isinstance(image, dict) or not isinstance(image.get("alt"), str):
+            return "Invalid app.bsky.embed.images#image: alt must be a string"
+        blob = image.get("image")
+        cid = ((blob or {}).get("ref") or {}).get("$link") if isinstance(blob, dict) else None
+        with self._lock:
+            if cid not in self.blobs or repo.did not in self.blob_owners.get(cid, set()):
+                return f"Could not find blob: {cid}"
+            size, mime_type = len(self.blobs[cid]), self.blob_types[cid]
+        if not mime_type.startswith("image/"):
+            return f"Wrong type of blob: expected image/*, got {mime_type}"
+        if size > MAX_IMAGE_BYTES:
+            return f"This file is too large. It is {size} bytes but the maximum size is " \
+                   f"{MAX_IMAGE_BYTES} bytes."
+        return None
+
+    def _strong_ref_problem(self, ref: Any, end: str) -> str | None:
+        if not isinstance(ref, dict) or not isinstance(ref.get("uri"), str) or not isinstance(
+                ref.get("cid"), str):
+            return f"Invalid app.bsky.feed.post record: reply/{end} must be {{uri, cid}}"
+        parts = ref["uri"].removeprefix("at://").split("/")
+        with self._lock:
+            target = self.repos.get(parts[0]) if len(parts) == 3 else None
+            current = target.cids.get((parts[1], parts[2])) if target else None
+        if target is not None and current != ref["cid"]:
+            return f"Invalid app.bsky.feed.post record: reply/{end} does not name the " \
+                   f"current CID of {ref['uri']}"
+        return None
+
+    def replies(self, handle: str) -> list[tuple[str | None, str | None]]:
+        """(root uri, parent uri) of each of the account's posts, oldest first (None, None
+        for a post that answers nothing)."""
+        return [((post.get("reply") or {}).get("root", {}).get("uri"),
+                 (post.get("reply") or {}).get("parent", {}).get("uri"))
+                for post in self.posts(handle)]
 
     def _write_headers(self, repo: Repo, points: int) -> dict[str, str]:
         with self._lock:

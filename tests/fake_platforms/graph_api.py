@@ -37,6 +37,18 @@ Routes (any ``/vNN.N`` prefix, recorded in ``versions_seen``; none means the app
 - ``GET /{post-id}`` -> the post (default fields ``created_time``, ``message``, ``id``), or
   100/33. ``DELETE /{post-id}`` -> ``{"success": true}``, or 100/33 for a post that is gone or
   another page's. https://developers.facebook.com/docs/pages/getting-started
+- ``POST /{page-id}/photos`` (multipart: the file as ``source``, and the fields ``published``,
+  ``caption``, ``alt_text_custom``, ``access_token``) -> ``{"id": PHOTO}``; published (the
+  default) it is also a page post with the caption as its message, and answers ``{"id",
+  "post_id"}`` (graph-api/reference/photo: "Struct {id, post_id}"). The type is found in the
+  file: JPEG, PNG, GIF, BMP or TIFF; a photo "must be less than 10MB"; otherwise code 324
+  "(#324) Requires upload file" (graph-api/reference/page/photos error codes; the wording as
+  Graph answers a missing or unreadable file). An unpublished photo is no post, and is
+  deleted after a day if no post carries it.
+- ``POST /{page-id}/feed`` may carry ``attached_media[N]={"media_fbid": PHOTO}`` (the Pages API
+  "multi-photo post"): each must be an unpublished photo of this page that no post carries
+  yet, otherwise code 100 "(#100) param attached_media[N] has an invalid media_fbid"; the
+  message may then be empty.
 
 Faults of Graph's own (besides those of ``FakeServer``):
 
@@ -82,6 +94,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from tests.fake_platforms.images import sniffed_type
 from tests.fake_platforms.server import DELETE_ONLY, FakeServer, Fault, Reply, Request
 
 JSON_UTF8 = "application/json; charset=UTF-8"
@@ -108,6 +121,8 @@ SESSION_INVALIDATED = ("Error validating access token: The session has been inva
                        "security reasons.")
 POST_FIELDS = ("id", "message", "created_time")
 DEFAULT_POST_FIELDS = ("created_time", "message", "id")
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"})
+MAX_PHOTO_BYTES = 10_000_000  # "a photo must be less than 10MB in size"
 
 _post_numbers = itertools.count(122_100_000_000_000_001)
 
@@ -131,6 +146,21 @@ class PagePost:
     message: str
     created_at: float  # epoch seconds (tests may move it)
     deleted: bool = False
+    photo_ids: tuple[str, ...] = ()  # the photos it carries
+
+
+@dataclass
+class PagePhoto:
+    """An uploaded photo: its page, bytes, type as Graph found it, alt text, and the post that
+    carries it (None while it is unpublished)."""
+
+    id: str
+    page_id: str
+    data: bytes
+    mime_type: str
+    alt_text: str | None
+    post_id: str | None = None
+    uploaded_at: float = 0.0
 
 
 class FakeGraph(FakeServer):
@@ -143,6 +173,7 @@ class FakeGraph(FakeServer):
         self.revoked: set[str] = set()  # tokens that now get 190/460
         self.refuse_duplicates = True
         self.versions_seen: set[str] = set()
+        self.photos: dict[str, PagePhoto] = {}
 
     # -- set-up and inspection ---------------------------------------------------------------
 
@@ -204,6 +235,8 @@ class FakeGraph(FakeServer):
         match request.method, parts:
             case "POST", [page_id, "feed"]:
                 return self._publish(page, page_id, params)
+            case "POST", [page_id, "photos"]:
+                return self._photo(page, page_id, params, request)
             case "GET", [page_id, "posts" | "feed" | "published_posts"]:
                 return self._list(page, page_id, params, version)
             case "GET", [object_id]:
@@ -265,14 +298,51 @@ class FakeGraph(FakeServer):
         if page_id != page.id:
             return _unsupported("post", page_id)
         message = params.get("message", "")
-        if not message.strip():
+        attached = _attached_media(params)
+        if isinstance(attached, Reply):
+            return attached
+        if not message.strip() and not attached:
             return _error("(#100) Missing message or attachment", "OAuthException", 100)
         with self._lock:
-            if self.refuse_duplicates and self._latest_message(page_id) == message:
+            for number, photo_id in enumerate(attached):
+                photo = self.photos.get(photo_id)
+                if photo is None or photo.page_id != page_id or photo.post_id is not None:
+                    return _error(f"(#100) param attached_media[{number}] has an invalid "
+                                  "media_fbid", "OAuthException", 100)
+            if self.refuse_duplicates and message and self._latest_message(page_id) == message:
                 return _error("(#506) Duplicate status message", "OAuthException", 506)
-            post = PagePost(f"{page_id}_{next(_post_numbers)}", page_id, message, time.time())
+            post = PagePost(f"{page_id}_{next(_post_numbers)}", page_id, message, time.time(),
+                            photo_ids=tuple(attached))
+            for photo_id in attached:
+                self.photos[photo_id].post_id = post.id
             self.posts.append(post)
         return Reply(200, {"id": post.id}, content_type=JSON_UTF8)
+
+    def _photo(self, page: Page, page_id: str, params: dict[str, str],
+               request: Request) -> Reply:
+        if page_id != page.id:
+            return _unsupported("post", page_id)
+        source = request.multipart().get("source")
+        mime_type = sniffed_type(source.data) if source is not None else None
+        if source is None or mime_type not in PHOTO_TYPES or len(source.data) >= MAX_PHOTO_BYTES:
+            return _error("(#324) Requires upload file", "OAuthException", 324)
+        published = params.get("published", "true").lower() not in ("false", "0")
+        with self._lock:
+            photo = PagePhoto(str(next(_post_numbers)), page_id, source.data, mime_type,
+                              params.get("alt_text_custom"), uploaded_at=time.time())
+            self.photos[photo.id] = photo
+            if not published:
+                return Reply(200, {"id": photo.id}, content_type=JSON_UTF8)
+            post = PagePost(f"{page_id}_{next(_post_numbers)}", page_id,
+                            params.get("caption", ""), time.time(), photo_ids=(photo.id,))
+            photo.post_id = post.id
+            self.posts.append(post)
+        return Reply(200, {"id": photo.id, "post_id": post.id}, content_type=JSON_UTF8)
+
+    def post_photos(self, post: PagePost) -> list[PagePhoto]:
+        """The photos a page post carries, in order."""
+        with self._lock:
+            return [self.photos[photo_id] for photo_id in post.photo_ids]
 
     def _latest_message(self, page_id: str) -> str | None:
         """The message of the page's most recent live post, if it has one."""
@@ -363,11 +433,31 @@ def _object_id(request: Request) -> str:
     return parts[0] if parts else ""
 
 
+def _attached_media(params: dict[str, str]) -> list[str] | Reply:
+    """The photo ids of ``attached_media[0]``, ``attached_media[1]``... in order."""
+    found: list[str] = []
+    while f"attached_media[{len(found)}]" in params:
+        number = len(found)
+        try:
+            value = json.loads(params[f"attached_media[{number}]"])
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("media_fbid"), str):
+            return _error(f"(#100) param attached_media[{number}] must be a JSON object with "
+                          "media_fbid", "OAuthException", 100)
+        found.append(value["media_fbid"])
+    return found
+
+
 def _params(request: Request) -> dict[str, str]:
-    """Query parameters, overridden by form or JSON body fields, as Graph merges them."""
+    """Query parameters, overridden by form, multipart or JSON body fields, as Graph merges
+    them."""
     params = dict(request.query)
     content_type = request.headers.get("content-type", "")
-    if request.body and content_type.startswith("application/x-www-form-urlencoded"):
+    if request.body and content_type.startswith("multipart/form-data"):
+        params.update({name: part.text for name, part in request.multipart().items()
+                       if part.filename is None})
+    elif request.body and content_type.startswith("application/x-www-form-urlencoded"):
         params.update({name: values[0] for name, values in
                        parse_qs(request.body.decode("utf-8"), keep_blank_values=True).items()})
     elif request.body and content_type.startswith("application/json"):

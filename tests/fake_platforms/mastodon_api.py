@@ -28,6 +28,19 @@ Routes: ``POST /api/v1/statuses``, ``GET /api/v1/statuses/:id``, ``DELETE /api/v
   ``prev`` (``min_id``) (api/guidelines "Paginating"). Deleted statuses are gone from it.
 - ``DELETE /api/v1/statuses/:id`` answers the deleted Status with its source ``text``; a status
   that is not there, or another account's, is 404.
+- ``POST /api/v2/media`` (and the older ``/api/v1/media``), multipart ``file`` and
+  ``description`` -> 200 MediaAttachment ``{id, type: "image", url, preview_url, description,
+  meta, blurhash}`` (methods/media: images are processed synchronously since 4.0). The type is
+  found in the file; one the instance does not support is 422 "Validation failed: File content
+  type is invalid"; over ``image_size_limit`` (16,777,216) 422 "Validation failed: File file
+  size must be less than 16 MB"; a description over 1,500 characters 422 "Validation failed:
+  Description is too long (maximum is 1500 characters)" (entities/Instance
+  ``configuration.media_attachments``). ``GET /api/v1/instance`` gives the version that
+  Mastodon.py reads to choose the v2 upload.
+- ``POST /api/v1/statuses`` takes ``media_ids[]`` (more than 4 is 422 "Validation failed: You
+  can't attach more than 4 files"; an id that is not this account's unattached upload is left
+  out without a word, as PostStatusService does) and ``in_reply_to_id`` (a status that is not
+  there is 404); the Status names them in ``media_attachments`` and ``in_reply_to_id``.
 - Rate limits (api/rate-limits): every answer has ``X-RateLimit-Limit`` (300),
   ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``, an ISO 8601 time with microseconds, the
   end of the current five minutes.
@@ -54,6 +67,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.fake_platforms.images import sniffed_type
 from tests.fake_platforms.server import FakeServer, Reply, Request
 
 INVALID_TOKEN = "The access token is invalid"
@@ -73,6 +87,10 @@ RAILS_PAGE = ("<!DOCTYPE html>\n<html>\n<head>\n  <title>We're sorry, but someth
               " (500)</title>\n</head>\n<body>\n  <h1>We're sorry, but something went wrong."
               "</h1>\n</body>\n</html>\n")
 TEMPORARY = "There was a temporary problem serving your request, please try again"
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif",
+                         "image/webp", "image/avif"})
+IMAGE_SIZE_LIMIT = 16_777_216
+DESCRIPTION_LIMIT = 1500
 
 _status_numbers = itertools.count(113_000_000_000_000_001)
 
@@ -95,6 +113,21 @@ class Status:
     text: str
     created_at: float  # epoch seconds
     deleted: bool = False
+    reply_to: str | None = None
+    media_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class Attachment:
+    """An uploaded media attachment: whose, its bytes and type, its description, and the
+    status it is attached to (None until a status takes it)."""
+
+    id: str
+    account_id: str
+    data: bytes
+    mime_type: str
+    description: str | None
+    status_id: str | None = None
 
 
 class FakeMastodon(FakeServer):
@@ -110,6 +143,7 @@ class FakeMastodon(FakeServer):
         self.max_characters = 500
         self.idempotency_ttl = 3600.0
         self._keys: dict[tuple[str, str], tuple[str, float]] = {}  # -> (status id, stored at)
+        self.attachments: dict[str, Attachment] = {}
         self._window_counts: dict[tuple[str, int], int] = {}
 
     # -- set-up and inspection ---------------------------------------------------------------
@@ -162,12 +196,24 @@ class FakeMastodon(FakeServer):
                     "fields": []}})
             case "GET", ["api", "v1", "accounts", account_id, "statuses"]:
                 return self._timeline(account_id, request)
+            case "POST", ["api", "v2" | "v1", "media"]:
+                return self._upload(account, request)
+            case "GET", ["api", "v1", "instance"]:
+                return Reply(200, {"uri": self.domain, "title": "Fake", "version": "4.5.0",
+                                   "configuration": {"statuses": {
+                                       "max_characters": self.max_characters,
+                                       "max_media_attachments": 4}}})
             case "GET", ["api", "v2", "instance"]:
                 return Reply(200, {"domain": self.domain, "title": "Fake", "version": "4.5.0",
+                                   "api_versions": {"mastodon": 6},
                                    "configuration": {"statuses": {
                                        "max_characters": self.max_characters,
                                        "max_media_attachments": 4,
-                                       "characters_reserved_per_url": URL_LENGTH}}})
+                                       "characters_reserved_per_url": URL_LENGTH},
+                                       "media_attachments": {
+                                           "description_limit": DESCRIPTION_LIMIT,
+                                           "image_size_limit": IMAGE_SIZE_LIMIT,
+                                           "supported_mime_types": sorted(IMAGE_TYPES)}}})
         return _not_found()
 
     def error_reply(self, status: int) -> Reply:
@@ -206,22 +252,65 @@ class FakeMastodon(FakeServer):
     def _create(self, account: MastodonAccount, request: Request) -> Reply:
         text = _status_text(request)
         key = request.headers.get("idempotency-key")
+        reply_to, media_ids = _status_links(request)
         with self._lock:
             if key:
                 known = self._keys.get((account.id, key))
                 if known and time.time() - known[1] < self.idempotency_ttl:
                     found = self._find(known[0])
                     return Reply(200, self.status_json(found)) if found else _not_found()
-            if not text or not text.strip():
+            if len(media_ids) > 4:
+                return Reply(422, {"error": "Validation failed: You can't attach more than 4 "
+                                            "files"})
+            if reply_to is not None and self._find(reply_to) is None:
+                return _not_found()
+            attached = tuple(media_id for media_id in media_ids
+                             if (item := self.attachments.get(media_id)) is not None
+                             and item.account_id == account.id and item.status_id is None)
+            if (not text or not text.strip()) and not attached:
                 return Reply(422, {"error": "Validation failed: Text can't be blank"})
-            if countable_length(text) > self.max_characters:
+            if countable_length(text or "") > self.max_characters:
                 return Reply(422, {"error": "Validation failed: Text character limit of "
                                             f"{self.max_characters} exceeded"})
-            status = Status(str(next(_status_numbers)), account.id, text, time.time())
+            status = Status(str(next(_status_numbers)), account.id, text or "", time.time(),
+                            reply_to=reply_to, media_ids=attached)
+            for media_id in attached:
+                self.attachments[media_id].status_id = status.id
             self.statuses.append(status)
             if key:
                 self._keys[(account.id, key)] = (status.id, time.time())
         return Reply(200, self.status_json(status))
+
+    def _upload(self, account: MastodonAccount, request: Request) -> Reply:
+        fields = request.multipart()
+        upload = fields.get("file")
+        description = fields["description"].text if "description" in fields else None
+        mime_type = sniffed_type(upload.data) if upload is not None else None
+        if upload is None or mime_type not in IMAGE_TYPES:
+            return Reply(422, {"error": "Validation failed: File content type is invalid"})
+        if len(upload.data) > IMAGE_SIZE_LIMIT:
+            return Reply(422, {"error": "Validation failed: File file size must be less than "
+                                        "16 MB"})
+        if description is not None and len(description) > DESCRIPTION_LIMIT:
+            return Reply(422, {"error": "Validation failed: Description is too long (maximum "
+                                        f"is {DESCRIPTION_LIMIT} characters)"})
+        with self._lock:
+            item = Attachment(str(next(_status_numbers)), account.id, upload.data, mime_type,
+                              description)
+            self.attachments[item.id] = item
+        return Reply(200, self._attachment_json(item))
+
+    def _attachment_json(self, item: Attachment) -> dict[str, Any]:
+        files = f"https://files.{self.domain}/media_attachments/files/{item.id}"
+        return {"id": item.id, "type": "image", "url": f"{files}/original/image",
+                "preview_url": f"{files}/small/image", "remote_url": None,
+                "text_url": None, "meta": {"original": {"width": 1, "height": 1}},
+                "description": item.description, "blurhash": "UFBWY:8_0Jxv4mx]t8t64.%M-:IUWGWAt6M}"}
+
+    def status_attachments(self, status: Status) -> list[Attachment]:
+        """The media a status carries, in order."""
+        with self._lock:
+            return [self.attachments[media_id] for media_id in status.media_ids]
 
     def _find(self, status_id: str) -> Status | None:
         with self._lock:
@@ -267,15 +356,19 @@ class FakeMastodon(FakeServer):
         with self._lock:
             account = next(a for a in self.accounts.values() if a.id == status.account_id)
         return {
-            "id": status.id, "created_at": _iso(status.created_at), "in_reply_to_id": None,
-            "in_reply_to_account_id": None, "sensitive": False, "spoiler_text": "",
+            "id": status.id, "created_at": _iso(status.created_at),
+            "in_reply_to_id": status.reply_to,
+            "in_reply_to_account_id": account.id if status.reply_to else None,
+            "sensitive": False, "spoiler_text": "",
             "visibility": "public", "language": "en",
             "uri": f"https://{self.domain}/users/{account.username}/statuses/{status.id}",
             "url": f"https://{self.domain}/@{account.username}/{status.id}",
             "replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "edited_at": None,
             "content": self.content_html(status.text), "reblog": None,
             "application": {"name": "metpost", "website": None},
-            "account": self._account_json(account), "media_attachments": [], "mentions": [],
+            "account": self._account_json(account), "mentions": [],
+            "media_attachments": [self._attachment_json(self.attachments[media_id])
+                                  for media_id in status.media_ids],
             "tags": [], "emojis": [], "card": None, "poll": None,
         }
 
@@ -335,6 +428,23 @@ def countable_length(text: str) -> int:
     counted = MENTION.sub(lambda match: "@" + match.group(1), counted)
     return sum(1 for char in unicodedata.normalize("NFC", counted)
                if not unicodedata.combining(char) and char not in "\u200d\ufe0f")
+
+
+def _status_links(request: Request) -> tuple[str | None, list[str]]:
+    """The status it answers and the media ids it names, from form data or JSON."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = request.json()
+        except ValueError:
+            return None, []
+        if not isinstance(body, dict):
+            return None, []
+        reply_to = body.get("in_reply_to_id")
+        return (str(reply_to) if reply_to else None,
+                [str(media_id) for media_id in body.get("media_ids") or []])
+    form = request.form_lists()
+    reply_to = (form.get("in_reply_to_id") or [None])[0]
+    return reply_to or None, form.get("media_ids[]", [])
 
 
 def _status_text(request: Request) -> str | None:

@@ -73,6 +73,49 @@ class Request:
         pairs = parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
         return {name: values[0] for name, values in pairs.items()}
 
+    def form_lists(self) -> dict[str, list[str]]:
+        """The form body with every value of each name (``media_ids[]=1&media_ids[]=2``)."""
+        return parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+
+    def multipart(self) -> dict[str, Part]:
+        """The body parsed as ``multipart/form-data`` (RFC 7578), by field name; empty if it
+        is not that."""
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        content_type = self.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return {}
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + self.body)
+        parts: dict[str, Part] = {}
+        for item in message.iter_parts():
+            name = item.get_param("name", header="content-disposition")
+            if not isinstance(name, str):
+                continue
+            filename = item.get_param("filename", header="content-disposition")
+            payload = item.get_payload(decode=True)
+            parts[name] = Part(name=name, data=payload if isinstance(payload, bytes) else b"",
+                               filename=filename if isinstance(filename, str) else None,
+                               content_type=item.get_content_type()
+                               if item.get("content-type") else None)
+        return parts
+
+
+@dataclass(frozen=True)
+class Part:
+    """One field of a multipart body: a file (with its name and type) or a plain value."""
+
+    name: str
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The field's value as text."""
+        return self.data.decode("utf-8")
+
 
 @dataclass
 class Reply:

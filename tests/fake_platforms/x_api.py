@@ -65,6 +65,23 @@ where each was found:
   ``application/json; charset=utf-8`` (as quoted from the live API), when the same user has a
   live post with exactly this text made within ``duplicate_window`` seconds (default 24 hours).
   ``refuse_duplicates = False`` accepts every post.
+- ``POST /2/media/upload`` (multipart: ``media``, the file's bytes, and ``media_category``)
+  -> 200 ``{"data": {"id", "media_key": "3_ID", "size", "expires_after_secs": 86400,
+  "image": {"image_type", "w", "h"}}}`` (OpenAPI 2.167 ``MediaUploadRequest`` and
+  ``MediaUploadResponse``). The type is the one found in the file's first bytes: JPG, PNG,
+  GIF or WEBP, at most 5,242,880 bytes (x-api/media/quickstart/best-practices); anything else
+  is the invalid-request problem. ``media_category`` is required (one of the spec's enum).
+- ``POST /2/media/metadata`` ``{"id", "metadata": {"alt_text": {"text"}}}`` -> 200 ``{"data":
+  {"id", "associated_metadata": {"alt_text": {"text"}}}}``; text at most 1,000 characters
+  (``CreateMediaMetadataMetadataAltText``); a media id the user did not upload is 400.
+- ``POST /2/tweets`` takes ``reply.in_reply_to_tweet_id`` (a post that is gone is 403 "You
+  attempted to reply to a Tweet that is deleted or not visible to you.") and
+  ``media.media_ids`` (1 to 4 ids this user uploaded within a day; others are 400 "Your media
+  IDs are invalid."). A post with images is listed with one more t.co link at the end of its
+  text, whose ``entities.urls`` entry has ``expanded_url`` ``https://x.com/USER/status/ID/
+  photo/1``, ``display_url`` ``pic.x.com/...`` and the first image's ``media_key``, as the data
+  dictionary's examples show; ``tweet.fields=attachments`` gives ``{"media_keys": [...]}``, and
+  ``referenced_tweets`` a ``replied_to`` entry for a reply.
 - 401 ``{"title": "Unauthorized", "type": "about:blank", "status": 401, "detail":
   "Unauthorized"}`` unless the request has a well-formed, signed OAuth 1.0a header whose
   consumer key and token belong to a known, unrevoked user (the signature itself is not checked:
@@ -118,6 +135,7 @@ from typing import Any
 
 from twitter_text import extract_urls_with_indices
 
+from tests.fake_platforms.images import png_size, sniffed_type
 from tests.fake_platforms.server import DELETE_ONLY, FakeServer, Fault, Reply, Request
 
 PROBLEM_JSON = "application/problem+json"
@@ -135,6 +153,10 @@ TCO_CHARACTERS = string.ascii_letters + string.digits
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 DISPLAY_LENGTH = 36
 TWITTER_EPOCH_MS = 1288834974657
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+MAX_IMAGE_BYTES = 5_242_880
+MEDIA_CATEGORIES = frozenset({"tweet_image", "tweet_video", "tweet_gif", "dm_image", "dm_video",
+                              "dm_gif", "subtitles"})
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -161,7 +183,21 @@ class XPost:
     links: dict[str, str] = field(default_factory=dict, repr=False)  # link as written -> t.co
     _shown: tuple[str, Shown] | None = field(default=None, repr=False, compare=False)
     repost_of: str | None = None  # a repost: the id of the post it reposts
+    reply_to: str | None = None  # a reply: the id of the post it answers
+    media_ids: tuple[str, ...] = ()  # its images, uploaded with /2/media/upload
 
+
+@dataclass
+class XMedia:
+    """An uploaded image: whose, its bytes and type as X found them, and its alt text."""
+
+    id: str
+    user_id: str
+    data: bytes
+    mime_type: str
+    uploaded_at: float
+    alt_text: str | None = None
+    used_by: list[str] = field(default_factory=list)  # the posts that carry it
 
 @dataclass(frozen=True)
 class Shown:
@@ -182,6 +218,7 @@ class FakeX(FakeServer):
         self.refuse_duplicates = True
         self.duplicate_window = DAY  # seconds within which an identical live post is refused
         self.me_calls = 0
+        self.media: dict[str, XMedia] = {}  # uploads, by media id
 
     # -- set-up and inspection ---------------------------------------------------------------
 
@@ -208,8 +245,26 @@ class FakeX(FakeServer):
         """``post`` as X shows it: links wrapped in t.co, then &, < and > escaped."""
         with self._lock:
             if post._shown is None or post._shown[0] != post.text:
-                post._shown = (post.text, _wrap_links(post))
+                post._shown = (post.text, self._with_media_link(post, _wrap_links(post)))
             return post._shown[1]
+
+    def _with_media_link(self, post: XPost, shown: Shown) -> Shown:
+        """A post with images ends in one more t.co link, to its first image."""
+        if not post.media_ids:
+            return shown
+        user = next(u for u in self.users.values() if u.id == post.user_id)
+        tco = post.links.setdefault("\0media", _new_tco_link())
+        start = len(html.unescape(shown.text)) + 1
+        entity = {"start": start, "end": start + len(tco), "url": tco,
+                  "expanded_url": f"https://x.com/{user.username}/status/{post.id}/photo/1",
+                  "display_url": "pic.x.com/" + tco.rsplit("/", 1)[1],
+                  "media_key": f"3_{post.media_ids[0]}"}
+        return Shown(f"{shown.text} {tco}", [*shown.urls, entity])
+
+    def post_media(self, post: XPost) -> list[XMedia]:
+        """The images a post carries, in order."""
+        with self._lock:
+            return [self.media[media_id] for media_id in post.media_ids]
 
     # -- faults of X's own -----------------------------------------------------------------------
 
@@ -244,6 +299,10 @@ class FakeX(FakeServer):
         match request.method, parts:
             case "POST", ["2", "tweets"]:
                 return self._create(user, request)
+            case "POST", ["2", "media", "upload"]:
+                return self._upload(user, request)
+            case "POST", ["2", "media", "metadata"]:
+                return self._describe(user, request)
             case "GET", ["2", "tweets", post_id]:
                 return self._lookup(post_id, request)
             case "DELETE", ["2", "tweets", post_id]:
@@ -294,13 +353,79 @@ class FakeX(FakeServer):
         if not isinstance(text, str) or not text.strip():
             return _invalid_request({"text": [text] if isinstance(text, str) else []},
                                     "The `text` field is required and must be a non-empty string.")
+        reply = body.get("reply") if isinstance(body.get("reply"), dict) else {}
+        reply_to = reply.get("in_reply_to_tweet_id")
+        media = body.get("media") if isinstance(body.get("media"), dict) else {}
+        media_ids = media.get("media_ids") or []
         with self._lock:
+            if reply_to is not None and not any(p.id == reply_to and not p.deleted
+                                                for p in self.posts):
+                return _problem(403, "Forbidden", "You attempted to reply to a Tweet that is "
+                                "deleted or not visible to you.")
+            if media_ids and not self._usable_media(user, media_ids):
+                return _invalid_request({"media.media_ids": media_ids},
+                                        "Your media IDs are invalid.")
             if self._is_duplicate(user, text):
                 return _problem(403, "Forbidden", DUPLICATE, content_type=JSON_UTF8)
-            post = XPost(_next_id(), user.id, text, time.time())
+            post = XPost(_next_id(), user.id, text, time.time(), reply_to=reply_to,
+                         media_ids=tuple(media_ids))
+            for media_id in media_ids:
+                self.media[media_id].used_by.append(post.id)
             self.posts.append(post)
         return Reply(201, {"data": {"id": post.id, "text": self.shown(post).text,
                                     "edit_history_tweet_ids": [post.id]}})
+
+    def _usable_media(self, user: XUser, media_ids: Any) -> bool:
+        """1 to 4 ids of images this user uploaded less than a day ago."""
+        if not isinstance(media_ids, list) or not 1 <= len(media_ids) <= 4:
+            return False
+        found = [self.media.get(str(media_id)) for media_id in media_ids]
+        return all(item is not None and item.user_id == user.id
+                   and time.time() - item.uploaded_at < DAY for item in found)
+
+    def _upload(self, user: XUser, request: Request) -> Reply:
+        fields = request.multipart()
+        media, category = fields.get("media"), fields.get("media_category")
+        if category is None or category.text not in MEDIA_CATEGORIES:
+            return _invalid_request({"media_category": [category.text if category else None]},
+                                    "The `media_category` field is required.")
+        if media is None or not media.data:
+            return _invalid_request({"media": []}, "The `media` field is required.")
+        mime_type = sniffed_type(media.data)
+        if mime_type not in IMAGE_TYPES:
+            return _invalid_request({"media": [media.filename]},
+                                    "media type unrecognized.")
+        if len(media.data) > MAX_IMAGE_BYTES:
+            return _invalid_request({"media": [media.filename]},
+                                    f"Image file size must be <= {MAX_IMAGE_BYTES} bytes")
+        with self._lock:
+            item = XMedia(_next_id(), user.id, media.data, mime_type, time.time())
+            self.media[item.id] = item
+        width, height = png_size(media.data) or (1, 1)
+        return Reply(200, {"data": {"id": item.id, "media_key": f"3_{item.id}",
+                                    "size": len(media.data), "expires_after_secs": int(DAY),
+                                    "image": {"image_type": mime_type, "w": width,
+                                              "h": height}}})
+
+    def _describe(self, user: XUser, request: Request) -> Reply:
+        try:
+            body = request.json()
+        except ValueError:
+            return _invalid_request({}, "The request body is not valid JSON.")
+        media_id = body.get("id") if isinstance(body, dict) else None
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        alt = (metadata or {}).get("alt_text") if isinstance(metadata, dict) else None
+        text = alt.get("text") if isinstance(alt, dict) else None
+        if not isinstance(text, str) or len(text) > 1000:
+            return _invalid_request({"metadata.alt_text.text": [text]},
+                                    "The alt text must be a string of at most 1000 characters.")
+        with self._lock:
+            item = self.media.get(str(media_id))
+            if item is None or item.user_id != user.id:
+                return _invalid_request({"id": [media_id]}, f"Invalid media id: {media_id}")
+            item.alt_text = text
+        return Reply(200, {"data": {"id": item.id,
+                                    "associated_metadata": {"alt_text": {"text": text}}}})
 
     def reposts_of(self, post_id: str) -> list[XPost]:
         """Live reposts of a post, oldest first."""
@@ -438,6 +563,11 @@ class FakeX(FakeServer):
             item["entities"] = {"urls": [dict(url) for url in shown.urls]}
         if "referenced_tweets" in fields and post.repost_of is not None:
             item["referenced_tweets"] = [{"type": "retweeted", "id": post.repost_of}]
+        elif "referenced_tweets" in fields and post.reply_to is not None:
+            item["referenced_tweets"] = [{"type": "replied_to", "id": post.reply_to}]
+        if "attachments" in fields and post.media_ids:
+            item["attachments"] = {"media_keys": [f"3_{media_id}"
+                                                  for media_id in post.media_ids]}
         return item
 
 

@@ -1,0 +1,178 @@
+"""Images to attach to posts: found, read, recognised and described before anything is sent.
+
+An image comes from the command line (``--image PATH --alt TEXT``, paired in order) or from a
+template's front matter (``images: [{path: parts/map.png, alt: "..."}]``, paths relative to
+``templates/`` and confined to it as includes are). Each is read once: its type is recognised
+from its first bytes, never from its name, and its SHA-256 and size are kept, so that the
+broadcast's idempotency key covers the image itself and a retry can tell that the file is still
+the one that was checked. Alt text is required unless the person sending says ``--no-alt``.
+
+Whether a platform takes an image (type, size, count, alt length) is the platform's to say
+(``Platform.media_problems``); this module only makes ``Media`` of files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from metpost.errors import MetpostError
+from metpost.platforms.api import Media
+
+# Read no further: no platform takes an image anywhere near this big, and a mistaken path (a
+# video, a disk image) must not fill memory before it is refused.
+MAX_READ_BYTES = 64 * 1024 * 1024
+
+# The signatures of the image formats platforms take: (offset, bytes, MIME type).
+SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"BM", "image/bmp"),
+    (0, b"II*\x00", "image/tiff"),
+    (0, b"MM\x00*", "image/tiff"),
+)
+# ISO base media files (HEIF, AVIF) name their brand at offset 8, after "ftyp" at offset 4.
+FTYP_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heif",
+               b"avif": "image/avif"}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """An image a person asked for: where, what it shows (None if not said), and who asked
+    (``--image`` or a template file), for messages."""
+
+    path: str
+    alt: str | None
+    origin: str
+
+
+def image_type(head: bytes) -> str | None:
+    """The MIME type of an image whose file starts with ``head``, or None if it is none that
+    metpost knows."""
+    for offset, signature, mime_type in SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            return mime_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp":
+        return FTYP_BRANDS.get(head[8:12])
+    return None
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 (hex) and size, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def load_image(path: Path, alt: str, shown: str) -> Media:
+    """``path`` as Media, or a MetpostError naming it as ``shown`` and saying what is wrong."""
+    try:
+        if not path.is_file():
+            raise MetpostError(f"{shown}: no such file")
+        if path.stat().st_size > MAX_READ_BYTES:
+            raise MetpostError(f"{shown}: {path.stat().st_size:,} bytes is far too big for an "
+                               "image on any platform")
+        with path.open("rb") as stream:
+            head = stream.read(16)
+        mime_type = image_type(head)
+        if mime_type is None:
+            raise MetpostError(f"{shown}: not an image metpost recognises (PNG, JPEG, GIF, "
+                               "WebP, BMP, TIFF, HEIF or AVIF)")
+        sha256, size = file_digest(path)
+    except OSError as error:
+        raise MetpostError(f"{shown}: cannot read it: {error.strerror}") from None
+    return Media(path=path.resolve(), mime_type=mime_type, alt_text=alt, sha256=sha256,
+                 size=size)
+
+
+def pair_images(paths: Sequence[str], alts: Sequence[str], *, no_alt: bool) -> list[ImageSpec]:
+    """``--image`` and ``--alt`` paired in the order given: one ``--alt`` per ``--image``,
+    unless ``--no-alt``, when fewer (or none) may be given and pair with the first images."""
+    if len(alts) > len(paths):
+        raise MetpostError(f"--alt is given {len(alts)} times for {len(paths)} --image; give "
+                           "one --alt after each --image, in the same order")
+    if len(alts) < len(paths) and not no_alt:
+        missing = paths[len(alts)]
+        raise MetpostError(f"--image {missing} has no --alt: describe each image for people "
+                           "who cannot see it (one --alt per --image, in the same order), or "
+                           "add --no-alt to send images without")
+    return [ImageSpec(path=path, alt=alts[index] if index < len(alts) else None,
+                      origin="--image") for index, path in enumerate(paths)]
+
+
+def command_line_images(specs: Iterable[ImageSpec], *, require_alt: bool,
+                        cwd: Path | None = None) -> list[Media]:
+    """The ``--image`` files (relative to the working folder), read and checked."""
+    base = cwd or Path.cwd()
+    found: list[Media] = []
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            found.append(load_image(base / spec.path, _alt(spec, require_alt),
+                                    f"--image {spec.path}"))
+        except MetpostError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise MetpostError(*problems)
+    return found
+
+
+def template_images(specs: Iterable[ImageSpec], templates_dir: Path, *,
+                    require_alt: bool) -> list[Media]:
+    """A template's images (paths relative to ``templates_dir``, which they may not leave),
+    read and checked."""
+    from metpost.render import ReferenceRefused, referenced_file
+
+    found: list[Media] = []
+    problems: list[str] = []
+    for spec in specs:
+        shown = f"{spec.origin}: image {spec.path}"
+        try:
+            path = referenced_file(templates_dir, spec.path)
+            if path is None:
+                raise MetpostError(f"{shown}: no such file in {templates_dir}")
+            found.append(load_image(path, _alt(spec, require_alt), shown))
+        except ReferenceRefused as refused:
+            problems.append(f"{shown}: {refused.reason}")
+        except MetpostError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise MetpostError(*problems)
+    return found
+
+
+def _alt(spec: ImageSpec, require_alt: bool) -> str:
+    alt = (spec.alt or "").strip()
+    if alt or not require_alt:
+        return alt
+    where = "give it an --alt" if spec.origin == "--image" else (
+        f"add alt: to it in {spec.origin}")
+    raise MetpostError(f"{_named(spec)} has no alt text: {where} describing it for people who "
+                       "cannot see it, or add --no-alt to send images without")
+
+
+def _named(spec: ImageSpec) -> str:
+    return f"--image {spec.path}" if spec.origin == "--image" else (
+        f"{spec.origin}: image {spec.path}")
+
+
+def still_the_same(media: Media) -> str | None:
+    """Why the file is no longer the image that was checked (moved, changed), or None."""
+    try:
+        sha256, size = file_digest(media.path)
+    except OSError as error:
+        return f"image {media.path} cannot be read any more: {error.strerror}"
+    if (sha256, size) != (media.sha256, media.size):
+        return (f"image {media.path} has changed since the broadcast was recorded; put the "
+                "original back, or send it as a new broadcast")
+    return None
