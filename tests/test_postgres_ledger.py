@@ -445,6 +445,14 @@ def test_a_connection_the_server_ended_is_replaced_before_the_next_transaction(l
                                     "WHERE application_name = 'metpost' AND datname = %s",
                                     (database,)).fetchall()
     assert killed
+    # The server's farewell reaches the client a moment after the backend is told to end; the
+    # promise is about a session the server has ended, so wait until its word has arrived.
+    import select
+    import time as clock
+
+    give_up = clock.monotonic() + 5
+    while not select.select([ledger._connection.fileno()], [], [], 0.05)[0]:
+        assert clock.monotonic() < give_up, "the server never ended the session"
     assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["send"]
 
 
