@@ -34,7 +34,28 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
 
     # max_retries=0: a silent transport-level retry of a POST could publish twice.
     session.mount(origin, RoutedAdapter(max_retries=0))
+    _settle_environment(session, origin)
     return session
+
+
+def _settle_environment(session: requests.Session, origin: str) -> None:
+    """Read the proxy and CA-bundle settings from the environment once, for ``origin``.
+
+    requests looks them up again on every request (a cost that adds up over hundreds of posts);
+    they cannot change while a run lasts. The result is what requests itself would use: the
+    proxies for the origin's URL (honouring NO_PROXY), and REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE.
+    """
+    import os
+
+    from requests.utils import get_environ_proxies
+
+    if not session.trust_env:
+        return
+    session.proxies.update(get_environ_proxies(origin))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False
 
 
 def transport_error(error: Exception, where: str) -> PublishError:
