@@ -161,24 +161,34 @@ def main() -> None:
                       for _ in range(args.runs * 2)]
         click_times = [timed([sys.executable, "-c", "import click"], env)
                        for _ in range(args.runs * 2)]
+        # The shipped example's dry run as JSON: what a script or cron check would run.
+        shipped = [script, "send", "--config", str(ROOT / "accounts.yaml"), "--all",
+                   "--template", "rumour-control", "--var", "rumour=a stabbing at Mare Street",
+                   "--var", "truth=officers were called to a fight", "--dry-run", "--json"]
+        dry_times = [timed(shipped, {}) for _ in range(args.runs * 2)]
 
     m = median(figures["metpost"])
     print(f"fan-out: {posts} posts ({ACCOUNTS_PER_PLATFORM} X + {ACCOUNTS_PER_PLATFORM} "
           f"Facebook), {LATENCY * 1000:.0f} ms latency per request, median of {args.runs} runs")
     print(f"  metpost send (whole process)     {m:6.3f} s   target <= 0.8 s: "
-          f"{'PASS' if m <= 0.8 else 'MISS'}")
+          f"{'PASS' if m <= 0.8 else 'MISS'}; raised target <= 0.45 s: "
+          f"{'PASS' if m <= 0.45 else 'MISS'}")
     print(f"  metpost delivery (in-process)    {median(figures['inproc']):6.3f} s")
     seq = figures["sequential"][0]
     print(f"  sequential baseline (--concurrency 1) {seq:6.3f} s   ratio {seq / m:5.1f}x")
     if figures["apprise"]:
         a = median(figures["apprise"])
         print(f"  apprise json:// (same fake)      {a:6.3f} s   ratio {a / m:5.1f}x   "
-              f"target >= 3x: {'PASS' if a / m >= 3 else 'MISS'}")
+              f"target >= 3x: {'PASS' if a / m >= 3 else 'MISS'}; raised target >= 5x: "
+              f"{'PASS' if a / m >= 5 else 'MISS'}")
     else:
         print("  apprise: not installed (make bench installs it)")
     h, c = median(help_times), median(click_times)
     print(f"start-up: metpost --help {h:.3f} s, python -c 'import click' {c:.3f} s, "
           f"ratio {h / c:.2f}x   target <= 1.3x: {'PASS' if h / c <= 1.3 else 'MISS'}")
+    d = median(dry_times)
+    print(f"start-up: shipped example's dry run (--json) {d:.3f} s, ratio {d / c:.2f}x to "
+          f"import click   target <= 3x: {'PASS' if d / c <= 3 else 'MISS'}")
 
 
 if __name__ == "__main__":
