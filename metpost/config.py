@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from metpost.approvals import ApprovalPolicy
 from metpost.errors import ConfigError
 from metpost.models import ACCOUNT_STATUSES, Account, Borough, Config, Personality
 from metpost.plugins import platform_classes
@@ -111,18 +112,29 @@ class ConfigValidator:
                              f"not {_type_name(data)}")
             raise ConfigError(*self.problems)
         self.check_keys((), data, ("timezone", "boroughs", "personalities", "accounts",
-                                   "x_apps", "public_safety_only"))
+                                   "x_apps", "public_safety_only", "approvals"))
         timezone = self.timezone(data.get("timezone"))
         boroughs = self.boroughs(data.get("boroughs"))
         personalities = self.personalities(data.get("personalities"))
         accounts = self.accounts(data.get("accounts"), boroughs, personalities)
         x_apps = self.x_apps(data.get("x_apps"), accounts)
         public_safety_only = self.flag(("public_safety_only",), data.get("public_safety_only"))
+        approvals = self.approvals(data.get("approvals"), accounts, boroughs, personalities)
         if self.problems:
             raise ConfigError(*self.problems)
         return Config(path=self.path, boroughs=boroughs, personalities=personalities,
                       accounts=tuple(accounts), timezone=timezone, x_apps=x_apps,
-                      public_safety_only=public_safety_only)
+                      public_safety_only=public_safety_only, approvals=approvals)
+
+    def approvals(self, value: object, accounts: list[Account],
+                  boroughs: Mapping[str, Borough],
+                  personalities: Mapping[str, Personality]) -> ApprovalPolicy:
+        """``approvals``: where broadcasts need approval before they go out, and by whom."""
+        if value is None:
+            return ApprovalPolicy()
+        from metpost.approvals_config import approval_policy
+
+        return approval_policy(self, value, accounts, boroughs, personalities)
 
     # -- generic shape checks -------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metpost.approvals import ApprovalPolicy
 from metpost.platforms.api import Media
 from metpost.status import PostStatus
 
@@ -82,6 +83,8 @@ class Config:
     # Every broadcast is a public-safety announcement (an alert service): X's exception for
     # identical posts on several accounts always applies.
     public_safety_only: bool = False
+    # Where a broadcast must be approved before it goes out, and by whom (``approvals:``).
+    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     @property
     def templates_dir(self) -> Path:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from metpost.attemptlog import AttemptLog
+from metpost.audit import AuditContext, EventKind, Outcome, run_outcome
 from metpost.delivery import Clock, Delivery, DeliveryPolicy
 from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError, TemplateError
-from metpost.ledger import BroadcastRecord, Ledger, LedgerPost, PlannedPost
+from metpost.ledger import BroadcastRecord, Ledger, LedgerError, LedgerPost, PlannedPost
 from metpost.models import Account, Config, Post, SendResult, ThreadPart
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
@@ -31,6 +32,7 @@ from metpost.template_check import variable_problems, variant_problems
 
 if TYPE_CHECKING:
     from metpost.media import ImageSpec
+    from metpost.plans import Plan
     from metpost.platforms.api import Media, Platform
 
 
@@ -243,12 +245,30 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
     planned = [
         PlannedPost(account=post.account.name, platform=post.account.platform,
                     handle=post.account.handle, text=post.text,
-                    idempotency_key=hashlib.sha256(f"{key}\0{post.account.name}".encode())
-                    .hexdigest(), repost_of=post.repost_of,
+                    idempotency_key=post_key(key, post.account.name), repost_of=post.repost_of,
                     parts=tuple(part.text for part in post.parts), media=post.media)
         for post in broadcast.posts
     ]
     return key, planned
+
+
+def post_key(broadcast_key: str, account: str) -> str:
+    """The idempotency key of ``account``'s post in the broadcast keyed ``broadcast_key``."""
+    return hashlib.sha256(f"{broadcast_key}\0{account}".encode()).hexdigest()
+
+
+def plan_keys(plan: Plan) -> tuple[str, list[PlannedPost]]:
+    """The broadcast key of an applied plan and its posts, exactly as the plan has them.
+
+    The key comes from the plan's content digest (or the ``--key`` it was planned with), so
+    applying it again finds the same broadcast and posts nothing twice."""
+    base = "key:" + plan.key if plan.key else "plan:" + plan.digest
+    key = hashlib.sha256(base.encode()).hexdigest()
+    return key, [PlannedPost(account=post.account, platform=post.platform, handle=post.handle,
+                             text=post.text, idempotency_key=post_key(key, post.account),
+                             repost_of=post.repost_of, parts=post.parts,
+                             media=tuple(image.media() for image in post.images))
+                 for post in plan.posts]
 
 
 @dataclass(frozen=True)
@@ -305,11 +325,12 @@ class RunControl:
 
 def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
          control: RunControl | None = None, key: str | None = None,
-         again: bool = False) -> RunOutcome:
+         again: bool = False, audit: AuditContext | None = None) -> RunOutcome:
     """Record a ready broadcast in the ledger and deliver it.
 
     A rerun with the same ``key`` finishes the broadcast as it was recorded: an account's post
     keeps its recorded text even if the template now renders differently (a note says so).
+    ``audit`` says who sends it and under what approval (by default: the OS user).
     """
     if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
         raise ValueError("send() needs a broadcast whose every post is ready")
@@ -332,7 +353,23 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     if key:  # without --key, other images are another broadcast
         notes.extend(_other_images_note(ledger, broadcast_id, broadcast, key))
     accounts = {post.account.name: post.account for post in broadcast.posts}
-    return _deliver(ledger, broadcast_id, accounts, environ, control, log, tuple(notes))
+    audit = replace(audit or AuditContext(), source=broadcast.template.name)
+    return _deliver(ledger, broadcast_id, accounts, environ, control, log, tuple(notes),
+                    audit=audit)
+
+
+def send_planned(ledger: Ledger, key: str, posts: Sequence[PlannedPost],
+                 accounts: Mapping[str, Account], environ: Mapping[str, str], *, source: str,
+                 label: str | None, public_safety: bool, control: RunControl | None = None,
+                 audit: AuditContext | None = None) -> RunOutcome:
+    """Record posts exactly as given (an approved plan's) and deliver them, as ``send`` does
+    a rendered broadcast: a rerun with the same ``key`` posts nothing twice."""
+    control = control or RunControl()
+    log = AttemptLog(control.log_path)
+    broadcast_id = ledger.record_broadcast(key, source, posts, label=label,
+                                           public_safety=public_safety)
+    audit = replace(audit or AuditContext(kind=EventKind.APPLY), source=source)
+    return _deliver(ledger, broadcast_id, accounts, environ, control, log, audit=audit)
 
 
 def _other_images_note(ledger: Ledger, broadcast_id: str, broadcast: Broadcast,
@@ -354,17 +391,40 @@ def _other_images_note(ledger: Ledger, broadcast_id: str, broadcast: Broadcast,
 
 def _deliver(ledger: Ledger, broadcast_id: str, accounts: Mapping[str, Account],
              environ: Mapping[str, str], control: RunControl, log: AttemptLog,
-             notes: tuple[str, ...] = ()) -> RunOutcome:
-    """Deliver what is still owed of a recorded broadcast to ``accounts``."""
+             notes: tuple[str, ...] = (), *, audit: AuditContext) -> RunOutcome:
+    """Deliver what is still owed of a recorded broadcast to ``accounts``; the audit trail
+    says who began it before the first request, and how it ended after the last."""
     stop = control.stop or threading.Event()
+    names = list(accounts)
+    try:
+        ledger.record_event(audit.event(Outcome.STARTED, broadcast_id=broadcast_id,
+                                        accounts=names))
+    except BaseException:
+        log.close()
+        raise
     delivery = Delivery(ledger, broadcast_id, accounts, environ, control.policy, log,
                         control.clock, stop)
     try:
         results = delivery.run(control.on_result)
     finally:
         log.close()
+    notes += _audit_end(ledger, audit, broadcast_id, names, results, stop.is_set())
     return RunOutcome(broadcast_id=broadcast_id, results=tuple(results), notes=notes,
                       interrupted=stop.is_set())
+
+
+def _audit_end(ledger: Ledger, audit: AuditContext, broadcast_id: str, accounts: list[str],
+               results: Sequence[SendResult], interrupted: bool, *,
+               retract: bool = False) -> tuple[str, ...]:
+    """Record how a run ended; if the ledger cannot take it, say so (what was sent is
+    reported all the same, and the trail still shows who began the run)."""
+    outcome, detail = run_outcome(results, interrupted, retract=retract)
+    try:
+        ledger.record_event(audit.event(outcome, broadcast_id=broadcast_id, accounts=accounts,
+                                        detail=detail))
+    except LedgerError as error:
+        return (f"the audit trail could not record how this run ended: {error}",)
+    return ()
 
 
 def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[str, str], *,
@@ -385,7 +445,7 @@ def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[
 
 
 def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, str], *,
-          control: RunControl | None = None) -> RunOutcome:
+          control: RunControl | None = None, audit: AuditContext | None = None) -> RunOutcome:
     """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first)."""
     control = control or RunControl()
     log = AttemptLog(control.log_path)
@@ -393,7 +453,8 @@ def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, 
     posts = ledger.posts(record.id)
     owed = [post for post in posts if post.state not in (PostStatus.SENT, PostStatus.RETRACTED)]
     accounts = _accounts_for(config, posts, environ, to_touch=owed, outcome="sent")
-    return _deliver(ledger, record.id, accounts, environ, control, log)
+    audit = replace(audit or AuditContext(), kind=EventKind.RETRY, source=record.source)
+    return _deliver(ledger, record.id, accounts, environ, control, log, audit=audit)
 
 
 def exit_code_for(results: Sequence[SendResult]) -> int:
@@ -433,9 +494,16 @@ def retractable(config: Config, ledger: Ledger, reference: str, account_names: S
 
 def retract_posts(ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost],
                   accounts: Mapping[str, Account], environ: Mapping[str, str], *,
-                  control: RunControl | None = None) -> RunOutcome:
-    """Delete posts from their platforms and record them as retracted."""
+                  control: RunControl | None = None,
+                  audit: AuditContext | None = None) -> RunOutcome:
+    """Delete posts from their platforms and record them as retracted (and, in the audit
+    trail, who asked, before and after)."""
     control = control or RunControl()
+    audit = replace(audit or AuditContext(), kind=EventKind.RETRACT)
+    names = [post.account for post in posts]
+    ledger.record_event(audit.event(Outcome.STARTED, broadcast_id=broadcast_id, accounts=names))
     delivery = Delivery(ledger, broadcast_id, accounts, environ, control.policy,
                         clock=control.clock, stop=control.stop)
-    return RunOutcome(broadcast_id=broadcast_id, results=tuple(delivery.retract(posts)))
+    results = tuple(delivery.retract(posts))
+    notes = _audit_end(ledger, audit, broadcast_id, names, results, False, retract=True)
+    return RunOutcome(broadcast_id=broadcast_id, results=results, notes=notes)

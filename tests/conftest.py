@@ -118,8 +118,9 @@ class Fleet:
         command = args[0]
         extra = ["--config", str(self.config)] if command in (
             "send", "retry", "retract", "check", "accounts", "templates", "due",
-            "schedule") else []
-        if command in ("send", "retry", "retract", "history", "show", "due"):
+            "schedule", "approve", "apply") else []
+        if command in ("send", "retry", "retract", "history", "show", "due", "approve", "apply",
+                       "audit"):
             extra += ["--ledger", self.ledger]
         if command in ("accounts", "templates", "schedule"):
             args = [*args[:2], *extra, *args[2:]]

@@ -23,8 +23,8 @@ def test_every_command_has_help_text():
     commands = list(walk(cli))
     # send, accounts, accounts list, templates, templates list, check, retry, history, show, retract
     # due, schedule, schedule list, schedule preview, schedule cron-line, accounts verify
-    # platforms, platforms list, ledger, ledger migrate
-    assert len(commands) == 20
+    # platforms, platforms list, ledger, ledger migrate, approve, apply, audit
+    assert len(commands) == 23
     for path, command in commands:
         assert command.help and len(command.help.strip()) > 20, f"{' '.join(path)} lacks help"
         outcome = run([*path, "--help"])

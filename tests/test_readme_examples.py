@@ -31,7 +31,8 @@ def examples() -> list[str]:
 
 def publishes(command: str) -> bool:
     words = shlex.split(command, comments=True)
-    return words[1] in ("send", "retry", "retract", "due", "apply") and "--dry-run" not in words
+    return (words[1] in ("send", "retry", "retract", "due", "apply")
+            and "--dry-run" not in words and "--plan" not in words)
 
 
 def test_every_example_that_posts_is_marked_and_comes_after_a_preview():

@@ -19,6 +19,12 @@ from metpost.errors import EXIT_INTERNAL_ERROR, MetpostError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "send": ("metpost.cli.send", "send",
              "Render a message for each selected account and post it."),
+    "approve": ("metpost.cli.approve", "approve",
+                "Approve a plan: record that it may be posted exactly as it is."),
+    "apply": ("metpost.cli.apply", "apply",
+              "Post a plan exactly as it was planned and approved."),
+    "audit": ("metpost.cli.audit", "audit",
+              "List the audit trail: who planned, approved, sent and retracted what, and when."),
     "retry": ("metpost.cli.history", "retry",
               "Finish a broadcast: re-send its failed posts, and check unknown ones first."),
     "history": ("metpost.cli.history", "history",

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from metpost.cli.options import (
+    as_option,
     config_option,
     delivery_from,
     delivery_options,
@@ -67,10 +68,12 @@ def show(broadcast: str, as_json: bool, ledger_file: str | None) -> None:
 @click.argument("broadcast")
 @click.option("--yes", "-y", is_flag=True,
               help="Retry without asking (needed when not on a terminal, e.g. from cron).")
+@as_option
 @delivery_options
 @json_option
 @config_option
-def retry(broadcast: str, yes: bool, as_json: bool, config_file: str, **options: Any) -> None:
+def retry(broadcast: str, yes: bool, as_name: str | None, as_json: bool, config_file: str,
+          **options: Any) -> None:
     """Finish a broadcast: re-send its failed posts, and check unknown ones first.
 
     A post whose outcome was unknown (the platform may have taken it without answering) is
@@ -81,12 +84,14 @@ def retry(broadcast: str, yes: bool, as_json: bool, config_file: str, **options:
     from dataclasses import replace
 
     from metpost import output
+    from metpost.audit import Actor, AuditContext, EventKind
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import MetpostError
     from metpost.runner import exit_code_for
     from metpost.runner import retry as retry_broadcast
     from metpost.status import PostStatus
 
+    audit = AuditContext(kind=EventKind.RETRY, actor=Actor.current(as_name))
     config = load(config_file)
     if not yes and not sys.stdin.isatty():
         raise MetpostError("not on a terminal: add --yes to retry without confirmation")
@@ -107,7 +112,7 @@ def retry(broadcast: str, yes: bool, as_json: bool, config_file: str, **options:
             raise click.exceptions.Exit(0)
     with stop_on_ctrl_c() as stop:
         outcome = retry_broadcast(
-            config, ledger, broadcast, os.environ,
+            config, ledger, broadcast, os.environ, audit=audit,
             control=replace(control, stop=stop,
                             on_result=lambda result: output.show_result(result, mode)))
     output.show_outcome(outcome, mode)
@@ -121,21 +126,26 @@ def retry(broadcast: str, yes: bool, as_json: bool, config_file: str, **options:
               help="Only this account's post (repeatable).")
 @click.option("--yes", "-y", is_flag=True,
               help="Delete without asking (needed when not on a terminal).")
+@as_option
 @json_option
 @ledger_option
 @config_option
-def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: bool,
-            ledger_file: str | None, config_file: str) -> None:
+def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_name: str | None,
+            as_json: bool, ledger_file: str | None, config_file: str) -> None:
     """Delete a broadcast's posts from every platform.
 
     A post that is already gone counts as retracted. BROADCAST is an id, a unique prefix, the
     --key it was sent with, or 'last'.
     """
+    from dataclasses import replace
+
     from metpost import output
+    from metpost.audit import Actor, AuditContext, EventKind
     from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, MetpostError
     from metpost.runner import retract_posts, retractable
     from metpost.status import PostStatus
 
+    audit = AuditContext(kind=EventKind.RETRACT, actor=Actor.current(as_name))
     config = load(config_file)
     ledger = open_ledger(ledger_file, create=False)
     record, posts, accounts = retractable(config, ledger, broadcast, account_names, os.environ)
@@ -148,7 +158,8 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_json: 
         if not click.confirm(f"Delete {len(posts)} posts from their platforms?"):
             output.note("Nothing was deleted.")
             raise click.exceptions.Exit(0)
-    outcome = retract_posts(ledger, record.id, posts, accounts, os.environ)
+    outcome = retract_posts(ledger, record.id, posts, accounts, os.environ,
+                            audit=replace(audit, source=record.source))
     for result in outcome.results:
         output.show_result(result, mode)
     output.show_outcome(outcome, mode, next_step="metpost retract")

@@ -62,6 +62,15 @@ def config_option(function: F) -> F:
     )(function)
 
 
+def as_option(function: F) -> F:
+    """``--as NAME`` (or $METPOST_AS): who is acting, for the audit trail."""
+    return click.option(
+        "--as", "as_name", metavar="NAME", envvar="METPOST_AS",
+        help="Who you are, for the audit trail and approvals (also $METPOST_AS; default: your "
+             "OS user). The OS user and host are recorded beside it.",
+    )(function)
+
+
 def json_option(function: F) -> F:
     """``--json``."""
     return click.option("--json", "as_json", is_flag=True,

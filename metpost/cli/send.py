@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from metpost.runner import Broadcast, RecordedProgress
 
 from metpost.cli.options import (
+    as_option,
     config_option,
     delivery_from,
     delivery_options,
     json_option,
     load,
+    open_ledger,
     selection_from,
     selection_options,
     text_argument,
@@ -79,6 +81,17 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
               help="Post a text too long for one post as a thread of numbered parts (1/3), "
                    "each a reply to the one before, on platforms that take threads (X, "
                    "Mastodon, Bluesky; elsewhere a text too long is still refused).")
+@click.option("--plan", "plan_file", metavar="FILE",
+              help="Render and check every post as a send would, write them to FILE as a plan "
+                   "to review, and send nothing; then metpost approve FILE and metpost apply "
+                   "FILE.")
+@as_option
+@click.option("--urgent", is_flag=True,
+              help="An emergency: send now without the approval accounts.yaml requires, where "
+                   "its approvals.urgent allows it. Needs --reason; recorded, and listed first "
+                   "by metpost audit.")
+@click.option("--reason", metavar="TEXT",
+              help="With --urgent: why this cannot wait for approval (recorded).")
 @delivery_options
 @json_option
 @config_option
@@ -86,6 +99,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
          dry_run: bool, yes: bool, key: str | None, again: bool, html_file: str | None,
          full: bool, public_safety: bool, x_repost_from: str | None,
          image_paths: tuple[str, ...], alts: tuple[str, ...], no_alt: bool, thread: bool,
+         plan_file: str | None, as_name: str | None, urgent: bool, reason: str | None,
          as_json: bool, config_file: str, **options: Any) -> None:
     """Render a message for each selected account and post it.
 
@@ -99,7 +113,9 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     Accounts whose status is planned or paused are skipped. Images (--image with its --alt,
     and any a template declares) are checked against each platform's types, sizes and count
     before anything is sent. A text too long for a platform is refused unless --thread posts
-    it as numbered replies.
+    it as numbered replies. Where accounts.yaml requires approval (approvals:), send --plan
+    FILE writes the posts as a plan instead, to be approved (metpost approve) and posted
+    exactly as planned (metpost apply); a send without a plan is refused there.
 
     \b
     Examples:
@@ -110,17 +126,20 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from dataclasses import replace
 
     from metpost import output
+    from metpost.audit import Actor
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
     from metpost.media import pair_images
     from metpost.render import inline_template, load_template
+    from metpost.reviews import approval_note, request_record, send_authority
     from metpost.runner import exit_code_for, prepare, recorded_progress
     from metpost.runner import send as send_broadcast
 
     if bool(template_name) == bool(message):
         raise click.UsageError("give exactly one of --template NAME or --message TEXT")
-    if html_file and not dry_run:
+    if html_file and not (dry_run or plan_file):
         raise click.UsageError("--html writes the page of a dry run: add --dry-run")
+    _check_review_options(plan_file, dry_run, again, urgent, reason)
     if message is not None:
         text_argument(message, "--message")
     for name, value in variables.items():
@@ -137,7 +156,15 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                         images=images, require_alt=not no_alt, thread=thread)
     mode = output.output_mode(as_json)
     extra = output.extra_for(broadcast, config, mode)
+    actor = Actor.current(as_name)
 
+    if plan_file:
+        _write_plan(plan_file, html_file, broadcast, config, actor, mode, full, extra, options,
+                    request_record(selection, template=template_name, message=message,
+                                   variables=variables, thread=thread,
+                                   x_repost_from=x_repost_from, public_safety=public_safety,
+                                   no_alt=no_alt), key)
+        return
     if dry_run:
         output.show_preview(broadcast.posts, mode, dry_run=True, full=full, extra=extra)
         output.show_broadcast_notes(broadcast, config, mode)
@@ -148,6 +175,9 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                                                   again)
         if progress is not None:
             output.note(_rerun_note(progress, broadcast, dry_run=True))
+        needs = approval_note(broadcast, config, actor)
+        if needs and not urgent:
+            output.note(needs)
         if not broadcast.ok:
             raise click.exceptions.Exit(EXIT_BAD_INPUT)
         return
@@ -155,6 +185,8 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
         raise CheckFailed(*broadcast.blocking_problems(), "nothing was sent")
     output.show_broadcast_notes(broadcast, config, mode, preview=False)
+    audit = send_authority(broadcast, config, actor, urgent=urgent, reason=reason,
+                           ledger_for_refusal=lambda: open_ledger(options.get("ledger_file")))
     if not yes and not sys.stdin.isatty():
         raise MetpostError("not on a terminal: add --yes to post without confirmation "
                            "(or --dry-run to preview)")
@@ -172,12 +204,60 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
             raise click.exceptions.Exit(0)
     with stop_on_ctrl_c() as stop:
         outcome = send_broadcast(
-            broadcast, ledger, os.environ, key=key, again=again,
+            broadcast, ledger, os.environ, key=key, again=again, audit=audit,
             control=replace(control, stop=stop,
                             on_result=lambda result: output.show_result(result, mode)))
     output.show_outcome(outcome, mode, broadcast.posts, extra=extra)
     raise click.exceptions.Exit(EXIT_INTERRUPTED if outcome.interrupted
                                 else exit_code_for(outcome.results))
+
+
+def _check_review_options(plan_file: str | None, dry_run: bool, again: bool, urgent: bool,
+                          reason: str | None) -> None:
+    """--plan, --urgent and --reason make sense only in some company."""
+    if plan_file and dry_run:
+        raise click.UsageError("--plan writes a plan and sends nothing already: leave out "
+                               "--dry-run")
+    if plan_file and again:
+        raise click.UsageError("--again has no meaning with --plan: every plan is a broadcast "
+                               "of its own")
+    if urgent and plan_file:
+        raise click.UsageError("--urgent sends now instead of planning: leave out --plan")
+    if urgent and not (reason or "").strip():
+        raise click.UsageError('--urgent needs --reason "...": say why this cannot wait for '
+                               "approval")
+    if reason is not None and not urgent:
+        raise click.UsageError("--reason goes with --urgent")
+    if reason is not None:
+        text_argument(reason, "--reason")
+
+
+def _write_plan(path: str, html_file: str | None, broadcast: Broadcast, config: Config,
+                actor: Any, mode: Any, full: bool, extra: Any, options: dict[str, Any],
+                request: dict[str, Any], key: str | None) -> None:
+    """``--plan FILE``: check the broadcast as a send would, record and write the plan, and
+    show what it holds. Nothing is sent."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from metpost import output
+    from metpost.errors import CheckFailed
+    from metpost.reviews import plan_needs, review, write_plan
+
+    content_problems = [line for line in broadcast.blocking_problems()
+                        if not line.startswith("credentials not set")]
+    if content_problems:
+        output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
+        raise CheckFailed(*content_problems, "no plan was written")
+    ledger = open_ledger(options.get("ledger_file"))
+    plan = write_plan(Path(path), broadcast, config, ledger, author=actor, request=request,
+                      key=key, now=datetime.now(UTC))
+    if html_file:
+        _write_page(html_file, broadcast, config)
+    checked = review(plan, path, config, ledger, os.environ)
+    output.show_plan_written(plan, path, checked, plan_needs(checked, config), mode,
+                             full=full, extra=extra, html_file=html_file)
+    output.show_broadcast_notes(broadcast, config, mode)
 
 
 def _write_page(path: str, broadcast: Broadcast, config: Config) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from metpost.ledger.migrations import MIGRATIONS
 from metpost.ledger.records import (
+    AuditEvent,
     BroadcastRecord,
     Claim,
     LedgerError,
@@ -25,8 +26,8 @@ from metpost.ledger.sql import SqlLedger as Ledger
 from metpost.ledger.sqlite import LEDGER_ENV, SqliteLedger
 from metpost.ledger.urls import is_database_url, redacted_url
 
-__all__ = ["LEDGER_ENV", "MIGRATIONS", "BroadcastRecord", "Claim", "Ledger", "LedgerError",
-           "LedgerPart", "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger",
+__all__ = ["LEDGER_ENV", "MIGRATIONS", "AuditEvent", "BroadcastRecord", "Claim", "Ledger",
+           "LedgerError", "LedgerPart", "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger",
            "TransientLedgerError",
            "default_ledger_path", "is_database_url", "open_ledger", "redacted_url"]
 

@@ -115,3 +115,29 @@ class Claim:
 
     post: LedgerPost
     action: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the audit trail: who (``actor``, the OS user and host) did what (``kind``:
+    plan, approve, apply, send, retry, retract; to which broadcast, plan and accounts), when
+    (``at``, filled in when recorded) and how it ended (``outcome``, ``detail``). Events are
+    only ever added: the ledger refuses to change or remove one."""
+
+    kind: str
+    actor: str
+    os_user: str
+    host: str
+    outcome: str
+    at: str = ""  # ISO 8601, UTC
+    uid: str = ""  # the event's own name, filled in when recorded; kept by a ledger copy
+    broadcast_id: str | None = None
+    plan_id: str | None = None
+    plan_digest: str | None = None
+    source: str | None = None  # the template, or --message
+    accounts: tuple[str, ...] = ()
+    approved_by: tuple[str, ...] = ()
+    urgent: bool = False  # sent with --urgent: a required approval was bypassed
+    reason: str | None = None  # why (the --reason of an urgent send)
+    detail: str | None = None  # what happened, in words (counts, a refusal's reason)
+    id: int | None = None  # its row in this ledger (a copy numbers rows anew)

@@ -24,12 +24,14 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from metpost.errors import MetpostError
 from metpost.ledger.records import (
+    AuditEvent,
     BroadcastRecord,
     Claim,
     LedgerPart,
@@ -49,6 +51,8 @@ POST_COLUMNS = ("id, broadcast_id, account, platform, handle, text, idempotency_
 PART_COLUMNS = ("post_key, position, text, idempotency_key, state, attempts, remote_id, url, "
                 "error, first_attempt_at")
 MEDIA_COLUMNS = "path, mime_type, alt_text, sha256, size"
+EVENT_COLUMNS = ("uid, at, kind, actor, os_user, host, outcome, broadcast_id, plan_id, "
+                 "plan_digest, source, accounts, approved_by, urgent, reason, detail, id")
 HOST = socket.gethostname()
 # Newest first; broadcasts made in the same second are told apart by their posts' row ids.
 NEWEST_FIRST = ("ORDER BY created_at DESC, (SELECT MAX(posts.id) FROM posts "
@@ -128,6 +132,19 @@ def _media(row: Sequence[Any]) -> Media:
     path, mime_type, alt_text, sha256, size = row
     return Media(path=Path(path), mime_type=str(mime_type), alt_text=str(alt_text),
                  sha256=str(sha256), size=int(size))
+
+
+def _event(row: Sequence[Any]) -> AuditEvent:
+    import json
+
+    (uid, at, kind, actor, os_user, host, outcome, broadcast_id, plan_id, plan_digest, source,
+     accounts, approved_by, urgent, reason, detail, row_id) = row
+    return AuditEvent(kind=str(kind), actor=str(actor), os_user=str(os_user), host=str(host),
+                      outcome=str(outcome), at=str(at), uid=str(uid), broadcast_id=broadcast_id,
+                      plan_id=plan_id, plan_digest=plan_digest, source=source,
+                      accounts=tuple(json.loads(accounts)),
+                      approved_by=tuple(json.loads(approved_by)), urgent=bool(urgent),
+                      reason=reason, detail=detail, id=int(row_id))
 
 
 def part_key(post_key: str, position: int) -> str:
@@ -214,9 +231,16 @@ class SqlLedger(ABC):
         """
         return self._tried(self._transaction, body, repeatable)
 
-    def _read(self, body: Callable[[Cursor], T]) -> T:
-        """``body(db)`` in a read, tried again when the backend says that may work."""
-        return self._tried(self._reading, lambda db, _replay: body(db), repeatable=True)
+    def _read(self, body: Callable[[Cursor], T], *, one_statement: bool = False) -> T:
+        """``body(db)`` in a read, tried again when the backend says that may work.
+        ``one_statement``: ``body`` runs a single SELECT, which is consistent on its own, so a
+        backend may spare the transaction around it."""
+        begin = self._single_read if one_statement else self._reading
+        return self._tried(begin, lambda db, _replay: body(db), repeatable=True)
+
+    def _single_read(self) -> AbstractContextManager[Cursor]:
+        """Where one SELECT runs; a backend whose statements are atomic alone overrides it."""
+        return self._reading()
 
     def _tried(self, begin: Callable[[], AbstractContextManager[Cursor]],
                body: Callable[[Cursor, bool], T], repeatable: bool) -> T:
@@ -353,15 +377,12 @@ class SqlLedger(ABC):
         lease, now = time.time() + lease_seconds, time.time()
 
         def begin(db: Cursor, _replay: bool) -> float | None:
-            held = db.count(
+            held = db.run(
                 "UPDATE posts SET lease_until = ?, attempts = attempts + 1, updated_at = ?, "
                 "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ? "
-                "AND claimed_by = ? AND state = 'sending'",
+                "AND claimed_by = ? AND state = 'sending' RETURNING first_attempt_at",
                 (lease, now_text(), now, post_id, self.owner))
-            if held != 1:
-                return None
-            return float(db.run("SELECT first_attempt_at FROM posts WHERE id = ?",
-                                (post_id,))[0][0])
+            return float(held[0][0]) if held else None
 
         # Not repeated after a COMMIT that went unanswered: that would count the request twice.
         return self._write(begin, repeatable=False)
@@ -432,7 +453,7 @@ class SqlLedger(ABC):
     def post(self, post_id: int) -> LedgerPost:
         """One post by its ledger id."""
         rows = self._read(lambda db: db.run(f"SELECT {POST_COLUMNS} FROM posts WHERE id = ?",
-                                            (post_id,)))
+                                            (post_id,)), one_statement=True)
         if not rows:
             raise KeyError(post_id)
         return _post(rows[0])
@@ -498,6 +519,43 @@ class SqlLedger(ABC):
                    "AND checked_until < ?", (until, schedule, until))
 
         self._write(mark)
+
+    # -- the audit trail ----------------------------------------------------------------------
+
+    def record_event(self, event: AuditEvent) -> AuditEvent:
+        """Add an event to the audit trail (stamped now, with a name of its own) and return it
+        as recorded. Events are never changed or removed: the database refuses to."""
+        import json
+
+        recorded = replace(event, at=event.at or now_text(), uid=event.uid or uuid.uuid4().hex)
+        # The uid makes a try repeated after an unanswered COMMIT add nothing twice.
+        self._write(lambda db, _replay: db.run(
+            "INSERT INTO audit_events (uid, at, kind, actor, os_user, host, outcome, "
+            "broadcast_id, plan_id, plan_digest, source, accounts, approved_by, urgent, reason, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (recorded.uid, recorded.at, recorded.kind, recorded.actor, recorded.os_user,
+             recorded.host, recorded.outcome, recorded.broadcast_id, recorded.plan_id,
+             recorded.plan_digest, recorded.source, json.dumps(list(recorded.accounts)),
+             json.dumps(list(recorded.approved_by)), int(recorded.urgent), recorded.reason,
+             recorded.detail)))
+        return recorded
+
+    def events(self, *, since: str | None = None,
+               plan_id: str | None = None) -> list[AuditEvent]:
+        """The audit trail in the order it was written: all of it, or from ``since`` (an ISO
+        time in UTC) on, or one plan's events."""
+        where, params = [], []
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if plan_id is not None:
+            where.append("plan_id = ?")
+            params.append(plan_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._read(lambda db: db.run(
+            f"SELECT {EVENT_COLUMNS} FROM audit_events{clause} ORDER BY id", params))
+        return [_event(row) for row in rows]
 
     # -- threads and images -------------------------------------------------------------------
 

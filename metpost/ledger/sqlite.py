@@ -126,6 +126,12 @@ class SqliteLedger(SqlLedger):
                 self._db.execute("COMMIT")
 
     @contextmanager
+    def _single_read(self) -> Iterator[_SqliteCursor]:
+        # In autocommit mode one SELECT sees one consistent state of the file by itself.
+        with self._lock, self._failures():
+            yield _SqliteCursor(self._db)
+
+    @contextmanager
     def _failures(self) -> Iterator[None]:
         """A database error becomes a LedgerError naming the file."""
         try:

@@ -1,11 +1,12 @@
 """Copying a ledger into another: one machine's SQLite history into the shared PostgreSQL one.
 
-Every broadcast and post is copied, with every column the schema has. Broadcasts keep their
-ids (people quote them, and posts refer to them); posts are numbered anew by the target, in
-their old order, so that they cannot collide with the target's own. The copy is one
-transaction: all of it or nothing. It is refused if the target already holds some of the
-source's broadcasts or posts, unless it holds them all (an earlier copy): then there is
-nothing to do, so running it twice is safe.
+Every broadcast, post and audit event is copied, with every column the schema has. Broadcasts
+keep their ids (people quote them, and posts refer to them); posts are numbered anew by the
+target, in their old order, so that they cannot collide with the target's own; so are audit
+events, which keep their own names (``uid``) and their order. The copy is one transaction: all
+of it or nothing. It is refused if the target already holds some of the source's broadcasts,
+posts or events, unless it holds them all (an earlier copy): then there is nothing to do, so
+running it twice is safe.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class LedgerCopy:
     broadcasts: int
     posts: int
     copied: bool
+    events: int = 0  # audit events
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class _Rows:
     # Threads' parts and posts' images, copied as they are: they name their post by its
     # idempotency key, which the copy keeps.
     attached: list[tuple[str, list[str], list[tuple[Any, ...]]]]
+    event_columns: list[str]
+    events: list[tuple[Any, ...]]  # the audit trail, in the order it was written
 
 
 def _column(columns: list[str], rows: Sequence[tuple[Any, ...]], name: str) -> list[Any]:
@@ -60,7 +64,9 @@ def _read_everything(db: Cursor) -> _Rows:
         db.run("SELECT schedule, checked_until FROM schedule_runs ORDER BY schedule"),
         [(table, db.columns(table), db.run(f"SELECT {_names(db.columns(table))} FROM {table} "
                                            "ORDER BY post_key, position"))
-         for table in ATTACHED_TABLES])
+         for table in ATTACHED_TABLES],
+        db.columns("audit_events"),
+        db.run(f"SELECT {_names(db.columns('audit_events'))} FROM audit_events ORDER BY id"))
 
 
 def _names(columns: Sequence[str]) -> str:
@@ -81,6 +87,7 @@ def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
     ids = _column(rows.broadcast_columns, rows.broadcasts, "id")
     keys = _column(rows.broadcast_columns, rows.broadcasts, "key")
     post_keys = _column(rows.post_columns, rows.posts, "idempotency_key")
+    event_uids = _column(rows.event_columns, rows.events, "uid")
 
     def copy(db: Cursor, _replay: bool) -> LedgerCopy:
         target._serialise(db, COPY_LOCK)
@@ -89,12 +96,22 @@ def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
                 | _found(db, "SELECT id, key FROM broadcasts WHERE key IN", keys))
         held_posts = _found(db, "SELECT idempotency_key FROM posts WHERE idempotency_key IN",
                             post_keys)
+        held_events = _found(db, "SELECT uid FROM audit_events WHERE uid IN", event_uids)
         done = LedgerCopy(source=source.location, target=target.location,
-                          broadcasts=len(ids), posts=len(post_keys), copied=False)
+                          broadcasts=len(ids), posts=len(post_keys), copied=False,
+                          events=len(event_uids))
         _copy_schedule_marks(db, rows.schedule_runs)
-        if held or held_posts:
-            if held == set(zip(ids, keys, strict=True)) and len(held_posts) == len(post_keys):
+        if held or held_posts or held_events:
+            all_held = (held == set(zip(ids, keys, strict=True))
+                        and len(held_posts) == len(post_keys))
+            if all_held and len(held_events) == len(event_uids):
                 return done  # copied before: nothing to do
+            if all_held or not (held or held_posts):  # only the audit trail is in part there
+                raise MetpostError(
+                    f"{target.location} already holds {len(held_events)} of the "
+                    f"{len(event_uids)} audit events in {source.location}; nothing was copied. "
+                    "A ledger can be copied only into one that holds none of it, or all of it "
+                    "(copied before)")
             example = sorted(str(pair[0]) for pair in held)[:1] or sorted(
                 str(key[0]) for key in held_posts)[:1]
             raise MetpostError(
@@ -111,6 +128,12 @@ def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
             if attached:
                 db.many(f"INSERT INTO {table} ({_names(columns)}) VALUES "
                         f"({placeholders(columns)})", attached)
+        keep_event = [n for n, name in enumerate(rows.event_columns) if name != "id"]
+        if rows.events:
+            db.many(f"INSERT INTO audit_events "
+                    f"({_names([rows.event_columns[n] for n in keep_event])}) VALUES "
+                    f"({placeholders(keep_event)})",
+                    [tuple(row[n] for n in keep_event) for row in rows.events])
         return replace(done, copied=True)
 
     return target._write(copy)
@@ -129,7 +152,8 @@ def _copy_schedule_marks(db: Cursor, marks: Sequence[tuple[Any, ...]]) -> None:
 def _check_columns(db: Cursor, rows: _Rows, source: SqlLedger, target: SqlLedger) -> None:
     """Both ledgers are migrated by this metpost when opened, so their columns agree; say so
     plainly if they somehow do not."""
-    for table, columns in (("broadcasts", rows.broadcast_columns), ("posts", rows.post_columns)):
+    for table, columns in (("broadcasts", rows.broadcast_columns), ("posts", rows.post_columns),
+                           ("audit_events", rows.event_columns)):
         missing = sorted(set(columns) - set(db.columns(table)))
         if missing:
             raise MetpostError(f"{target.location} has no column {', '.join(missing)} in "

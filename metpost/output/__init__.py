@@ -5,10 +5,18 @@ re-exported here and never print themselves.
 """
 
 from metpost.output.attachments import attachments_record, image_lines
+from metpost.output.audit import event_record, show_audit
 from metpost.output.base import Mode, echo, error, escape, note, output_mode, refusal_json
 from metpost.output.ledger import show_broadcast, show_history
 from metpost.output.ledger_admin import show_ledger_copy
 from metpost.output.notes import broadcast_document, extra_for, show_broadcast_notes
+from metpost.output.plans import (
+    plan_record,
+    show_apply_rerun,
+    show_approved,
+    show_plan,
+    show_plan_written,
+)
 from metpost.output.platforms import platform_record, plugin_warning, show_platforms
 from metpost.output.posts import (
     post_record,
@@ -37,3 +45,6 @@ __all__ += ["attachments_record", "image_lines"]  # threads and images
 __all__ += ["broadcast_document", "extra_for", "show_broadcast_notes", "show_cron_line",
             "show_due", "show_schedules", "show_slot_heading", "show_verifications",
             "slot_document"]
+# reviewed broadcasts: plans, approvals, the audit trail
+__all__ += ["event_record", "plan_record", "show_apply_rerun", "show_approved", "show_audit",
+            "show_plan", "show_plan_written"]

@@ -57,17 +57,19 @@ def _groups(posts: Sequence[Post]) -> list[list[Post]]:
 
 
 def show_preview(posts: Sequence[Post], mode: Mode, *, dry_run: bool,
-                 full: bool = False, extra: Mapping[str, Any] | None = None) -> None:
+                 full: bool = False, extra: Mapping[str, Any] | None = None,
+                 heading: str | None = None) -> None:
     """What would go out: one block per distinct text with the accounts that get it (problems
-    first), or with ``full`` every post in full. ``extra``: more keys for the JSON document."""
+    first), or with ``full`` every post in full. ``extra``: more keys for the JSON document;
+    ``heading`` replaces the first line (a plan's, say)."""
     if mode == "json":
         emit_json({"dry_run": dry_run, "posts": [post_record(post) for post in posts],
                    **(extra or {})})
         return
     styled = mode == "rich"
     say = _printer(styled)
-    say(f"[bold]{'Dry run' if dry_run else 'About to post'}[/]" if styled else
-        ("Dry run" if dry_run else "About to post"))
+    title = heading or ("Dry run" if dry_run else "About to post")
+    say(f"[bold]{escape(title)}[/]" if styled else title)
     if full:
         for post in posts:
             _show_full(post, say, styled)
