@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.terminal import fleet_args
+from tests.terminal import on_terminal as run_on_terminal
 from tests.test_crash import wait_for
 from tests.test_delivery import assert_exactly_one_post_each_and_ledger_agrees
 
@@ -519,29 +521,8 @@ def test_a_kill_9_during_apply_and_a_rerun_finish_it_exactly_once(fleet):
 # -- on a terminal -------------------------------------------------------------------------------
 
 def on_terminal(fleet, args: list[str], answer: str) -> tuple[int, str]:
-    """Run a metpost command on a pseudo-terminal, answering its first question."""
-    import pty
-
-    controller, terminal = pty.openpty()
-    command = [sys.executable, "-m", "metpost", args[0], "--config", str(fleet.config),
-               "--ledger", fleet.ledger, *args[1:]]
-    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal,
-                               env={**os.environ, **fleet.env, "COLUMNS": "120"}, close_fds=True)
-    os.close(terminal)
-    screen = b""
-    answered = False
-    give_up = time.monotonic() + 20
-    while time.monotonic() < give_up:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the terminal closed: the process has finished
-            break
-        screen += chunk
-        if not answered and b"[y/N]" in screen:
-            os.write(controller, answer.encode() + b"\r")
-            answered = True
-    os.close(controller)
-    return process.wait(timeout=20), screen.decode(errors="replace")
+    """A metpost command for the fleet on a terminal, answering its first question."""
+    return run_on_terminal(fleet_args(fleet, args), fleet.env, answer=answer, columns=120)
 
 
 def test_on_a_terminal_approve_shows_the_plan_and_asks(fleet):

@@ -8,12 +8,7 @@ only metpost prevents a second post. The image files are made by the tests."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +18,7 @@ from metpost.media import image_type, pair_images
 from tests.fake_platforms.images import jpeg_bytes, png_bytes
 from tests.fake_platforms.server import Fault
 from tests.social import bluesky_service, ledger_for, mastodon_service
+from tests.terminal import fleet_args, on_terminal
 from tests.test_threads import nothing_recorded, on_part
 
 ALT = "Map of the roads closed around Mare Street"
@@ -215,28 +211,11 @@ def test_the_dry_run_lists_each_image_and_its_alt_text(fleet, png, tmp_path):
 
 
 def test_a_terminal_dry_run_lists_the_images_too(fleet, png):
-    controller, terminal = pty.openpty()
-    command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
-               "--ledger", fleet.ledger, "--account", "hackney-x", "-m", TEXT, "--image",
-               str(png), "--alt", ALT, "--dry-run"]
-    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal,
-                               env={**os.environ, **fleet.env, "COLUMNS": "160"},
-                               close_fds=True)
-    os.close(terminal)
-    screen = b""
-    give_up = time.monotonic() + 20
-    while time.monotonic() < give_up:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(controller)
-    assert process.wait(timeout=20) == 0
-    assert f'image 1: map.png (image/png, {png.stat().st_size} bytes): alt "{ALT}"' in (
-        screen.decode(errors="replace"))
+    code, screen = on_terminal(fleet_args(fleet, [
+        "send", "--account", "hackney-x", "-m", TEXT, "--image", str(png), "--alt", ALT,
+        "--dry-run"]), fleet.env, columns=160)
+    assert code == 0
+    assert f'image 1: map.png (image/png, {png.stat().st_size} bytes): alt "{ALT}"' in screen
 
 
 # -- X --------------------------------------------------------------------------------------------

@@ -1,19 +1,24 @@
-"""The ledger: migrations, claims that keep two runs apart, lookups by id."""
+"""The ledger: migrations, claims that keep two runs apart, lookups by id.
+
+The rules are written once in SQL for every backend, so the tests of them run on each: SQLite,
+and PostgreSQL on a real server the suite starts (tests/postgres_server.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
 from metpost import ledger as L
 from metpost.errors import MetpostError
-from metpost.ledger import PlannedPost
+from metpost.ledger import PlannedPost, open_ledger
 from metpost.ledger import SqliteLedger as Ledger
 from metpost.ledger.sql import HOST
 from metpost.status import PostStatus
+from tests.postgres_server import ledger_execute
 
 
 def planned(*accounts, broadcast="b1"):
@@ -21,14 +26,23 @@ def planned(*accounts, broadcast="b1"):
                         idempotency_key=f"{broadcast}-{a}") for a in accounts]
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    opened = Ledger(tmp_path / "ledger.sqlite3")
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request, tmp_path):
+    """A new ledger on each backend."""
+    target = (str(tmp_path / "ledger.sqlite3") if request.param == "sqlite"
+              else request.getfixturevalue("postgres_database"))
+    opened = open_ledger(target)
     yield opened
     opened.close()
 
 
-def test_new_ledger_is_fully_migrated_and_in_wal_mode(ledger, tmp_path):
+def tamper(ledger, sql: str) -> None:
+    """Change the ledger behind metpost's back, as another run or a crash would."""
+    ledger_execute(ledger.location, sql)
+
+
+def test_new_ledger_is_fully_migrated_and_in_wal_mode(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
     assert ledger.schema_version == len(L.MIGRATIONS) >= 1
     db = sqlite3.connect(tmp_path / "ledger.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -64,14 +78,21 @@ def test_claims_keep_runs_apart(ledger):
     assert [c.action for c in ledger.claim(bid, ["a", "b"], 60)] == ["already", "reconcile"]
 
 
-def test_a_dead_runs_claim_is_reconciled_not_resent(ledger, tmp_path):
+def test_a_dead_runs_claim_is_reconciled_not_resent(ledger):
     bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
     ledger.claim(bid, ["a"], 60)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    db = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    db.execute("UPDATE posts SET claimed_by = ?", (f"{HOST}:{dead}:token",))
-    db.commit()
+    tamper(ledger, f"UPDATE posts SET claimed_by = '{HOST}:{dead}:token'")
+    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
+
+
+def test_another_machines_claim_is_trusted_until_its_lease_runs_out(ledger):
+    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
+    ledger.claim(bid, ["a"], 60)
+    tamper(ledger, "UPDATE posts SET claimed_by = 'cron-2.example:4242:token'")
+    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["busy"]
+    tamper(ledger, f"UPDATE posts SET lease_until = {time.time() - 1}")
     assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
 
 
@@ -91,7 +112,7 @@ def test_find_broadcast_by_prefix_label_and_last(ledger):
     with pytest.raises(MetpostError) as caught:
         ledger.find_broadcast("nope")
     assert caught.value.problems == (
-        f"no broadcast 'nope' in {ledger.path}; see metpost history",)
+        f"no broadcast 'nope' in {ledger.location}; see metpost history",)
     assert [r.id for r in ledger.broadcasts()] == [second, first]
     assert ledger.broadcasts()[0].counts == {"pending": 1}
 
@@ -110,14 +131,13 @@ def test_a_version_1_ledger_is_migrated_keeping_its_history(tmp_path):
     assert (record.id, record.source, record.label) == ("20250101-000000-aaaaaa", "appeal", None)
 
 
-def test_a_run_that_lost_its_claim_may_not_publish(ledger, tmp_path):
+def test_a_run_that_lost_its_claim_may_not_publish(ledger):
     bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
     [claim] = ledger.claim(bid, ["a"], lease_seconds=60)
     assert ledger.hold(claim.post.id, 60)
     # The lease lapses (a paused run) and another run takes the post over.
-    sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None).execute(
-        "UPDATE posts SET lease_until = 0")
-    other = Ledger(tmp_path / "ledger.sqlite3")
+    tamper(ledger, "UPDATE posts SET lease_until = 0")
+    other = open_ledger(ledger.location)
     assert [c.action for c in other.claim(bid, ["a"], 60)] == ["reconcile"]
     assert not ledger.hold(claim.post.id, 60)
     assert ledger.begin_attempt(claim.post.id, 60) is None  # nothing counted, nothing sent
@@ -128,6 +148,7 @@ def test_a_run_that_lost_its_claim_may_not_publish(ledger, tmp_path):
     assert first is not None and other.begin_attempt(claim.post.id, 60) == first
     assert other.post(claim.post.id).attempts == 2
     assert other.renew([claim.post.id], 60) == {claim.post.id}
+    other.close()
 
 
 def test_a_remote_id_is_adopted_by_one_post_only(ledger):

@@ -4,45 +4,19 @@ and the message text is shown."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
-import time
 
 from tests.conftest import PROJECT
+from tests.terminal import on_terminal as run_on_terminal
 
 COLUMNS = 80
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
 def on_terminal(args: list[str], env: dict[str, str] | None = None,
                 answer: str | None = None) -> tuple[int, list[str]]:
     """Run metpost on an 80-column pseudo-terminal; return its exit code and screen lines."""
-    controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, COLUMNS, 0, 0))
-    process = subprocess.Popen([sys.executable, "-m", "metpost", *args], stdin=terminal,
-                               stdout=terminal, stderr=terminal, close_fds=True,
-                               env={**os.environ, **(env or {}), "COLUMNS": str(COLUMNS)})
-    os.close(terminal)
-    screen = b""
-    give_up = time.monotonic() + 30
-    while time.monotonic() < give_up:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:
-            break
-        screen += chunk
-        if answer is not None and b"[y/N]" in screen:
-            os.write(controller, answer.encode() + b"\r")
-            answer = None
-    os.close(controller)
-    text = ANSI.sub("", screen.decode(errors="replace")).replace("\r", "")
-    return process.wait(timeout=30), text.splitlines()
+    code, screen = run_on_terminal(args, env, answer=answer, columns=COLUMNS)
+    return code, screen.splitlines()
 
 
 def assert_fits(lines: list[str]) -> None:

@@ -27,9 +27,7 @@ from metpost import ledger as L
 from metpost.errors import MetpostError
 from metpost.ledger import LedgerError, NoLedger, PlannedPost, open_ledger
 from metpost.ledger.postgres import SCHEMA_TABLE, PostgresLedger
-from metpost.ledger.sql import HOST
 from metpost.ledger.urls import has_password, is_database_url, redacted_url
-from metpost.status import PostStatus
 from tests.postgres_server import PostgresServer, PostgresUnavailable
 from tests.test_delivery import assert_exactly_one_post_each_and_ledger_agrees, statuses
 
@@ -140,87 +138,8 @@ def test_reading_a_database_that_holds_no_ledger_creates_none(postgres_database)
     assert execute(postgres_database, "SELECT to_regclass('posts')") == [(None,)]
 
 
-def test_recording_the_same_key_twice_gives_one_broadcast(ledger):
-    first = ledger.record_broadcast("k" * 64, "--message", planned("a", "b"))
-    second = ledger.record_broadcast("k" * 64, "--message", planned("a", "b", "c"))
-    assert first == second
-    assert [p.account for p in ledger.posts(first)] == ["a", "b", "c"]
-    assert {p.state for p in ledger.posts(first)} == {"pending"}
-
-
-def test_claims_keep_runs_apart(ledger):
-    bid = ledger.record_broadcast("k" * 64, "t", planned("a", "b"))
-    first = ledger.claim(bid, ["a", "b"], lease_seconds=60)
-    assert [c.action for c in first] == ["send", "send"]
-    assert [c.action for c in ledger.claim(bid, ["a", "b"], 60)] == ["busy", "busy"]
-    a, b = (c.post.id for c in first)
-    ledger.settle(a, PostStatus.SENT, remote_id="1", url="u")
-    ledger.settle(b, PostStatus.UNKNOWN, error="no answer")
-    assert [c.action for c in ledger.claim(bid, ["a", "b"], 60)] == ["already", "reconcile"]
-
-
-def test_a_dead_runs_claim_is_reconciled_not_resent(ledger):
-    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
-    ledger.claim(bid, ["a"], 60)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    execute(ledger.url, "UPDATE posts SET claimed_by = %s", (f"{HOST}:{dead}:token",))
-    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
-
-
-def test_another_machines_claim_is_trusted_until_its_lease_runs_out(ledger):
-    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
-    ledger.claim(bid, ["a"], 60)
-    execute(ledger.url, "UPDATE posts SET claimed_by = 'cron-2.example:4242:token'")
-    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["busy"]
-    execute(ledger.url, "UPDATE posts SET lease_until = %s", (time.time() - 1,))
-    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
-
-
-def test_an_expired_lease_is_reconciled(ledger):
-    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
-    ledger.claim(bid, ["a"], lease_seconds=-1)
-    assert [c.action for c in ledger.claim(bid, ["a"], 60)] == ["reconcile"]
-
-
-def test_find_broadcast_by_prefix_label_and_last(ledger):
-    first = ledger.record_broadcast("a" * 64, "one", planned("x"), label="roads-0300")
-    second = ledger.record_broadcast("b" * 64, "two", planned("x", broadcast="b2"))
-    assert ledger.find_broadcast(first).source == "one"
-    assert ledger.find_broadcast(second[:-2]).source == "two"
-    assert ledger.find_broadcast("roads-0300").id == first
-    assert ledger.find_broadcast("last").id == second
-    with pytest.raises(MetpostError) as caught:
-        ledger.find_broadcast("nope")
-    assert caught.value.problems == (
-        f"no broadcast 'nope' in {ledger.url}; see metpost history",)
-    assert [r.id for r in ledger.broadcasts()] == [second, first]
-    assert ledger.broadcasts()[0].counts == {"pending": 1}
-
-
-def test_a_run_that_lost_its_claim_may_not_publish(ledger):
-    bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
-    [claim] = ledger.claim(bid, ["a"], lease_seconds=60)
-    assert ledger.hold(claim.post.id, 60)
-    execute(ledger.url, "UPDATE posts SET lease_until = 0")  # a paused run's lease lapses
-    other = PostgresLedger(ledger.url)
-    assert [c.action for c in other.claim(bid, ["a"], 60)] == ["reconcile"]
-    assert not ledger.hold(claim.post.id, 60)
-    assert ledger.renew([claim.post.id], 60) == set()
-    assert other.hold(claim.post.id, 60)
-    assert other.renew([claim.post.id], 60) == {claim.post.id}
-    other.close()
-
-
-def test_a_remote_id_is_adopted_by_one_post_only(ledger):
-    first = ledger.record_broadcast("a" * 64, "t", planned("a"))
-    second = ledger.record_broadcast("b" * 64, "t", planned("a", broadcast="b2"))
-    [one] = ledger.posts(first)
-    [two] = ledger.posts(second)
-    assert ledger.adopt(one.id, "1790", "u")
-    assert not ledger.adopt(two.id, "1790", "u")
-    assert ledger.post(two.id).remote_id is None
-    assert ledger.owned_remote_ids("x", ["1790", "1791"]) == {"1790"}
+# The rules common to both backends (claims, leases, adoption, lookups) are tested on
+# PostgreSQL too, by tests/test_ledger.py.
 
 
 # -- several runs at once ------------------------------------------------------------------------

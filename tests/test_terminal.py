@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import subprocess
-import sys
-import time
+from tests.terminal import fleet_args, on_terminal
 
 
 def run_on_terminal(fleet, args: list[str], answer: str) -> tuple[int, str]:
-    """Run metpost with a pseudo-terminal as stdin/stdout, answering the first prompt."""
-    controller, terminal = pty.openpty()
-    command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
-               "--ledger", fleet.ledger, *args]
-    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal,
-                               env={**os.environ, **fleet.env, "COLUMNS": "120"}, close_fds=True)
-    os.close(terminal)
-    screen = b""
-    answered = False
-    give_up = time.monotonic() + 20
-    while time.monotonic() < give_up:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the terminal closed: the process has finished
-            break
-        screen += chunk
-        if not answered and b"[y/N]" in screen:
-            os.write(controller, answer.encode() + b"\r")
-            answered = True
-    os.close(controller)
-    return process.wait(timeout=20), screen.decode(errors="replace")
+    """``metpost send ARGS`` for the fleet on a terminal, answering its question."""
+    return on_terminal(fleet_args(fleet, ["send", *args]), fleet.env, answer=answer,
+                       columns=120)
 
 
 ARGS = ["--borough", "Hackney", "--template", "rumour-control", "--var", "rumour=a riot"]
