@@ -1,6 +1,9 @@
 """A broadcast from start to finish: select → render → check → record → deliver.
 
 Everything that can be wrong with input is found by ``prepare`` before anything is sent.
+
+The delivery engine and the audit trail are imported inside the functions that deliver, so
+a dry run starts without them.
 """
 
 from __future__ import annotations
@@ -16,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from metpost.attemptlog import AttemptLog
-from metpost.audit import AuditContext, EventKind, Outcome, run_outcome
-from metpost.delivery import Clock, Delivery, DeliveryPolicy
+from metpost.delivery.policy import Clock, DeliveryPolicy
 from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError, TemplateError
-from metpost.ledger import BroadcastRecord, Ledger, LedgerError, LedgerPost, PlannedPost
+from metpost.ledger.records import BroadcastRecord, LedgerError, LedgerPost, PlannedPost
 from metpost.models import Account, Config, Post, SendResult, ThreadPart
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
@@ -31,6 +33,8 @@ from metpost.suggest import did_you_mean
 from metpost.template_check import variable_problems, variant_problems
 
 if TYPE_CHECKING:
+    from metpost.audit import AuditContext
+    from metpost.ledger import Ledger
     from metpost.media import ImageSpec
     from metpost.plans import Plan
     from metpost.platforms.api import Media, Platform
@@ -332,6 +336,8 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     keeps its recorded text even if the template now renders differently (a note says so).
     ``audit`` says who sends it and under what approval (by default: the OS user).
     """
+    from metpost.audit import AuditContext
+
     if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
         raise ValueError("send() needs a broadcast whose every post is ready")
     control = control or RunControl()
@@ -364,6 +370,8 @@ def send_planned(ledger: Ledger, key: str, posts: Sequence[PlannedPost],
                  audit: AuditContext | None = None) -> RunOutcome:
     """Record posts exactly as given (an approved plan's) and deliver them, as ``send`` does
     a rendered broadcast: a rerun with the same ``key`` posts nothing twice."""
+    from metpost.audit import AuditContext, EventKind
+
     control = control or RunControl()
     log = AttemptLog(control.log_path)
     broadcast_id = ledger.record_broadcast(key, source, posts, label=label,
@@ -394,6 +402,9 @@ def _deliver(ledger: Ledger, broadcast_id: str, accounts: Mapping[str, Account],
              notes: tuple[str, ...] = (), *, audit: AuditContext) -> RunOutcome:
     """Deliver what is still owed of a recorded broadcast to ``accounts``; the audit trail
     says who began it before the first request, and how it ended after the last."""
+    from metpost.audit import Outcome
+    from metpost.delivery.engine import Delivery
+
     stop = control.stop or threading.Event()
     names = list(accounts)
     try:
@@ -418,6 +429,8 @@ def _audit_end(ledger: Ledger, audit: AuditContext, broadcast_id: str, accounts:
                retract: bool = False) -> tuple[str, ...]:
     """Record how a run ended; if the ledger cannot take it, say so (what was sent is
     reported all the same, and the trail still shows who began the run)."""
+    from metpost.audit import run_outcome
+
     outcome, detail = run_outcome(results, interrupted, retract=retract)
     try:
         ledger.record_event(audit.event(outcome, broadcast_id=broadcast_id, accounts=accounts,
@@ -447,6 +460,8 @@ def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[
 def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, str], *,
           control: RunControl | None = None, audit: AuditContext | None = None) -> RunOutcome:
     """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first)."""
+    from metpost.audit import AuditContext, EventKind
+
     control = control or RunControl()
     log = AttemptLog(control.log_path)
     record = ledger.find_broadcast(reference)
@@ -498,6 +513,9 @@ def retract_posts(ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost]
                   audit: AuditContext | None = None) -> RunOutcome:
     """Delete posts from their platforms and record them as retracted (and, in the audit
     trail, who asked, before and after)."""
+    from metpost.audit import AuditContext, EventKind, Outcome
+    from metpost.delivery.engine import Delivery
+
     control = control or RunControl()
     audit = replace(audit or AuditContext(), kind=EventKind.RETRACT)
     names = [post.account for post in posts]
