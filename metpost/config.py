@@ -8,9 +8,9 @@ references, resolved only when a post is about to be sent.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from metpost.approvals import ApprovalPolicy
 from metpost.errors import ConfigError
@@ -28,6 +28,19 @@ from metpost.yamlsource import (
 )
 
 CONFIG_ENV = "METPOST_CONFIG"
+
+
+class Named(Protocol):
+    """Something a config lists by a unique name (an account, a schedule)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
+
+
+N = TypeVar("N", bound=Named)
 
 # Each pattern must match a whole value (fullmatch): "$" alone would also match before a
 # trailing newline, and let "hackney-x\n" through as a name.
@@ -208,20 +221,37 @@ class ConfigValidator:
 
     # -- settings ---------------------------------------------------------------------------
 
-    def timezone(self, value: object) -> str | None:
-        """An IANA time zone name such as Europe/London, for {{ now }} in templates."""
+    def timezone(self, value: object, path: FieldPath = ("timezone",)) -> str | None:
+        """An IANA time zone name such as Europe/London (for {{ now }} in templates, or a
+        schedule's slots), or None when absent or unknown (recording a problem)."""
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        name = self.string(("timezone",), value)
+        name = self.string(path, value)
         if name is None:
             return None
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            self.problem(("timezone",), f"unknown time zone '{name}'; use an IANA name such as "
-                                        "Europe/London")
+            self.problem(path, f"unknown time zone '{name}'; use an IANA name such as "
+                               "Europe/London")
             return None
         return name
+
+    def unique_names(self, indexed: Iterable[tuple[int, N]], section: str,
+                     kind: str) -> list[N]:
+        """The items of list ``section`` (with their index in it) whose name no earlier one
+        has; each later one is a problem naming the first one's line."""
+        first_line: dict[str, int] = {}
+        unique: list[N] = []
+        for index, item in indexed:
+            if item.name in first_line:
+                self.problem((section, index, "name"),
+                             f"duplicate {kind} name '{item.name}' (first at line "
+                             f"{first_line[item.name]}); {kind} names must be unique")
+                continue
+            first_line[item.name] = item.line
+            unique.append(item)
+        return unique
 
     # -- sections ---------------------------------------------------------------------------
 
@@ -267,20 +297,10 @@ class ConfigValidator:
         """The ``accounts`` list, each checked against its platform's declared needs."""
         if value is None:
             self.problem((), "missing required key 'accounts'")
-        accounts: list[Account] = []
-        seen: dict[str, int] = {}
-        for index, item in enumerate(self.sequence(("accounts",), value)):
-            account = self.account(("accounts", index), item, boroughs, personalities)
-            if account is None:
-                continue
-            if account.name in seen:
-                self.problem(("accounts", index, "name"),
-                             f"duplicate account name '{account.name}' (first at line "
-                             f"{seen[account.name]}); account names must be unique")
-                continue
-            seen[account.name] = account.line
-            accounts.append(account)
-        return accounts
+        read = ((index, self.account(("accounts", index), item, boroughs, personalities))
+                for index, item in enumerate(self.sequence(("accounts",), value)))
+        return self.unique_names(((index, account) for index, account in read
+                                  if account is not None), "accounts", "account")
 
     def account(self, path: FieldPath, item: object, boroughs: Mapping[str, Borough],
                 personalities: Mapping[str, Personality]) -> Account | None:

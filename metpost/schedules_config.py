@@ -63,19 +63,10 @@ class SchedulesValidator(ConfigValidator):
             self.problem((), "must be a mapping with a schedules: list")
             raise ConfigError(*self.problems)
         self.check_keys((), data, ("schedules",), required=("schedules",))
-        found: list[Schedule] = []
-        first_line: dict[str, int] = {}
-        for index, item in enumerate(self.sequence(("schedules",), data.get("schedules"))):
-            schedule = self.schedule(("schedules", index), item)
-            if schedule is None:
-                continue
-            if schedule.name in first_line:
-                self.problem(("schedules", index, "name"),
-                             f"duplicate schedule name '{schedule.name}' (first at line "
-                             f"{first_line[schedule.name]}); schedule names must be unique")
-                continue
-            first_line[schedule.name] = schedule.line
-            found.append(schedule)
+        read = ((index, self.schedule(("schedules", index), item))
+                for index, item in enumerate(self.sequence(("schedules",), data.get("schedules"))))
+        found = self.unique_names(((index, schedule) for index, schedule in read
+                                   if schedule is not None), "schedules", "schedule")
         if self.problems:
             raise ConfigError(*self.problems)
         return tuple(found)
@@ -117,21 +108,12 @@ class SchedulesValidator(ConfigValidator):
     def zone(self, path: FieldPath, value: object) -> str | None:
         """The schedule's time zone: its own, else accounts.yaml's; one is needed, since the
         machine's own offset says nothing of daylight saving."""
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        name = self.string(path, value)
-        if name is None:
+        if value is None:
             if self.config.timezone is None:
                 self.problem(path[:-1], "needs a time zone: add timezone: Europe/London (an "
                                         f"IANA name) to {self.config.path} or to this schedule")
             return self.config.timezone
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.problem(path, f"unknown time zone '{name}'; use an IANA name such as "
-                               "Europe/London")
-            return None
-        return name
+        return self.timezone(value, path)
 
     def selection(self, path: FieldPath, value: object) -> Selection | None:
         """``select:`` as send's selection options: borough, personality, tag, account (each a

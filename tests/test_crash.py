@@ -18,10 +18,11 @@ from tests.test_delivery import (  # noqa: F401 — the fixture applies to these
 MESSAGE = ["--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--yes", "--json"]
 
 
-def start(fleet, *extra: str) -> subprocess.Popen[str]:
+def start(fleet, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``metpost send`` of MESSAGE to the fleet, as a process of its own."""
     command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
                "--ledger", fleet.ledger, *MESSAGE, *extra]
-    return subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
+    return subprocess.Popen(command, env={**os.environ, **fleet.env, **(env or {})}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -134,16 +134,14 @@ def test_a_version_1_ledger_is_migrated_keeping_its_history(tmp_path):
 def test_a_run_that_lost_its_claim_may_not_publish(ledger):
     bid = ledger.record_broadcast("k" * 64, "t", planned("a"))
     [claim] = ledger.claim(bid, ["a"], lease_seconds=60)
-    assert ledger.hold(claim.post.id, 60)
+    assert ledger.renew([claim.post.id], 60) == {claim.post.id}
     # The lease lapses (a paused run) and another run takes the post over.
     tamper(ledger, "UPDATE posts SET lease_until = 0")
     other = open_ledger(ledger.location)
     assert [c.action for c in other.claim(bid, ["a"], 60)] == ["reconcile"]
-    assert not ledger.hold(claim.post.id, 60)
     assert ledger.begin_attempt(claim.post.id, 60) is None  # nothing counted, nothing sent
     assert ledger.post(claim.post.id).attempts == 0
     assert ledger.renew([claim.post.id], 60) == set()
-    assert other.hold(claim.post.id, 60)
     first = other.begin_attempt(claim.post.id, 60)
     assert first is not None and other.begin_attempt(claim.post.id, 60) == first
     assert other.post(claim.post.id).attempts == 2

@@ -29,9 +29,9 @@ from metpost.ledger import LedgerError, NoLedger, PlannedPost, open_ledger
 from metpost.ledger.postgres import SCHEMA_TABLE, PostgresLedger
 from metpost.ledger.urls import has_password, is_database_url, redacted_url
 from tests.postgres_server import PostgresServer, PostgresUnavailable
+from tests.test_crash import MESSAGE, start, statuses_of, wait_for
 from tests.test_delivery import assert_exactly_one_post_each_and_ledger_agrees, statuses
 
-MESSAGE = ["--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--yes", "--json"]
 SEND = ["send", *MESSAGE]
 
 
@@ -60,24 +60,6 @@ def pg_fleet(fleet, postgres_database):
     fleet.ledger = postgres_database
     fleet.x.refuse_duplicates = fleet.graph.refuse_duplicates = False
     return fleet
-
-
-def start_send(fleet, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
-               "--ledger", fleet.ledger, *MESSAGE, *extra]
-    return subprocess.Popen(command, env={**os.environ, **fleet.env, **(env or {})}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for(condition, seconds: float = 15.0) -> None:
-    give_up = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < give_up, "timed out waiting"
-        time.sleep(0.02)
-
-
-def statuses_of(stdout: str) -> dict[str, str]:
-    return {p["account"]: p["status"] for p in json.loads(stdout)["posts"]}
 
 
 # -- the ledger's rules, on PostgreSQL ------------------------------------------------------------
@@ -221,7 +203,7 @@ def test_migrations_run_by_several_processes_at_once_happen_once(postgres_server
 
 def test_two_sends_started_together_on_one_database_post_once_per_account(pg_fleet):
     pg_fleet.x.latency = pg_fleet.graph.latency = 0.5
-    first, second = start_send(pg_fleet), start_send(pg_fleet)
+    first, second = start(pg_fleet), start(pg_fleet)
     outputs = [process.communicate(timeout=60) for process in (first, second)]
     seen: dict[str, list[str]] = {}
     for stdout, stderr in outputs:
@@ -238,7 +220,7 @@ def test_two_sends_started_together_on_one_database_post_once_per_account(pg_fle
 def test_kill_9_mid_flight_then_a_rerun_gives_no_duplicate_and_no_gap(pg_fleet):
     pg_fleet.x.stall_next(1, seconds=30)
     pg_fleet.graph.stall_next(1, seconds=30)
-    process = start_send(pg_fleet, "--concurrency", "1")
+    process = start(pg_fleet, "--concurrency", "1")
     wait_for(lambda: len(pg_fleet.x.live_posts()) == 1 and len(pg_fleet.graph.live_posts()) == 1)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
@@ -285,7 +267,7 @@ def test_the_database_restarted_mid_broadcast_loses_and_doubles_nothing(own_flee
                                                                         mode):
     own_fleet.x.latency = own_fleet.graph.latency = 0.2
     own_fleet.x.stall_next(1, seconds=2)  # X takes the first post, then sits on its answer
-    process = start_send(own_fleet, "--concurrency", "1")
+    process = start(own_fleet, "--concurrency", "1")
     wait_for(lambda: len(own_fleet.x.live_posts()) == 1)
     own_server.restart(mode)  # immediate: as if it crashed, then recovered
     _, stderr = process.communicate(timeout=60)
@@ -300,7 +282,7 @@ def test_the_database_restarted_mid_broadcast_loses_and_doubles_nothing(own_flee
 def test_the_database_stopped_mid_broadcast_leaves_posts_unknown_for_the_rerun(own_fleet,
                                                                              own_server):
     own_fleet.x.stall_next(1, seconds=2)  # X takes the first post, then sits on its answer
-    process = start_send(own_fleet, "--concurrency", "1", "--platform", "x")
+    process = start(own_fleet, "--concurrency", "1", "--platform", "x")
     wait_for(lambda: len(own_fleet.x.live_posts()) == 1)
     own_server.stop()  # the post is out; the ledger is gone before its answer comes
     stdout, stderr = process.communicate(timeout=60)
@@ -476,7 +458,8 @@ def test_a_claim_whose_commit_answer_was_lost_is_still_this_runs(ledger, proxy):
     assert [c.action for c in claims] == ["reconcile", "reconcile"]
     assert {row[0] for row in execute(ledger.url, "SELECT claimed_by FROM posts")} == {
         through.owner}
-    assert all(through.hold(c.post.id, 60) for c in claims)
+    ids = [c.post.id for c in claims]
+    assert through.renew(ids, 60) == set(ids)
     through.close()
 
 
@@ -495,7 +478,7 @@ def test_an_attempt_whose_commit_answer_was_lost_is_counted_once(ledger, proxy):
     [claim] = through.claim(bid, ["a"], 60)
     proxy.cut(b"COMMIT", after=b"attempts = attempts + 1")
     with pytest.raises(LedgerError):
-        through.count_attempt(claim.post.id)
+        through.begin_attempt(claim.post.id, 60)
     assert through.post(claim.post.id).attempts == 1
     through.close()
 

@@ -128,6 +128,7 @@ def cron_line(every: int, env_file: str, ledger_file: str | None, schedules_file
     import sys
 
     from metpost import output
+    from metpost.ledger.urls import is_database_url
 
     load(config_file)  # a line for a config that does not load would fail at every run
     command = _metpost_command(sys.executable)
@@ -135,7 +136,7 @@ def cron_line(every: int, env_file: str, ledger_file: str | None, schedules_file
     if schedules_file:  # else due finds schedules.yaml beside the config, named absolutely
         arguments += ["--schedules", str(Path(schedules_file).absolute())]
     if ledger_file:
-        arguments += ["--ledger", ledger_file if "://" in ledger_file
+        arguments += ["--ledger", ledger_file if is_database_url(ledger_file)
                       else str(Path(ledger_file).absolute())]
     run = " ".join([*command, *(shlex.quote(argument) for argument in arguments)])
     line = (f"*/{every} * * * * set -a && . {shlex.quote(str(Path(env_file).absolute()))} && "

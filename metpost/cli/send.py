@@ -278,10 +278,11 @@ def _progress_without_side_effects(broadcast: Broadcast, ledger_file: str | None
     """For a dry run: what a local ledger already holds of this broadcast. A dry run creates
     no ledger and makes no connection, so a missing file or a database URL is not looked at."""
     from metpost.ledger import default_ledger_path, open_ledger
+    from metpost.ledger.urls import is_database_url
     from metpost.runner import recorded_progress
 
     target = ledger_file or str(default_ledger_path())
-    if "://" in target or not os.path.isfile(target):
+    if is_database_url(target) or not os.path.isfile(target):
         return None
     return recorded_progress(broadcast, open_ledger(target, create=False), key, again)
 

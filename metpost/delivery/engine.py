@@ -39,6 +39,7 @@ from typing import TypeVar
 from metpost.attemptlog import AttemptLog
 from metpost.delivery import reconcile
 from metpost.delivery.fanout import fan_out
+from metpost.delivery.heartbeat import Heartbeat
 from metpost.delivery.holds import Holds
 from metpost.delivery.policy import Clock, DeliveryPolicy, SystemClock
 from metpost.ledger import Claim, Ledger, LedgerError, LedgerPart, LedgerPost
@@ -107,7 +108,7 @@ class Delivery:
         phases = [[claim for claim in claims if not claim.post.repost_of],
                   [claim for claim in claims if claim.post.repost_of]]
         done: dict[int, SendResult] = {}
-        with self._heartbeat():
+        with Heartbeat(self.renew_claims, self.policy.heartbeat):
             for phase in phases:
                 finished = fan_out(phase, lambda claim: claim.post.platform, self._deliver,
                                    self.policy.concurrency)
@@ -125,9 +126,6 @@ class Delivery:
                                self.policy.concurrency))
         self._close_clients()
         return results
-
-    def _heartbeat(self) -> _Heartbeat:
-        return _Heartbeat(self)
 
     def renew_claims(self) -> None:
         """Extend the lease on every post this run still works on."""
@@ -700,29 +698,4 @@ def _then(reason: str, more: str) -> str:
 def _clock_time(moment: float) -> str:
     """A time people read in a message: local HH:MM:SS."""
     return datetime.fromtimestamp(moment, UTC).astimezone().strftime("%H:%M:%S")
-
-
-class _Heartbeat:
-    """Renews a delivery's claims in the background while the run lives."""
-
-    def __init__(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="metpost-heartbeat",
-                                        daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._done.wait(self.delivery.policy.heartbeat):
-            try:
-                self.delivery.renew_claims()
-            except Exception:  # a missed beat is caught by the check before publish
-                continue
 

@@ -361,14 +361,6 @@ class SqlLedger(ABC):
 
         return self._write(extend) if post_ids else set()
 
-    def hold(self, post_id: int, lease_seconds: float) -> bool:
-        """Compare-and-set just before a publish: true if this run still holds the post (its
-        lease is then extended), false if another run has taken it over."""
-        lease = time.time() + lease_seconds
-        return self._write(lambda db, _replay: db.count(
-            "UPDATE posts SET lease_until = ? WHERE id = ? AND claimed_by = ? "
-            "AND state = 'sending'", (lease, post_id, self.owner)) == 1)
-
     def begin_attempt(self, post_id: int, lease_seconds: float) -> float | None:
         """Just before a request: compare-and-set that this run still holds the post, extend
         its lease and count the attempt, in one transaction. Returns the time the post's first
@@ -386,14 +378,6 @@ class SqlLedger(ABC):
 
         # Not repeated after a COMMIT that went unanswered: that would count the request twice.
         return self._write(begin, repeatable=False)
-
-    def count_attempt(self, post_id: int) -> None:
-        """One more request is being made for this post (the first one's time is kept)."""
-        # Not repeated after a COMMIT that went unanswered: that would count the request twice.
-        self._write(lambda db, _replay: db.run(
-            "UPDATE posts SET attempts = attempts + 1, updated_at = ?, "
-            "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ?",
-            (now_text(), time.time(), post_id)), repeatable=False)
 
     def settle(self, post_id: int, state: PostStatus, *, remote_id: str | None = None,
                url: str | None = None, error: str | None = None) -> None:

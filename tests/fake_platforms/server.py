@@ -325,10 +325,18 @@ class FakeServer:
         with self._lock:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        handler.counted_in_flight = True
         try:
             self._serve(handler)
         finally:
-            with self._lock:
+            self._out_of_flight(handler)
+
+    def _out_of_flight(self, handler: _Handler) -> None:
+        """The request is no longer in flight (once): just before its answer is written, so a
+        client that has its answer never finds the server still counting it."""
+        with self._lock:
+            if handler.counted_in_flight:
+                handler.counted_in_flight = False
                 self._in_flight -= 1
 
     def _serve(self, handler: _Handler) -> None:
@@ -364,6 +372,7 @@ class FakeServer:
         # Recorded before the answer goes out: a client that has its answer can rely on the log.
         with self._lock:
             request.status, request.answered_at = reply.status, time.time()
+        self._out_of_flight(handler)
         if not _send(handler, reply):
             with self._lock:  # the client had gone: nothing was answered after all
                 request.status, request.answered_at = None, None
@@ -427,6 +436,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = 60  # an idle keep-alive connection is closed after a minute
+    counted_in_flight = False  # set while the fake counts this handler's request in flight
     # Headers and body go out in two writes; with Nagle on, a kept-alive connection then waits
     # for the client's delayed ACK, some 40 ms a request.
     disable_nagle_algorithm = True
