@@ -553,3 +553,40 @@ def test_the_deadline_is_kept_on_the_clock(fleet):
     assert str(result.status) == "failed"
     assert result.error.endswith("(gave up after the 20s deadline)")
     assert sum(clock.waits) < 20.0
+
+
+LEAKY_PLATFORM = '''
+import os
+
+from metpost.platforms.api import Platform, Receipt, TextLimits
+
+
+class LeakyPlatform(Platform):
+    """A client library that puts its token in an exception, as some do."""
+
+    name = "leaky"
+    title = "Leaky"
+    credential_keys = ("token",)
+    limits = TextLimits(max_length=500)
+
+    @classmethod
+    def check(cls, text, settings=None):
+        raise RuntimeError("cannot weigh with token " + os.environ["LEAKY_TOKEN"])
+
+    def publish(self, request):
+        return Receipt(remote_id="1")
+'''
+
+
+def test_even_an_internal_error_line_never_shows_a_secret(install_plugin, project, cli_run):
+    install_plugin("leaky", "metpost_leaky", "LeakyPlatform", LEAKY_PLATFORM)
+    config = project("accounts:\n  - name: leaky-1\n    platform: leaky\n"
+                     "    credentials: {token: '${LEAKY_TOKEN}'}\n")
+    secret = "leaky-s3cr3t-token-value"
+    outcome = cli_run(["send", "--config", str(config), "--all", "-m", "hi", "--dry-run"],
+                      env={"LEAKY_TOKEN": secret})
+    assert outcome.exit_code == 3
+    assert outcome.error_lines == [
+        "metpost: error: internal error: RuntimeError: cannot weigh with token [redacted] (set "
+        "METPOST_DEBUG=1 for details, and please report it)"]
+    assert secret not in outcome.stdout + outcome.stderr
