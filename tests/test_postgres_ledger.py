@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -29,7 +28,7 @@ from metpost.ledger import LedgerError, NoLedger, PlannedPost, open_ledger
 from metpost.ledger.postgres import SCHEMA_TABLE, PostgresLedger
 from metpost.ledger.urls import has_password, is_database_url, redacted_url
 from tests.postgres_server import PostgresServer, PostgresUnavailable
-from tests.test_crash import MESSAGE, start, statuses_of, wait_for
+from tests.test_crash import MESSAGE, start, wait_for
 from tests.test_delivery import assert_exactly_one_post_each_and_ledger_agrees, statuses
 
 SEND = ["send", *MESSAGE]
@@ -201,34 +200,8 @@ def test_migrations_run_by_several_processes_at_once_happen_once(postgres_server
         assert execute(url, f"SELECT version FROM {SCHEMA_TABLE}") == [(len(L.MIGRATIONS),)]
 
 
-def test_two_sends_started_together_on_one_database_post_once_per_account(pg_fleet):
-    pg_fleet.x.latency = pg_fleet.graph.latency = 0.5
-    first, second = start(pg_fleet), start(pg_fleet)
-    outputs = [process.communicate(timeout=60) for process in (first, second)]
-    seen: dict[str, list[str]] = {}
-    for stdout, stderr in outputs:
-        assert stdout, stderr
-        for account, status in statuses_of(stdout).items():
-            seen.setdefault(account, []).append(status)
-    for account, both in seen.items():
-        assert both.count("sent") == 1, (account, both)
-        assert {s for s in both if s != "sent"} <= {"already sent", "in progress elsewhere"}
-    assert any("in progress elsewhere" in both for both in seen.values()), seen
-    assert_exactly_one_post_each_and_ledger_agrees(pg_fleet)
-
-
-def test_kill_9_mid_flight_then_a_rerun_gives_no_duplicate_and_no_gap(pg_fleet):
-    pg_fleet.x.stall_next(1, seconds=30)
-    pg_fleet.graph.stall_next(1, seconds=30)
-    process = start(pg_fleet, "--concurrency", "1")
-    wait_for(lambda: len(pg_fleet.x.live_posts()) == 1 and len(pg_fleet.graph.live_posts()) == 1)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
-    rerun = pg_fleet.run(SEND)
-    assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
-    assert statuses(rerun) == {"hackney-x": "already sent", "hackney-facebook": "already sent",
-                               "camden-x": "sent", "camden-facebook": "sent"}
-    assert_exactly_one_post_each_and_ledger_agrees(pg_fleet)
+# Two sends started together and a send killed mid-flight are tests/test_crash.py's, which
+# `make test-postgres` (run by CI) runs with the ledger on this server.
 
 
 # -- the database going away ----------------------------------------------------------------------
