@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,6 +88,8 @@ class Actor:
     @classmethod
     def current(cls, given: str | None = None) -> Actor:
         """The person running this command: ``--as`` NAME if given, else the OS user."""
+        import socket  # only once someone is named: a dry run without approvals never asks
+
         user = os_user()
         return cls(name=person_name(given) or user, os_user=user, host=socket.gethostname())
 

@@ -1,4 +1,4 @@
-"""Find platform clients: built-in and third-party alike register in one entry-point group.
+"""Find platform clients: metpost's own by name, third-party ones through an entry-point group.
 
 A package adds a platform by declaring, in its pyproject.toml::
 
@@ -6,26 +6,44 @@ A package adds a platform by declaring, in its pyproject.toml::
     noticeboard = "metpost_noticeboard:NoticeboardPlatform"
 
 The class must subclass ``metpost.platforms.api.Platform`` and its ``name`` must match the
-entry point's name. metpost's own platforms load first and keep their names. A plugin that
-cannot be loaded is reported in one line on stderr and left out, so one broken package does
+entry point's name. metpost's own platforms (``BUILTIN_PLATFORMS``) keep their names. A plugin
+that cannot be loaded is reported in one line on stderr and left out, so one broken package does
 not stop every command. ``$METPOST_PLUGINS`` (names, separated by commas) loads only those
 plugins; set to nothing it loads none (tests use it, so that a plugin installed in the
 environment cannot change what they see).
+
+Looking through installed packages for entry points costs more than the rest of a dry run's
+start-up, so it happens only when it must: when a name is not one of metpost's own, or when
+every platform is listed. A config of built-in platforms never looks.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from metpost.errors import MetpostError
 from metpost.platforms.api import Platform
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 ENTRY_POINT_GROUP = "metpost.platforms"
 PLUGINS_ENV = "METPOST_PLUGINS"
 BUILTIN_DISTRIBUTION = "metpost"
+# metpost's own platforms, in the order they are listed: name -> "module:class".
+BUILTIN_PLATFORMS: dict[str, str] = {
+    "x": "metpost.platforms.x:XPlatform",
+    "facebook": "metpost.platforms.facebook:FacebookPlatform",
+    "mastodon": "metpost.platforms.mastodon:MastodonPlatform",
+    "bluesky": "metpost.platforms.bluesky:BlueskyPlatform",
+    "webhook": "metpost.platforms.webhook:WebhookPlatform",
+    "feed": "metpost.platforms.feed:FeedPlatform",
+}
 
 
 @dataclass(frozen=True)
@@ -41,52 +59,101 @@ class _Unusable(Exception):
     """An entry point that does not give a usable platform; the message says why."""
 
 
+class PlatformRegistry(Mapping[str, type[Platform]]):
+    """Every installed platform by name, metpost's own first. Looking one up imports its module
+    (not its client library); plugins are searched for on the first name that is not built in,
+    or when the registry is iterated."""
+
+    def __init__(self) -> None:
+        self._builtins: dict[str, type[Platform]] = {}
+        self._plugins: dict[str, type[Platform]] | None = None
+        self._lock = threading.Lock()  # the delivery threads look platforms up too
+
+    def __getitem__(self, name: str) -> type[Platform]:
+        if name in BUILTIN_PLATFORMS:
+            return self._builtin(name)
+        return self.plugins()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in BUILTIN_PLATFORMS or name in self.plugins()
+
+    def __iter__(self) -> Iterator[str]:
+        yield from BUILTIN_PLATFORMS
+        yield from self.plugins()
+
+    def __len__(self) -> int:
+        return len(BUILTIN_PLATFORMS) + len(self.plugins())
+
+    def plugins(self) -> dict[str, type[Platform]]:
+        """The third-party platforms, by name (looked for once)."""
+        with self._lock:
+            if self._plugins is None:
+                self._plugins = _load_plugins()
+            return self._plugins
+
+    def _builtin(self, name: str) -> type[Platform]:
+        found = self._builtins.get(name)
+        if found is None:
+            module, _, attribute = BUILTIN_PLATFORMS[name].partition(":")
+            found = self._builtins[name] = getattr(import_module(module), attribute)
+        return found
+
+
 @cache
-def platform_classes() -> dict[str, type[Platform]]:
-    """Every installed platform, by name. Loading one imports its module, not its client library."""
+def platform_classes() -> PlatformRegistry:
+    """Every installed platform, by name."""
+    return PlatformRegistry()
+
+
+def platform_providers() -> dict[str, Provider]:
+    """The package each loaded platform comes from, by platform name."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        own_version = version(BUILTIN_DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        own_version = ""
+    providers = {name: Provider(package=BUILTIN_DISTRIBUTION, version=own_version, builtin=True)
+                 for name in BUILTIN_PLATFORMS}
+    loaded = platform_classes().plugins()
+    for entry_point in _wanted_entry_points():
+        if entry_point.name in loaded and entry_point.name not in providers:
+            dist = entry_point.dist
+            name = dist.metadata["Name"] if dist is not None else entry_point.module
+            providers[entry_point.name] = Provider(
+                package=name, version=dist.version if dist is not None else "", builtin=False)
+    return providers
+
+
+def _load_plugins() -> dict[str, type[Platform]]:
     found: dict[str, type[Platform]] = {}
     for entry_point in _wanted_entry_points():
         where = f"platform plugin '{entry_point.name}' ({entry_point.value})"
-        if entry_point.name in found:
+        if entry_point.name in BUILTIN_PLATFORMS or entry_point.name in found:
             _report(f"{where} has the name of a platform already installed; skipped")
             continue
         try:
             found[entry_point.name] = _load(entry_point)
         except _Unusable as problem:
             _report(f"{where} {problem}; skipped")
-    if not found:
-        raise MetpostError("no platforms are registered: metpost is not installed as a package; "
-                           "run pip install -e . in the project")
     return found
 
 
-def platform_providers() -> dict[str, Provider]:
-    """The package each loaded platform comes from, by platform name."""
-    providers = {}
-    loaded = platform_classes()
-    for entry_point in _wanted_entry_points():
-        if entry_point.name in loaded and entry_point.name not in providers:
-            dist = entry_point.dist
-            name = dist.metadata["Name"] if dist is not None else entry_point.module
-            providers[entry_point.name] = Provider(
-                package=name, version=dist.version if dist is not None else "",
-                builtin=_is_builtin(entry_point))
-    return providers
-
-
 def _wanted_entry_points() -> list[EntryPoint]:
-    """metpost's own entry points, then the plugins ``$METPOST_PLUGINS`` allows."""
+    """The plugins ``$METPOST_PLUGINS`` allows, in the order they are installed. Entry points
+    metpost itself once declared (an older install's metadata) are not plugins."""
+    from importlib.metadata import entry_points
+
     allowed = os.environ.get(PLUGINS_ENV)
     names = None if allowed is None else {
         name.strip() for name in allowed.replace(" ", ",").split(",") if name.strip()}
-    everything = list(entry_points(group=ENTRY_POINT_GROUP))
-    builtins = [point for point in everything if _is_builtin(point)]
-    plugins = [point for point in everything if not _is_builtin(point)
-               and (names is None or point.name in names)]
-    return builtins + plugins
+    if names is not None and not names:
+        return []
+    return [point for point in entry_points(group=ENTRY_POINT_GROUP)
+            if not _is_own(point) and (names is None or point.name in names)]
 
 
-def _is_builtin(entry_point: EntryPoint) -> bool:
+def _is_own(entry_point: EntryPoint) -> bool:
     dist = entry_point.dist
     return dist is not None and dist.metadata["Name"] == BUILTIN_DISTRIBUTION
 

@@ -39,7 +39,10 @@ class Selection:
 def _resolve(kind: str, wanted: Iterable[str], known: Iterable[str],
              problems: list[str], *, listing: bool = False) -> set[str]:
     """Map typed names to their canonical spelling; unknown ones become problems (``listing``:
-    naming every known one, for short lists such as platforms)."""
+    naming every known one, for short lists such as platforms). ``known`` is read only when
+    a name is wanted: for platforms, listing them all looks through installed plugins."""
+    if not wanted:
+        return set()
     by_folded = {name.casefold(): name for name in known}
     resolved = set()
     for name in wanted:
@@ -84,7 +87,6 @@ def choose_accounts(config: Config, selection: Selection, known_platforms: Itera
                              problems)
     tags = _resolve("tag", selection.tags, {tag for a in accounts for tag in a.tags}, problems)
     names = _resolve("account", selection.accounts, (a.name for a in accounts), problems)
-    known_platforms = list(known_platforms)
     wanted_platforms = [PLATFORM_ALIASES.get(name.casefold(), name) for name in selection.platforms]
     platforms = _resolve("platform", wanted_platforms, known_platforms, problems,
                          listing=True)

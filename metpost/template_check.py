@@ -7,7 +7,7 @@ rendering, one line per mistake rather than one per account.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -73,12 +73,14 @@ def _bound_names(tree: nodes.Template) -> set[str]:
     return bound
 
 
-def variant_problems(template: MessageTemplate, platforms: Iterable[str]) -> list[str]:
+def variant_problems(template: MessageTemplate, platforms: Collection[str]) -> list[str]:
     """Variant files (``name.PLATFORM.j2``) whose platform does not exist."""
-    known = sorted(platforms)
+    unknown = [(platform, source) for platform, source in template.variants.items()
+               if platform not in platforms]
+    known = sorted(platforms) if unknown else []
     return [f"{source.path}: no platform '{platform}'{did_you_mean(platform, known)}, so this "
             f"variant would never be used (known: {', '.join(known)})"
-            for platform, source in template.variants.items() if platform not in known]
+            for platform, source in unknown]
 
 
 def _files(template: MessageTemplate) -> list[TemplateFile]:

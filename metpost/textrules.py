@@ -144,59 +144,147 @@ _ASCII_LOOKALIKES = {"\u0130": "\u0100", "\u0131": "\u0100", "\u017f": "\u0100"}
 _WITHOUT_ASCII_LOOKALIKES = {ord(char): stand_in for char, stand_in in _ASCII_LOOKALIKES.items()}
 
 
-def _longest_first(words: Iterable[str]) -> str:
-    """A regex for any of ``words``, preferring the longest, written as a trie ("c(?:om?|at)")
-    so that a failed attempt costs a character or two rather than a try of every word."""
-    trie: dict[str, dict] = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a word ends here
-
-    def pattern(node: dict[str, dict]) -> str:
-        branches = [re.escape(char) + pattern(child) for char, child in node.items() if char]
-        if not branches:
-            return ""
-        either = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
-        return f"(?:{either})?" if "" in node else either
-
-    return pattern(trie)
+# A TLD is looked up in a set rather than matched by one regex alternation of all 1,500: such a
+# pattern takes Python over 30 ms to compile, most of a dry run's own work. Case is ignored as
+# Python's re ignores it for these letters: lowercase, and these few that re also takes as equal
+# to a TLD's letter (in Greek and old Cyrillic; the ASCII ones are gone by then, see above).
+_TLDS = GENERIC_TLDS | COUNTRY_TLDS
+_LONGEST_TLD = max(map(len, _TLDS))
+_TLD_CASE_ALIKES = str.maketrans({
+    "\u03f5": "\u03b5", "\u1c80": "\u0432", "\u1c81": "\u0434", "\u1c82": "\u043e",
+    "\u1c83": "\u0441", "\u1c84": "\u0442", "\u1c85": "\u0442",
+})
 
 
 class _UrlPatterns:
-    """The compiled URL patterns (a plain class: a dataclass would slow down the import)."""
+    """The compiled URL patterns (a plain class: a dataclass would slow down the import).
 
-    __slots__ = ("ascii_host", "candidate_dot", "host_run_reversed", "may_precede", "tco", "url")
+    twitter-text's one URL pattern is ``before (protocol)? host (port)? (path)? (query)?`` with
+    the host ``subdomain* domain-name TLD``; ``_match_url`` tries its alternatives in the order
+    the regex engine would, with these pieces."""
 
-    def __init__(self, url: str, ascii_host: str, tco: str) -> None:
-        # One URL as twitter-text's extractUrl sees it, tried at a position.
-        self.url = re.compile(url, re.IGNORECASE)
-        # The ASCII hosts inside a host, for a URL without protocol.
-        self.ascii_host = re.compile(ascii_host, re.IGNORECASE)
-        self.tco = re.compile(tco, re.IGNORECASE)  # a t.co link, which ends at its slug or query
-        self.candidate_dot = re.compile(rf"\.(?={_HOST_CHAR})")  # may begin a host's last label
-        self.host_run_reversed = re.compile(f"{_HOST_RUN}*")  # how far back a host can reach
-        self.may_precede = re.compile("[^A-Za-z0-9]")  # may come right before a URL
+    __slots__ = ("ascii_labels", "before", "candidate_dot", "domain_name", "host_run_reversed",
+                 "may_precede", "not_after_tld", "protocol", "punycode_tld", "subdomain", "tail",
+                 "tco", "tld_run")
+
+    def __init__(self) -> None:
+        def compiled(pattern: str) -> re.Pattern[str]:
+            return re.compile(pattern, re.IGNORECASE)
+
+        # A URL follows the start or anything but a letter, digit, @, $, # or an invalid
+        # character; that character is consumed, so two URLs never share it.
+        self.before = compiled(rf"[^a-z0-9@\uff20$#\uff03{_INVALID}]|[{_DIRECTIONAL}]")
+        self.protocol = compiled(r"https?://")
+        self.subdomain = compiled(_SUBDOMAIN)
+        self.domain_name = compiled(_DOMAIN_NAME)
+        # A TLD must not run on into letters or digits: "example.community" is not "example.com".
+        self.not_after_tld = compiled("[0-9a-z@+-]")
+        self.tld_run = compiled("[0-9a-z@+-]*")
+        self.punycode_tld = compiled("xn--[0-9a-z-]+")
+        self.tail = compiled(rf"(?::[0-9]++)?(?P<path>/(?:{_PATH_SEGMENT})*+)?(?:{_QUERY})?")
+        # The labels of an ASCII host inside a host, for a URL without protocol.
+        self.ascii_labels = compiled(rf"(?:[a-z0-9{_LATIN_ACCENTS}-]+\.)+")
+        self.tco = compiled(rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?")  # ends at slug or query
+        self.candidate_dot = compiled(rf"\.(?={_HOST_CHAR})")  # may begin a host's last label
+        self.host_run_reversed = compiled(f"{_HOST_RUN}*")  # how far back a host can reach
+        self.may_precede = compiled("[^A-Za-z0-9]")  # may come right before a URL
 
 
 @cache
 def _url_patterns() -> _UrlPatterns:
-    """The URL patterns, compiled on first use (the TLD list makes them large)."""
-    # A TLD must not run on into letters or digits: "example.community" is not "example.com".
-    tld = rf"(?:{_longest_first(GENERIC_TLDS | COUNTRY_TLDS)})(?=[^0-9a-z@+-]|$)|xn--[0-9a-z-]+"
-    url = (
-        # A URL follows the start or anything but a letter, digit, @, $, # or an invalid
-        # character; that character is consumed, so two URLs never share it.
-        rf"(?P<before>[^a-z0-9@\uff20$#\uff03{_INVALID}]|[{_DIRECTIONAL}]|^)"
-        rf"(?P<url>(?P<protocol>https?://)?(?P<host>(?:{_SUBDOMAIN})*{_DOMAIN_NAME}(?:{tld}))"
-        rf"(?::[0-9]++)?(?P<path>/(?:{_PATH_SEGMENT})*+)?(?:{_QUERY})?)"
-    )
-    return _UrlPatterns(
-        url=url,
-        ascii_host=rf"(?:[a-z0-9{_LATIN_ACCENTS}-]+\.)+(?:{tld})",
-        tco=rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?",
-    )
+    """The URL patterns, compiled on first use."""
+    return _UrlPatterns()
+
+
+class _UrlMatch:
+    """One URL as twitter-text's pattern matches it, with indices into the text matched."""
+
+    __slots__ = ("before", "end", "has_path", "host_end", "host_start", "matched", "protocol",
+                 "start")
+
+    def __init__(self, matched: str, before: str, start: int, protocol: str | None,
+                 host_start: int, host_end: int, has_path: bool, end: int) -> None:
+        self.matched, self.before, self.protocol = matched, before, protocol
+        self.has_path = has_path
+        self.start, self.host_start, self.host_end, self.end = start, host_start, host_end, end
+
+    @property
+    def host(self) -> str:
+        return self.matched[self.host_start:self.host_end]
+
+
+def _tld_end(patterns: _UrlPatterns, text: str, at: int) -> int | None:
+    """Where the longest TLD at ``at`` that nothing host-like follows ends; else where a
+    punycode TLD ends; else None."""
+    # A TLD must be followed by none of [0-9a-z@+-], so inside a run of those it can end only
+    # where the run does; it can go on past the run only if a non-ASCII letter comes next (the
+    # ASCII in TLDs is letters only: "com", "vermögensberater").
+    run_end = patterns.tld_run.match(text, at).end()  # type: ignore[union-attr]
+    if run_end < len(text) and not text[run_end].isascii():
+        for length in range(min(_LONGEST_TLD, len(text) - at), run_end - at, -1):
+            end = at + length
+            if (text[at:end].lower().translate(_TLD_CASE_ALIKES) in _TLDS
+                    and not patterns.not_after_tld.match(text, end)):
+                return end
+    if run_end > at:
+        if text[at:run_end].lower().translate(_TLD_CASE_ALIKES) in _TLDS:
+            return run_end
+        if text[at:at + 4].lower() == "xn--" and (
+                punycode := patterns.punycode_tld.match(text, at)):
+            return punycode.end()  # (with no lookahead: "xn--p1ai@x" has one)
+    return None
+
+
+def _host_end(patterns: _UrlPatterns, text: str, at: int) -> int | None:
+    """Where a host starting at ``at`` ends: as many subdomains as will go before the domain
+    name and TLD, trying fewer if that fails, as the pattern's greedy repeat would."""
+    label_ends = [at]
+    while subdomain := patterns.subdomain.match(text, label_ends[-1]):
+        label_ends.append(subdomain.end())
+    for label_end in reversed(label_ends):
+        domain_name = patterns.domain_name.match(text, label_end)
+        if domain_name and (end := _tld_end(patterns, text, domain_name.end())) is not None:
+            return end
+    return None
+
+
+def _match_url(patterns: _UrlPatterns, text: str, position: int) -> _UrlMatch | None:
+    """The URL starting at ``position`` (with the character before it), as twitter-text's
+    pattern would match there: after a preceding character, or (at the very start) after none;
+    the first host that fits wins, and the rest is optional. (The pattern would also try a
+    host in place of a protocol it found, but "http:" can never begin a host.)"""
+    starts = [position + 1] if patterns.before.match(text, position) else []
+    if position == 0:
+        starts.append(0)
+    for start in starts:
+        protocol = patterns.protocol.match(text, start)
+        host_start = protocol.end() if protocol else start
+        host_end = _host_end(patterns, text, host_start)
+        if host_end is None:
+            continue
+        tail = patterns.tail.match(text, host_end)
+        assert tail is not None  # everything in it is optional
+        return _UrlMatch(text, text[position:start], start, protocol[0] if protocol else None,
+                         host_start, host_end, tail["path"] is not None, tail.end())
+    return None
+
+
+def _ascii_hosts(patterns: _UrlPatterns, host: str) -> Iterator[tuple[int, int]]:
+    """The (start, end) of each ASCII host inside ``host``, left to right without overlapping:
+    one or more labels of ASCII letters, digits, accented Latin letters and dashes, each with its
+    dot, then a TLD."""
+    position = 0
+    while labels := patterns.ascii_labels.search(host, position):
+        dots = [at + 1 for at, char in enumerate(labels[0], labels.start()) if char == "."]
+        # As many labels as will go before a TLD, fewer if that fails; starting later in the
+        # same labels can only do worse, so a failure moves past them.
+        end = next((end for dot in reversed(dots)
+                    if (end := _tld_end(patterns, host, dot)) is not None), None)
+        if end is None:
+            position = labels.end()
+            continue
+        yield labels.start(), end
+        position = end
 
 
 def _utf16_len(text: str) -> int:
@@ -220,8 +308,8 @@ def _punycode_length(label: str) -> int:
 def _host_converts(host: str, matchable_host: str) -> bool:
     """Whether twitter-text's IDNA check accepts ``host``: each label 1 to 63 characters in
     punycode, and a host written in punycode holds an ASCII host."""
-    patterns = _url_patterns()
-    if host.startswith("xn--") and not patterns.ascii_host.search(matchable_host):
+    if host.startswith("xn--") and next(_ascii_hosts(_url_patterns(), matchable_host),
+                                        None) is None:
         return False
     try:
         return all(1 <= _punycode_length(label) <= MAX_LABEL_LENGTH for label in host.split("."))
@@ -229,7 +317,7 @@ def _host_converts(host: str, matchable_host: str) -> bool:
         return False
 
 
-def _url_matches(matchable: str) -> Iterator[re.Match[str]]:
+def _url_matches(matchable: str) -> Iterator[_UrlMatch]:
     """Every match of the URL pattern, as a left-to-right scan of the whole text would find them,
     but trying only the positions where one can start: just before a host run (or its protocol)
     that holds a dot followed by a host character, and inside that run before such a dot.
@@ -255,8 +343,8 @@ def _url_matches(matchable: str) -> Iterator[re.Match[str]]:
             if position < untried:
                 continue
             untried = position + 1
-            if match := patterns.url.match(matchable, position):
-                untried = match.end()
+            if match := _match_url(patterns, matchable, position):
+                untried = match.end
                 yield match
                 break
 
@@ -280,12 +368,11 @@ def _links(text: str) -> list[_Link]:
     patterns = _url_patterns()
     links = []
     for match in _url_matches(matchable):
-        start, end = match.span("url")
-        host_start, host_end = match.span("host")
+        start, end, host_start, host_end = match.start, match.end, match.host_start, match.host_end
         host = text[host_start:host_end]
-        protocol = match["protocol"]
+        protocol = match.protocol
         url_length = _utf16_len(protocol or DEFAULT_PROTOCOL) + _utf16_len(text[start:end])
-        if url_length > MAX_URL_LENGTH or not _host_converts(host, match["host"]):
+        if url_length > MAX_URL_LENGTH or not _host_converts(host, match.host):
             continue
         if protocol:
             if tco := patterns.tco.match(matchable, start, end):
@@ -293,25 +380,24 @@ def _links(text: str) -> list[_Link]:
                     continue
                 end = tco.end()  # nothing after a t.co slug but a query string
             links.append(_Link(start, end, end))
-        elif match["before"] not in NO_PROTOCOL_BAD_PRECEDING:
+        elif match.before not in NO_PROTOCOL_BAD_PRECEDING:
             links.extend(_hosts_without_protocol(text, match))
     return links
 
 
-def _hosts_without_protocol(text: str, match: re.Match[str]) -> list[_Link]:
+def _hosts_without_protocol(text: str, match: _UrlMatch) -> list[_Link]:
     """The links in a URL without protocol: each ASCII host within its host (an accented Latin
     letter counts as ASCII), the last one with the URL's port, path and query if it has a path."""
-    host_start, host_end = match.span("host")
-    host = match["host"]
+    host_start, host_end, host = match.host_start, match.host_end, match.host
     links = []
     searched_to = 0
-    for ascii_host in _url_patterns().ascii_host.finditer(host):
+    for start, end in _ascii_hosts(_url_patterns(), host):
         # twitter-text places each ASCII host at its first occurrence after the previous one.
-        offset = host.find(ascii_host[0], searched_to)
-        searched_to = offset + len(ascii_host[0])
+        offset = host.find(host[start:end], searched_to)
+        searched_to = offset + end - start
         links.append(_Link(host_start + offset, host_start + searched_to, host_start + searched_to))
-    if links and match["path"]:
-        last, url_end = links[-1], match.end("url")
+    if links and match.has_path:
+        last, url_end = links[-1], match.end
         links[-1] = _Link(last.start, url_end, _counted_end(text, last, host_end, url_end))
     return links
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import click
 
@@ -87,3 +89,28 @@ def test_help_and_version_import_no_heavy_library():
         result = subprocess.run([sys.executable, "-c", probe.replace("FLAG", flag)],
                                 capture_output=True, text=True, check=True)
         assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+def test_a_json_dry_run_loads_only_what_it_uses(tmp_path):
+    # Built-in platforms only: no search through installed packages for plugins; no ledger to
+    # read: no database driver; nothing to send: no HTTP stack, no client library; --json: no
+    # rich; no approvals configured: none of the review machinery.
+    import os
+    import subprocess
+    import sys
+
+    unused = ("importlib.metadata", "sqlite3", "socket", "rich", "tweepy", "facebook",
+              "requests", "metpost.reviews", "metpost.ledger.sql", "metpost.delivery.engine")
+    probe = ("import sys, runpy\n"
+             "sys.argv = ['metpost', 'send', '--config', 'accounts.yaml', '--all', '--template',"
+             " 'rumour-control', '--var', 'rumour=r', '--var', 'truth=t', '--dry-run', "
+             "'--json']\n"
+             "try:\n    runpy.run_module('metpost', run_name='__main__')\n"
+             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+             f"print(sorted(set(sys.modules) & set({unused!r})), file=sys.stderr)")
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).parent.parent,
+        env={**os.environ, "METPOST_LEDGER": str(tmp_path / "none.sqlite3")})
+    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
+    assert json.loads(result.stdout)["posts"]

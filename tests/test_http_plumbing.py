@@ -39,3 +39,15 @@ def test_a_ca_bundle_from_the_environment_is_kept(monkeypatch, tmp_path):
 def test_requests_never_retry_by_themselves():
     session = routed_session(requests.Session(), ORIGIN, "http://127.0.0.1:9", Timeouts())
     assert session.get_adapter(f"{ORIGIN}/2/tweets").max_retries.total == 0
+
+
+def test_a_client_made_after_the_environment_changes_sees_the_change(monkeypatch):
+    # The settings are worked out once per environment, not once per process.
+    monkeypatch.setenv("HTTPS_PROXY", "http://first.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    first = routed_session(requests.Session(), ORIGIN, None, Timeouts())
+    monkeypatch.setenv("HTTPS_PROXY", "http://second.example:3128")
+    second = routed_session(requests.Session(), ORIGIN, None, Timeouts())
+    assert first.proxies.get("https") == "http://first.example:3128"
+    assert second.proxies.get("https") == "http://second.example:3128"

@@ -1,4 +1,5 @@
-"""A third-party platform registers through the entry-point group, like the built-ins."""
+"""A third-party platform registers through the entry-point group, and then works as the
+built-ins do."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def noticeboard_plugin(install_plugin):
     install_plugin("noticeboard", "metpost_noticeboard", "NoticeboardPlatform", PLUGIN)
 
 
-def test_builtins_register_through_entry_points():
+def test_the_builtins_are_found_by_name():
     platforms = platform_classes()
     assert {"x", "facebook"} <= set(platforms)
     assert platforms["x"].credential_keys == (

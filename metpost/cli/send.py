@@ -126,12 +126,11 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from dataclasses import replace
 
     from metpost import output
-    from metpost.audit import Actor
+    from metpost.audit import Actor, person_name
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
     from metpost.media import pair_images
     from metpost.render import inline_template, load_template
-    from metpost.reviews import approval_note, request_record, send_authority
     from metpost.runner import exit_code_for, prepare, recorded_progress
     from metpost.runner import send as send_broadcast
 
@@ -156,10 +155,13 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                         images=images, require_alt=not no_alt, thread=thread)
     mode = output.output_mode(as_json)
     extra = output.extra_for(broadcast, config, mode)
-    actor = Actor.current(as_name)
+    person_name(as_name)  # a bad --as is refused even where nobody is named
 
     if plan_file:
-        _write_plan(plan_file, html_file, broadcast, config, actor, mode, full, extra, options,
+        from metpost.reviews import request_record
+
+        _write_plan(plan_file, html_file, broadcast, config, Actor.current(as_name), mode, full,
+                    extra, options,
                     request_record(selection, template=template_name, message=message,
                                    variables=variables, thread=thread,
                                    x_repost_from=x_repost_from, public_safety=public_safety,
@@ -175,9 +177,12 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                                                   again)
         if progress is not None:
             output.note(_rerun_note(progress, broadcast, dry_run=True))
-        needs = approval_note(broadcast, config, actor)
-        if needs and not urgent:
-            output.note(needs)
+        if config.approvals.configured and not urgent:
+            from metpost.reviews import approval_note
+
+            needs = approval_note(broadcast, config, Actor.current(as_name))
+            if needs:
+                output.note(needs)
         if not broadcast.ok:
             raise click.exceptions.Exit(EXIT_BAD_INPUT)
         return
@@ -185,7 +190,9 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
         raise CheckFailed(*broadcast.blocking_problems(), "nothing was sent")
     output.show_broadcast_notes(broadcast, config, mode, preview=False)
-    audit = send_authority(broadcast, config, actor, urgent=urgent, reason=reason,
+    from metpost.reviews import send_authority
+
+    audit = send_authority(broadcast, config, Actor.current(as_name), urgent=urgent, reason=reason,
                            ledger_for_refusal=lambda: open_ledger(options.get("ledger_file")))
     if not yes and not sys.stdin.isatty():
         raise MetpostError("not on a terminal: add --yes to post without confirmation "

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from metpost.ledger.migrations import MIGRATIONS
 from metpost.ledger.records import (
     AuditEvent,
     BroadcastRecord,
@@ -22,14 +22,37 @@ from metpost.ledger.records import (
     PlannedPost,
     TransientLedgerError,
 )
-from metpost.ledger.sql import SqlLedger as Ledger
-from metpost.ledger.sqlite import LEDGER_ENV, SqliteLedger
 from metpost.ledger.urls import is_database_url, redacted_url
+
+if TYPE_CHECKING:
+    from metpost.ledger.migrations import MIGRATIONS
+    from metpost.ledger.sql import SqlLedger as Ledger
+    from metpost.ledger.sqlite import SqliteLedger
+
+LEDGER_ENV = "METPOST_LEDGER"  # a path or URL: the ledger when --ledger is not given
 
 __all__ = ["LEDGER_ENV", "MIGRATIONS", "AuditEvent", "BroadcastRecord", "Claim", "Ledger",
            "LedgerError", "LedgerPart", "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger",
            "TransientLedgerError",
            "default_ledger_path", "is_database_url", "open_ledger", "redacted_url"]
+
+
+def __getattr__(name: str) -> Any:
+    """The backends load when first used, so that a command that only reads records (a dry
+    run's notes, the audit trail's types) imports no database driver."""
+    if name == "Ledger":
+        from metpost.ledger.sql import SqlLedger
+
+        return SqlLedger
+    if name == "SqliteLedger":
+        from metpost.ledger.sqlite import SqliteLedger
+
+        return SqliteLedger
+    if name == "MIGRATIONS":
+        from metpost.ledger.migrations import MIGRATIONS
+
+        return MIGRATIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_ledger_path() -> Path:
@@ -54,4 +77,6 @@ def open_ledger(target: str | Path | None = None, *, create: bool = True) -> Led
     path = Path(chosen) if chosen else default_ledger_path()
     if not create and not path.exists():
         raise NoLedger(f"no ledger at {path} (nothing has been sent from here yet)")
+    from metpost.ledger.sqlite import SqliteLedger
+
     return SqliteLedger(path)

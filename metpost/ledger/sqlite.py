@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from metpost.errors import MetpostError
+from metpost.ledger import LEDGER_ENV
 from metpost.ledger.migrations import MIGRATIONS
 from metpost.ledger.records import LedgerError
 from metpost.ledger.sql import SqlLedger
-
-LEDGER_ENV = "METPOST_LEDGER"
 
 
 class _SqliteCursor:
