@@ -23,9 +23,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from metpost.errors import MetpostError
-from metpost.ledger.records import AuditEvent
 
 if TYPE_CHECKING:
+    from metpost.ledger.records import AuditEvent
     from metpost.models import SendResult
 
 MAX_NAME = 100  # characters in an --as name
@@ -118,6 +118,8 @@ class AuditContext:
               accounts: Sequence[str] = (), detail: str | None = None,
               source: str | None = None) -> AuditEvent:
         """This step's event with ``outcome``."""
+        from metpost.ledger.records import AuditEvent
+
         actor = self.actor or Actor.current()
         return AuditEvent(kind=str(self.kind), actor=actor.name, os_user=actor.os_user,
                           host=actor.host, outcome=str(outcome), broadcast_id=broadcast_id,

@@ -18,10 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from metpost.attemptlog import AttemptLog
-from metpost.delivery.policy import Clock, DeliveryPolicy
 from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError, TemplateError
-from metpost.ledger.records import BroadcastRecord, LedgerError, LedgerPost, PlannedPost
 from metpost.models import Account, Config, Post, SendResult, ThreadPart
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
@@ -33,8 +30,11 @@ from metpost.suggest import did_you_mean
 from metpost.template_check import variable_problems, variant_problems
 
 if TYPE_CHECKING:
+    from metpost.attemptlog import AttemptLog
     from metpost.audit import AuditContext
+    from metpost.delivery.policy import Clock, DeliveryPolicy
     from metpost.ledger import Ledger
+    from metpost.ledger.records import BroadcastRecord, LedgerPost, PlannedPost
     from metpost.media import ImageSpec
     from metpost.plans import Plan
     from metpost.platforms.api import Media, Platform
@@ -151,11 +151,11 @@ def fitted(platform: type[Platform], settings: Mapping[str, str], text: str, *,
     """The text's problems on an account of ``platform``, and its thread's parts (none when
     it goes out as one post). A text too long for a platform that takes threads is split when
     ``thread``; otherwise its problem says that ``--thread`` would post it."""
-    from metpost.threads import MAX_PARTS, split_thread
-
     problems = platform.check(text, settings)
     if not problems or not text.strip():
         return tuple(problems), ()
+    from metpost.threads import MAX_PARTS, split_thread
+
     if not platform.capabilities.threads:
         if thread:
             problems[-1] += f" ({platform.title} posts cannot be threaded)"
@@ -232,6 +232,8 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
     outright (a scheduler passes its slot), so a rerun matches even if ``now`` renders anew.
     ``--again`` makes a fresh key on purpose.
     """
+    from metpost.ledger.records import PlannedPost
+
     if explicit_key:
         base = "key:" + explicit_key
     else:
@@ -266,6 +268,8 @@ def plan_keys(plan: Plan) -> tuple[str, list[PlannedPost]]:
 
     The key comes from the plan's content digest (or the ``--key`` it was planned with), so
     applying it again finds the same broadcast and posts nothing twice."""
+    from metpost.ledger.records import PlannedPost
+
     base = "key:" + plan.key if plan.key else "plan:" + plan.digest
     key = hashlib.sha256(base.encode()).hexdigest()
     return key, [PlannedPost(account=post.account, platform=post.platform, handle=post.handle,
@@ -320,11 +324,17 @@ class RunOutcome:
 class RunControl:
     """How a run is driven: its limits, log, clock, and the event that asks it to stop."""
 
-    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    policy: DeliveryPolicy = field(default_factory=lambda: _default_policy())
     log_path: Path | None = None
     clock: Clock | None = None
     stop: threading.Event | None = None
     on_result: Callable[[SendResult], None] | None = None
+
+
+def _default_policy() -> DeliveryPolicy:
+    from metpost.delivery.policy import DeliveryPolicy
+
+    return DeliveryPolicy()
 
 
 def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
@@ -336,6 +346,7 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     keeps its recorded text even if the template now renders differently (a note says so).
     ``audit`` says who sends it and under what approval (by default: the OS user).
     """
+    from metpost.attemptlog import AttemptLog
     from metpost.audit import AuditContext
 
     if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
@@ -370,6 +381,7 @@ def send_planned(ledger: Ledger, key: str, posts: Sequence[PlannedPost],
                  audit: AuditContext | None = None) -> RunOutcome:
     """Record posts exactly as given (an approved plan's) and deliver them, as ``send`` does
     a rendered broadcast: a rerun with the same ``key`` posts nothing twice."""
+    from metpost.attemptlog import AttemptLog
     from metpost.audit import AuditContext, EventKind
 
     control = control or RunControl()
@@ -430,6 +442,7 @@ def _audit_end(ledger: Ledger, audit: AuditContext, broadcast_id: str, accounts:
     """Record how a run ended; if the ledger cannot take it, say so (what was sent is
     reported all the same, and the trail still shows who began the run)."""
     from metpost.audit import run_outcome
+    from metpost.ledger.records import LedgerError
 
     outcome, detail = run_outcome(results, interrupted, retract=retract)
     try:
@@ -460,6 +473,7 @@ def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[
 def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, str], *,
           control: RunControl | None = None, audit: AuditContext | None = None) -> RunOutcome:
     """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first)."""
+    from metpost.attemptlog import AttemptLog
     from metpost.audit import AuditContext, EventKind
 
     control = control or RunControl()

@@ -8,7 +8,6 @@ HTML-escaped and JSON-escaped. All output and logs pass through ``REDACT``.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import threading
@@ -48,6 +47,8 @@ def resolve_credentials(account: Account,
 
 def echoed_forms(secret: str) -> set[str]:
     """Every way ``secret`` may come back in a platform's error, a URL or a log line."""
+    import html  # (its entity tables cost a dry run without credentials for nothing)
+
     forms: set[str] = set()
     for value in {secret, secret.strip()}:
         if len(value) < MIN_SECRET_LENGTH:

@@ -123,18 +123,27 @@ _LATIN_ACCENTS = (
     "\u0300-\u036f\u1e00-\u1eff"
 )
 _CYRILLIC = "\u0400-\u04ff"
-_PATH_CHARS = r"a-z0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&" + _LATIN_ACCENTS + _CYRILLIC
-_PATH_END_CHARS = r"+\-a-z0-9=_#/" + _LATIN_ACCENTS + _CYRILLIC  # "/foo." leaves out the "."
-_PARENS = rf"\((?:[{_PATH_CHARS}]+|[{_PATH_CHARS}]*\([{_PATH_CHARS}]+\)[{_PATH_CHARS}]*)\)"
-# twitter-text writes a path segment as "chars, balanced parentheses, an ending character", but
-# splices in the ending as "[chars]|(parens)" ungrouped, so a segment is one of three forms:
-# "/a.(b)" is a link up to "/a" only. Reproduced as X counts it.
-_PATH_SEGMENT = (
-    rf"[{_PATH_CHARS}]*(?:{_PARENS}[{_PATH_CHARS}]*)*[{_PATH_END_CHARS}]"
-    rf"|{_PARENS}"
-    rf"|@[{_PATH_CHARS}]+/"
-)
+_ASCII_PATH_CHARS = r"a-z0-9!*';:=+,.$/%#\[\]\-_~@|&"
+_ASCII_PATH_END_CHARS = r"+\-a-z0-9=_#/"  # "/foo." leaves out the "."
+_PATH_CHARS = _ASCII_PATH_CHARS + "\u2013" + _LATIN_ACCENTS + _CYRILLIC
+_PATH_END_CHARS = _ASCII_PATH_END_CHARS + _LATIN_ACCENTS + _CYRILLIC
+
+
+def _path_segment(chars: str, end_chars: str) -> str:
+    """One segment of a URL's path, of these characters, ending in one of ``end_chars``.
+
+    twitter-text writes a segment as "chars, balanced parentheses, an ending character", but
+    splices in the ending as "[chars]|(parens)" ungrouped, so a segment is one of three forms:
+    "/a.(b)" is a link up to "/a" only. Reproduced as X counts it."""
+    parens = rf"\((?:[{chars}]+|[{chars}]*\([{chars}]+\)[{chars}]*)\)"
+    return rf"[{chars}]*(?:{parens}[{chars}]*)*[{end_chars}]|{parens}|@[{chars}]+/"
+
+
+_PATH_SEGMENT = _path_segment(_PATH_CHARS, _PATH_END_CHARS)
+_ASCII_PATH_SEGMENT_ANY_CASE = _path_segment("A-Z" + _ASCII_PATH_CHARS,
+                                             "A-Z" + _ASCII_PATH_END_CHARS)
 _QUERY = r"\?[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]*[a-z0-9\-_&=#/]"
+_ASCII_QUERY_ANY_CASE = _QUERY.replace("[a-z", "[A-Za-z")
 
 # twitter-text matches case-insensitively in JavaScript's way, where a non-ASCII character never
 # matches an ASCII one; Python lets dotless i (U+0131) and dotted I (U+0130) match "i", and long s
@@ -163,9 +172,9 @@ class _UrlPatterns:
     the host ``subdomain* domain-name TLD``; ``_match_url`` tries its alternatives in the order
     the regex engine would, with these pieces."""
 
-    __slots__ = ("ascii_labels", "before", "candidate_dot", "domain_name", "host_run_reversed",
-                 "may_precede", "not_after_tld", "protocol", "punycode_tld", "subdomain", "tail",
-                 "tco", "tld_run")
+    __slots__ = ("ascii_labels", "ascii_tail", "before", "candidate_dot", "domain_name",
+                 "host_run_reversed", "may_precede", "not_after_tld", "printable_ascii",
+                 "protocol", "punycode_tld", "subdomain", "tco", "tld_run")
 
     def __init__(self) -> None:
         def compiled(pattern: str) -> re.Pattern[str]:
@@ -181,7 +190,13 @@ class _UrlPatterns:
         self.not_after_tld = compiled("[0-9a-z@+-]")
         self.tld_run = compiled("[0-9a-z@+-]*")
         self.punycode_tld = compiled("xn--[0-9a-z-]+")
-        self.tail = compiled(rf"(?::[0-9]++)?(?P<path>/(?:{_PATH_SEGMENT})*+)?(?:{_QUERY})?")
+        # What may follow a host: port, path, query. The path's classes of accented and Cyrillic
+        # letters take milliseconds to compile, so a URL that runs on only through printable
+        # ASCII is matched with ASCII classes (which agree with the full ones there), and the
+        # full pattern is compiled only for the first that does not.
+        # (Without IGNORECASE, which makes classes slow to compile: in ASCII it is just A-Z.)
+        self.ascii_tail = re.compile(_tail(_ASCII_PATH_SEGMENT_ANY_CASE, _ASCII_QUERY_ANY_CASE))
+        self.printable_ascii = compiled("[!-~]*")
         # The labels of an ASCII host inside a host, for a URL without protocol.
         self.ascii_labels = compiled(rf"(?:[a-z0-9{_LATIN_ACCENTS}-]+\.)+")
         self.tco = compiled(rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?")  # ends at slug or query
@@ -211,6 +226,26 @@ class _UrlMatch:
     @property
     def host(self) -> str:
         return self.matched[self.host_start:self.host_end]
+
+
+def _tail(path_segment: str, query: str) -> str:
+    return rf"(?::[0-9]++)?(?P<path>/(?:{path_segment})*+)?(?:{query})?"
+
+
+@cache
+def _full_tail() -> re.Pattern[str]:
+    return re.compile(_tail(_PATH_SEGMENT, _QUERY), re.IGNORECASE)
+
+
+def _tail_after(patterns: _UrlPatterns, text: str, host_end: int) -> re.Match[str]:
+    """The port, path and query after a host (each may be empty)."""
+    ascii_end = patterns.printable_ascii.match(text, host_end).end()  # type: ignore[union-attr]
+    if ascii_end == len(text) or text[ascii_end].isascii():
+        tail = patterns.ascii_tail.match(text, host_end)
+    else:
+        tail = _full_tail().match(text, host_end)
+    assert tail is not None  # everything in it is optional
+    return tail
 
 
 def _tld_end(patterns: _UrlPatterns, text: str, at: int) -> int | None:
@@ -262,8 +297,7 @@ def _match_url(patterns: _UrlPatterns, text: str, position: int) -> _UrlMatch | 
         host_end = _host_end(patterns, text, host_start)
         if host_end is None:
             continue
-        tail = patterns.tail.match(text, host_end)
-        assert tail is not None  # everything in it is optional
+        tail = _tail_after(patterns, text, host_end)
         return _UrlMatch(text, text[position:start], start, protocol[0] if protocol else None,
                          host_start, host_end, tail["path"] is not None, tail.end())
     return None

@@ -50,7 +50,7 @@ PIECES = [
     "xn--bcher-kva", "a1", "-x", "x-", "café", "ÉLAN", "例え", "日本語", "пример", "рф", "РФ",
     "ελ", "ϵλ", "ΕΛ", "ᲂрг", "москва", "ᲀ", "みんな", "中国", "https://", "http://", "HTTP://",
     "http:/", ":8080", "/a.(b)", "/wiki/Foo_(bar)", "?q=1&x=y", "?q=a.", "/path/", "(", ")",
-    "\ufeff", "K", "t.co/abc",
+    "\ufeff", "K", "t.co/abc", "/Area/Hackney/", "/WIKI/Foo_(Bar)", "?Q=A&X=Y", "/\u2013dash",
 ]
 
 

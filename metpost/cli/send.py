@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from metpost.audit import Actor
     from metpost.models import Config
     from metpost.runner import Broadcast, RecordedProgress
 
@@ -126,7 +127,6 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from dataclasses import replace
 
     from metpost import output
-    from metpost.audit import Actor, person_name
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
     from metpost.media import pair_images
@@ -155,12 +155,15 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                         images=images, require_alt=not no_alt, thread=thread)
     mode = output.output_mode(as_json)
     extra = output.extra_for(broadcast, config, mode)
-    person_name(as_name)  # a bad --as is refused even where nobody is named
+    if as_name is not None:
+        from metpost.audit import person_name
+
+        person_name(as_name)  # a bad --as is refused even where nobody is named
 
     if plan_file:
         from metpost.reviews import request_record
 
-        _write_plan(plan_file, html_file, broadcast, config, Actor.current(as_name), mode, full,
+        _write_plan(plan_file, html_file, broadcast, config, _actor(as_name), mode, full,
                     extra, options,
                     request_record(selection, template=template_name, message=message,
                                    variables=variables, thread=thread,
@@ -180,7 +183,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         if config.approvals.configured and not urgent:
             from metpost.reviews import approval_note
 
-            needs = approval_note(broadcast, config, Actor.current(as_name))
+            needs = approval_note(broadcast, config, _actor(as_name))
             if needs:
                 output.note(needs)
         if not broadcast.ok:
@@ -192,7 +195,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     output.show_broadcast_notes(broadcast, config, mode, preview=False)
     from metpost.reviews import send_authority
 
-    audit = send_authority(broadcast, config, Actor.current(as_name), urgent=urgent, reason=reason,
+    audit = send_authority(broadcast, config, _actor(as_name), urgent=urgent, reason=reason,
                            ledger_for_refusal=lambda: open_ledger(options.get("ledger_file")))
     if not yes and not sys.stdin.isatty():
         raise MetpostError("not on a terminal: add --yes to post without confirmation "
@@ -217,6 +220,13 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     output.show_outcome(outcome, mode, broadcast.posts, extra=extra)
     raise click.exceptions.Exit(EXIT_INTERRUPTED if outcome.interrupted
                                 else exit_code_for(outcome.results))
+
+
+def _actor(as_name: str | None) -> Actor:
+    """Who is sending: --as NAME, else the OS user (the audit trail loads only when asked)."""
+    from metpost.audit import Actor
+
+    return Actor.current(as_name)
 
 
 def _check_review_options(plan_file: str | None, dry_run: bool, again: bool, urgent: bool,

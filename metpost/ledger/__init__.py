@@ -11,25 +11,36 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metpost.ledger.records import (
-    AuditEvent,
-    BroadcastRecord,
-    Claim,
-    LedgerError,
-    LedgerPart,
-    LedgerPost,
-    NoLedger,
-    PlannedPost,
-    TransientLedgerError,
-)
 from metpost.ledger.urls import is_database_url, redacted_url
 
 if TYPE_CHECKING:
     from metpost.ledger.migrations import MIGRATIONS
+    from metpost.ledger.records import (
+        AuditEvent,
+        BroadcastRecord,
+        Claim,
+        LedgerError,
+        LedgerPart,
+        LedgerPost,
+        NoLedger,
+        PlannedPost,
+        TransientLedgerError,
+    )
     from metpost.ledger.sql import SqlLedger as Ledger
     from metpost.ledger.sqlite import SqliteLedger
 
 LEDGER_ENV = "METPOST_LEDGER"  # a path or URL: the ledger when --ledger is not given
+
+# What this package offers, and the module each comes from. They load when first used, so that
+# finding where the ledger is (a dry run) imports neither a database driver nor the record types.
+_WHERE = {
+    "Ledger": ("metpost.ledger.sql", "SqlLedger"),
+    "SqliteLedger": ("metpost.ledger.sqlite", "SqliteLedger"),
+    "MIGRATIONS": ("metpost.ledger.migrations", "MIGRATIONS"),
+    **{name: ("metpost.ledger.records", name) for name in (
+        "AuditEvent", "BroadcastRecord", "Claim", "LedgerError", "LedgerPart", "LedgerPost",
+        "NoLedger", "PlannedPost", "TransientLedgerError")},
+}
 
 __all__ = ["LEDGER_ENV", "MIGRATIONS", "AuditEvent", "BroadcastRecord", "Claim", "Ledger",
            "LedgerError", "LedgerPart", "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger",
@@ -38,21 +49,12 @@ __all__ = ["LEDGER_ENV", "MIGRATIONS", "AuditEvent", "BroadcastRecord", "Claim",
 
 
 def __getattr__(name: str) -> Any:
-    """The backends load when first used, so that a command that only reads records (a dry
-    run's notes, the audit trail's types) imports no database driver."""
-    if name == "Ledger":
-        from metpost.ledger.sql import SqlLedger
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return SqlLedger
-    if name == "SqliteLedger":
-        from metpost.ledger.sqlite import SqliteLedger
-
-        return SqliteLedger
-    if name == "MIGRATIONS":
-        from metpost.ledger.migrations import MIGRATIONS
-
-        return MIGRATIONS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _WHERE[name]
+    return getattr(import_module(module), attribute)
 
 
 def default_ledger_path() -> Path:
@@ -76,6 +78,8 @@ def open_ledger(target: str | Path | None = None, *, create: bool = True) -> Led
         return PostgresLedger(chosen, create=create)
     path = Path(chosen) if chosen else default_ledger_path()
     if not create and not path.exists():
+        from metpost.ledger.records import NoLedger
+
         raise NoLedger(f"no ledger at {path} (nothing has been sent from here yet)")
     from metpost.ledger.sqlite import SqliteLedger
 

@@ -39,7 +39,6 @@ How X answers, and what metpost makes of it (sources: docs.x.com "Response codes
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -236,6 +235,8 @@ class XPlatform(Platform):
         """The same text once X's rewriting is undone: entities unescaped, and every link,
         ours as written and theirs as t.co, compared by where it leads. A repost is the same
         as a listed repost of the same post."""
+        import html  # (only here: X lists texts with &amp; and the like)
+
         from metpost.textrules import link_spans
 
         if request.repost_of is not None or listed.repost_of is not None:
@@ -247,7 +248,6 @@ class XPlatform(Platform):
             pieces += [ours[last:span.start], f"\x00{link_target(span.url)}\x00"]
             last = span.end
         ours_linked = "".join([*pieces, ours[last:]])
-
         theirs = html.unescape(listed.text)
         for link in sorted(listed.links, key=lambda link: len(link.url), reverse=True):
             theirs = theirs.replace(link.url, f"\x00{link_target(link.target)}\x00")
