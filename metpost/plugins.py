@@ -24,9 +24,9 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import import_module
 from typing import TYPE_CHECKING
 
+from metpost.lazy import load
 from metpost.platforms.api import Platform
 
 if TYPE_CHECKING:
@@ -66,26 +66,30 @@ class PlatformRegistry(Mapping[str, type[Platform]]):
 
     def __init__(self) -> None:
         self._builtins: dict[str, type[Platform]] = {}
-        self._plugins: dict[str, type[Platform]] | None = None
+        self._plugins: dict[str, tuple[type[Platform], EntryPoint]] | None = None
         self._lock = threading.Lock()  # the delivery threads look platforms up too
 
     def __getitem__(self, name: str) -> type[Platform]:
         if name in BUILTIN_PLATFORMS:
             return self._builtin(name)
-        return self.plugins()[name]
+        return self._loaded_plugins()[name][0]
 
     def __contains__(self, name: object) -> bool:
-        return name in BUILTIN_PLATFORMS or name in self.plugins()
+        return name in BUILTIN_PLATFORMS or name in self._loaded_plugins()
 
     def __iter__(self) -> Iterator[str]:
         yield from BUILTIN_PLATFORMS
-        yield from self.plugins()
+        yield from self._loaded_plugins()
 
     def __len__(self) -> int:
-        return len(BUILTIN_PLATFORMS) + len(self.plugins())
+        return len(BUILTIN_PLATFORMS) + len(self._loaded_plugins())
 
-    def plugins(self) -> dict[str, type[Platform]]:
-        """The third-party platforms, by name (looked for once)."""
+    def plugin_sources(self) -> dict[str, EntryPoint]:
+        """The entry point each third-party platform was loaded from, by name."""
+        return {name: point for name, (_, point) in self._loaded_plugins().items()}
+
+    def _loaded_plugins(self) -> dict[str, tuple[type[Platform], EntryPoint]]:
+        """The third-party platforms and their entry points, by name (looked for once)."""
         with self._lock:
             if self._plugins is None:
                 self._plugins = _load_plugins()
@@ -94,8 +98,7 @@ class PlatformRegistry(Mapping[str, type[Platform]]):
     def _builtin(self, name: str) -> type[Platform]:
         found = self._builtins.get(name)
         if found is None:
-            module, _, attribute = BUILTIN_PLATFORMS[name].partition(":")
-            found = self._builtins[name] = getattr(import_module(module), attribute)
+            found = self._builtins[name] = load(BUILTIN_PLATFORMS[name])
         return found
 
 
@@ -115,25 +118,23 @@ def platform_providers() -> dict[str, Provider]:
         own_version = ""
     providers = {name: Provider(package=BUILTIN_DISTRIBUTION, version=own_version, builtin=True)
                  for name in BUILTIN_PLATFORMS}
-    loaded = platform_classes().plugins()
-    for entry_point in _wanted_entry_points():
-        if entry_point.name in loaded and entry_point.name not in providers:
-            dist = entry_point.dist
-            name = dist.metadata["Name"] if dist is not None else entry_point.module
-            providers[entry_point.name] = Provider(
-                package=name, version=dist.version if dist is not None else "", builtin=False)
+    for platform_name, entry_point in platform_classes().plugin_sources().items():
+        dist = entry_point.dist
+        name = dist.metadata["Name"] if dist is not None else entry_point.module
+        providers[platform_name] = Provider(
+            package=name, version=dist.version if dist is not None else "", builtin=False)
     return providers
 
 
-def _load_plugins() -> dict[str, type[Platform]]:
-    found: dict[str, type[Platform]] = {}
+def _load_plugins() -> dict[str, tuple[type[Platform], EntryPoint]]:
+    found: dict[str, tuple[type[Platform], EntryPoint]] = {}
     for entry_point in _wanted_entry_points():
         where = f"platform plugin '{entry_point.name}' ({entry_point.value})"
         if entry_point.name in BUILTIN_PLATFORMS or entry_point.name in found:
             _report(f"{where} has the name of a platform already installed; skipped")
             continue
         try:
-            found[entry_point.name] = _load(entry_point)
+            found[entry_point.name] = (_load(entry_point), entry_point)
         except _Unusable as problem:
             _report(f"{where} {problem}; skipped")
     return found

@@ -320,21 +320,21 @@ class RunOutcome:
     interrupted: bool = False
 
 
-@dataclass(frozen=True)
-class RunControl:
-    """How a run is driven: its limits, log, clock, and the event that asks it to stop."""
-
-    policy: DeliveryPolicy = field(default_factory=lambda: _default_policy())
-    log_path: Path | None = None
-    clock: Clock | None = None
-    stop: threading.Event | None = None
-    on_result: Callable[[SendResult], None] | None = None
-
-
 def _default_policy() -> DeliveryPolicy:
     from metpost.delivery.policy import DeliveryPolicy
 
     return DeliveryPolicy()
+
+
+@dataclass(frozen=True)
+class RunControl:
+    """How a run is driven: its limits, log, clock, and the event that asks it to stop."""
+
+    policy: DeliveryPolicy = field(default_factory=_default_policy)
+    log_path: Path | None = None
+    clock: Clock | None = None
+    stop: threading.Event | None = None
+    on_result: Callable[[SendResult], None] | None = None
 
 
 def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,

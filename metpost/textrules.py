@@ -258,16 +258,20 @@ def _tld_end(patterns: _UrlPatterns, text: str, at: int) -> int | None:
     if run_end < len(text) and not text[run_end].isascii():
         for length in range(min(_LONGEST_TLD, len(text) - at), run_end - at, -1):
             end = at + length
-            if (text[at:end].lower().translate(_TLD_CASE_ALIKES) in _TLDS
-                    and not patterns.not_after_tld.match(text, end)):
+            if _tld_key(text[at:end]) in _TLDS and not patterns.not_after_tld.match(text, end):
                 return end
     if run_end > at:
-        if text[at:run_end].lower().translate(_TLD_CASE_ALIKES) in _TLDS:
+        if _tld_key(text[at:run_end]) in _TLDS:
             return run_end
         if text[at:at + 4].lower() == "xn--" and (
                 punycode := patterns.punycode_tld.match(text, at)):
             return punycode.end()  # (with no lookahead: "xn--p1ai@x" has one)
     return None
+
+
+def _tld_key(candidate: str) -> str:
+    """``candidate`` as the TLD list would hold it if Python's re took it for that TLD."""
+    return candidate.lower().translate(_TLD_CASE_ALIKES)
 
 
 def _host_end(patterns: _UrlPatterns, text: str, at: int) -> int | None:

@@ -75,20 +75,29 @@ def test_readme_names_only_real_commands_and_documents_them_all():
     assert leaves <= {d if d in known else d.split()[0] for d in documented}
 
 
-def test_help_and_version_import_no_heavy_library():
+def loaded_by(args: list[str], modules: tuple[str, ...],
+              env: dict[str, str] | None = None) -> tuple[list[str], str]:
+    """Which of ``modules`` (or modules inside them) ``metpost ARGS`` imports, run in a fresh
+    interpreter from the project root, and what it printed."""
     import subprocess
     import sys
 
+    probe = (f"import json, sys, runpy; sys.argv = ['metpost', *{args!r}]\n"
+             "try:\n    runpy.run_module('metpost', run_name='__main__')\n"
+             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+             f"wanted = {modules!r}\n"
+             "print(json.dumps(sorted(name for name in wanted if any(module == name or "
+             "module.startswith(name + '.') for module in sys.modules))), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).parent.parent, env=env)
+    return json.loads(result.stderr.strip().splitlines()[-1]), result.stdout
+
+
+def test_help_and_version_import_no_heavy_library():
     heavy = ("rich", "jinja2", "tweepy", "facebook", "yaml", "requests", "sqlite3",
              "platformdirs", "emoji")
-    probe = ("import sys, runpy; sys.argv = ['metpost', 'FLAG']\n"
-             "try:\n    runpy.run_module('metpost', run_name='__main__')\n"
-             "except SystemExit:\n    pass\n"
-             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))")
     for flag in ("--help", "--version"):
-        result = subprocess.run([sys.executable, "-c", probe.replace("FLAG", flag)],
-                                capture_output=True, text=True, check=True)
-        assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+        assert loaded_by([flag], heavy)[0] == []
 
 
 def test_a_json_dry_run_loads_only_what_it_uses(tmp_path):
@@ -96,21 +105,12 @@ def test_a_json_dry_run_loads_only_what_it_uses(tmp_path):
     # read: no database driver; nothing to send: no HTTP stack, no client library; --json: no
     # rich; no approvals configured: none of the review machinery.
     import os
-    import subprocess
-    import sys
 
     unused = ("importlib.metadata", "sqlite3", "socket", "rich", "tweepy", "facebook",
               "requests", "metpost.reviews", "metpost.ledger.sql", "metpost.delivery.engine")
-    probe = ("import sys, runpy\n"
-             "sys.argv = ['metpost', 'send', '--config', 'accounts.yaml', '--all', '--template',"
-             " 'rumour-control', '--var', 'rumour=r', '--var', 'truth=t', '--dry-run', "
-             "'--json']\n"
-             "try:\n    runpy.run_module('metpost', run_name='__main__')\n"
-             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
-             f"print(sorted(set(sys.modules) & set({unused!r})), file=sys.stderr)")
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-        cwd=Path(__file__).parent.parent,
+    loaded, printed = loaded_by(
+        ["send", "--config", "accounts.yaml", "--all", "--template", "rumour-control", "--var",
+         "rumour=r", "--var", "truth=t", "--dry-run", "--json"], unused,
         env={**os.environ, "METPOST_LEDGER": str(tmp_path / "none.sqlite3")})
-    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
-    assert json.loads(result.stdout)["posts"]
+    assert loaded == []
+    assert json.loads(printed)["posts"]

@@ -7,9 +7,10 @@ accounts; ``reconcile`` finding a post that may exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from metpost.delivery.policy import Clock, DeliveryPolicy, SystemClock
+from metpost.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from metpost.delivery.engine import Delivery
@@ -17,10 +18,5 @@ if TYPE_CHECKING:
 __all__ = ["Clock", "Delivery", "DeliveryPolicy", "SystemClock"]
 
 
-def __getattr__(name: str) -> Any:
-    """The engine (and the platform machinery it brings) loads only when a run delivers."""
-    if name == "Delivery":
-        from metpost.delivery.engine import Delivery
-
-        return Delivery
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The engine (and the platform machinery it brings) loads only when a run delivers.
+__getattr__ = lazy_attributes(globals(), {"Delivery": "metpost.delivery.engine:Delivery"})

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from metpost.lazy import lazy_attributes
 from metpost.ledger.urls import is_database_url, redacted_url
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ LEDGER_ENV = "METPOST_LEDGER"  # a path or URL: the ledger when --ledger is not 
 # What this package offers, and the module each comes from. They load when first used, so that
 # finding where the ledger is (a dry run) imports neither a database driver nor the record types.
 _WHERE = {
-    "Ledger": ("metpost.ledger.sql", "SqlLedger"),
-    "SqliteLedger": ("metpost.ledger.sqlite", "SqliteLedger"),
-    "MIGRATIONS": ("metpost.ledger.migrations", "MIGRATIONS"),
-    **{name: ("metpost.ledger.records", name) for name in (
+    "Ledger": "metpost.ledger.sql:SqlLedger",
+    "SqliteLedger": "metpost.ledger.sqlite:SqliteLedger",
+    "MIGRATIONS": "metpost.ledger.migrations:MIGRATIONS",
+    **{name: f"metpost.ledger.records:{name}" for name in (
         "AuditEvent", "BroadcastRecord", "Claim", "LedgerError", "LedgerPart", "LedgerPost",
         "NoLedger", "PlannedPost", "TransientLedgerError")},
 }
@@ -48,13 +49,7 @@ __all__ = ["LEDGER_ENV", "MIGRATIONS", "AuditEvent", "BroadcastRecord", "Claim",
            "default_ledger_path", "is_database_url", "open_ledger", "redacted_url"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    module, attribute = _WHERE[name]
-    return getattr(import_module(module), attribute)
+__getattr__ = lazy_attributes(globals(), _WHERE)
 
 
 def default_ledger_path() -> Path:

@@ -7,8 +7,9 @@ first used, so a command loads only what it prints (start-up time counts for a C
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from metpost.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from metpost.output.attachments import attachments_record, image_lines
@@ -74,10 +75,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Load the module that defines ``name`` on first use (PEP 562)."""
-    if name not in WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(globals(), {name: f"{__name__}.{module}:{name}"
+                                           for name, module in WHERE.items()})
