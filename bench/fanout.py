@@ -6,6 +6,8 @@ request, then times, in the same run:
 - metpost (``metpost send --all ... --yes`` as a whole process, and the delivery alone);
 - metpost with ``--concurrency 1``: the sequential baseline;
 - apprise, if installed, sending the same 66 messages to ``json://`` targets on the same fake;
+- the floor: the same 66 posts made with tweepy and facebook-sdk alone, no metpost
+  (``bench/libraries_alone.py``), as a whole process;
 - ``metpost --help`` against ``python -c "import click"`` (start-up cost).
 
 Figures are medians over ``--runs`` runs; ratios compare medians measured in this run.
@@ -109,6 +111,12 @@ def delivery_only(config: Path, env: dict[str, str], run: int) -> float:
     return elapsed
 
 
+def libraries_alone(x: FakeX, graph: FakeGraph, env: dict[str, str]) -> float:
+    """The floor: tweepy and facebook-sdk making the same posts with nothing around them."""
+    return timed([sys.executable, str(ROOT / "bench" / "libraries_alone.py"), x.url, graph.url,
+                  str(ACCOUNTS_PER_PLATFORM)], env)
+
+
 def apprise_send(x: FakeX, run: int) -> float | None:
     try:
         import apprise
@@ -142,16 +150,17 @@ def main() -> None:
         os.environ.update(secrets)
         posts = 2 * ACCOUNTS_PER_PLATFORM
         figures: dict[str, list[float]] = {"metpost": [], "inproc": [], "sequential": [],
-                                           "apprise": []}
+                                           "apprise": [], "floor": []}
         for run in range(args.runs):
             figures["metpost"].append(metpost_send(config, env, run, []))
             figures["inproc"].append(delivery_only(config, env, run))
+            figures["floor"].append(libraries_alone(x, graph, env))
             result = apprise_send(x, run)
             if result is not None:
                 figures["apprise"].append(result)
         # The sequential baseline is slow (66 x 200 ms); one run is enough to compare.
         figures["sequential"].append(metpost_send(config, env, 0, ["--concurrency", "1"]))
-        expected = posts * (2 * args.runs + 1)
+        expected = posts * (3 * args.runs + 1)
         stored = len(x.posts) + len(graph.posts)
         assert stored == expected, f"the fakes hold {stored} posts, expected {expected}"
 
@@ -174,6 +183,9 @@ def main() -> None:
           f"{'PASS' if m <= 0.8 else 'MISS'}; raised target <= 0.45 s: "
           f"{'PASS' if m <= 0.45 else 'MISS'}")
     print(f"  metpost delivery (in-process)    {median(figures['inproc']):6.3f} s")
+    floor = median(figures["floor"])
+    print(f"  floor: tweepy + facebook-sdk alone, no metpost (whole process) {floor:6.3f} s; "
+          f"metpost adds {m - floor:5.3f} s")
     seq = figures["sequential"][0]
     print(f"  sequential baseline (--concurrency 1) {seq:6.3f} s   ratio {seq / m:5.1f}x")
     if figures["apprise"]:
