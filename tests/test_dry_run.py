@@ -74,3 +74,22 @@ def test_dry_run_shows_every_problem_and_exits_2(fleet):
         "too long for X: 308/280 weighted characters (28 over); shorten it, or add --thread to "
         "post it as a thread of 2"]
     assert all(p["ok"] for p in posts if p["platform"] == "facebook")
+
+
+def test_json_output_is_an_outline_with_one_post_a_line(fleet):
+    # Top-level fields and each post on a line of their own; a post's own fields compact on
+    # its line (json's C encoder; an indented dump runs in pure Python). Same values as ever.
+    from metpost.output.base import json_text
+
+    outcome = fleet.run([*ARGS, "--json"], env={name: "" for name in fleet.env})
+    lines = outcome.stdout.splitlines()
+    document = json.loads(outcome.stdout)
+    assert lines[:3] == ["{", '  "dry_run": true,', '  "posts": [']
+    assert [json.loads(line.strip().rstrip(",")) for line in lines[3:5]] == document["posts"]
+    assert lines[5] in ("  ],", "  ]") and lines[-1] == "}"
+    tricky = {"é ☃ \u2028": [[], {}, [{"deep": {"deeper": [1, 2.5, None, True]}}], "\x00\n\""],
+              "empty": {}, "none": [], "n": 0, "list": [1, "two", {"three": [3]}]}
+    assert json.loads(json_text(tricky)) == tricky
+    assert "é ☃" in json_text(tricky)  # not \u-escaped
+    assert json_text(tricky).split("\n")[1] == '  "é ☃ \u2028": ['
+    assert json_text([]) == "[]" and json_text("x") == '"x"'

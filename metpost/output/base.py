@@ -53,8 +53,30 @@ def note(message: str) -> None:
     echo(message, err=True)
 
 
+# JSON output is indented this deep, one member a line; what lies deeper (a post, a broadcast)
+# is written on its member's line, compactly. That reads well and is quick: json writes compact
+# JSON in C, but any indented dump in pure Python (4 ms for the shipped example's dry run, a
+# quarter of a second for 10,000 accounts).
+JSON_OUTLINE_DEPTH = 2
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+
 def emit_json(document: object) -> None:
-    echo(json.dumps(document, indent=2, ensure_ascii=False))
+    echo(json_text(document))
+
+
+def json_text(value: object, depth: int = 0, margin: str = "") -> str:
+    """``value`` as JSON: objects and arrays down to ``JSON_OUTLINE_DEPTH`` one member a line,
+    indented two spaces a level; everything deeper compact. Keys are strings."""
+    if depth >= JSON_OUTLINE_DEPTH or not isinstance(value, dict | list) or not value:
+        return _COMPACT_JSON.encode(value)
+    inner = margin + "  "
+    if isinstance(value, dict):
+        members = [f"{inner}{_COMPACT_JSON.encode(key)}: {json_text(item, depth + 1, inner)}"
+                   for key, item in value.items()]
+        return "{\n" + ",\n".join(members) + f"\n{margin}}}"
+    members = [inner + json_text(item, depth + 1, inner) for item in value]
+    return "[\n" + ",\n".join(members) + f"\n{margin}]"
 
 
 def refusal_json(problems: list[str], exit_code: int) -> None:
