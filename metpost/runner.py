@@ -225,15 +225,28 @@ def as_reposts(posts: Sequence[Post], source_name: str) -> list[Post]:
 
 def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
                      again: bool) -> tuple[str, list[PlannedPost]]:
-    """The broadcast's key and its posts' keys.
+    """The broadcast's key (see ``broadcast_key``) and its posts, each with its own key."""
+    from metpost.ledger.records import PlannedPost
+
+    key = broadcast_key(broadcast, explicit_key, again)
+    planned = [
+        PlannedPost(account=post.account.name, platform=post.account.platform,
+                    handle=post.account.handle, text=post.text,
+                    idempotency_key=post_key(key, post.account.name), repost_of=post.repost_of,
+                    parts=tuple(part.text for part in post.parts), media=post.media)
+        for post in broadcast.posts
+    ]
+    return key, planned
+
+
+def broadcast_key(broadcast: Broadcast, explicit_key: str | None, again: bool) -> str:
+    """The key that finds this broadcast in the ledger.
 
     Without ``--key`` the key is derived from the accounts and their texts, so re-running the
     identical send finds the same broadcast and posts nothing new. ``--key`` names the broadcast
     outright (a scheduler passes its slot), so a rerun matches even if ``now`` renders anew.
     ``--again`` makes a fresh key on purpose.
     """
-    from metpost.ledger.records import PlannedPost
-
     if explicit_key:
         base = "key:" + explicit_key
     else:
@@ -247,15 +260,7 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
                 for p in broadcast.posts))
     if again:
         base += ":again:" + uuid.uuid4().hex
-    key = hashlib.sha256(base.encode()).hexdigest()
-    planned = [
-        PlannedPost(account=post.account.name, platform=post.account.platform,
-                    handle=post.account.handle, text=post.text,
-                    idempotency_key=post_key(key, post.account.name), repost_of=post.repost_of,
-                    parts=tuple(part.text for part in post.parts), media=post.media)
-        for post in broadcast.posts
-    ]
-    return key, planned
+    return hashlib.sha256(base.encode()).hexdigest()
 
 
 def post_key(broadcast_key: str, account: str) -> str:
@@ -301,8 +306,7 @@ def recorded_progress(broadcast: Broadcast, ledger: Ledger, key: str | None,
     """What the ledger already holds of this broadcast (None if it is new, or ``again``)."""
     if again:
         return None
-    broadcast_key, _ = idempotency_keys(broadcast, key, again=False)
-    record = ledger.broadcast_by_key(broadcast_key)
+    record = ledger.broadcast_by_key(broadcast_key(broadcast, key, again=False))
     if record is None:
         return None
     return RecordedProgress(record, {post.account: post.state
@@ -353,8 +357,8 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
         raise ValueError("send() needs a broadcast whose every post is ready")
     control = control or RunControl()
     log = AttemptLog(control.log_path)  # a bad path stops us before anything is recorded
-    broadcast_key, planned = idempotency_keys(broadcast, key, again)
-    broadcast_id = ledger.record_broadcast(broadcast_key, broadcast.template.name, planned,
+    recorded_key, planned = idempotency_keys(broadcast, key, again)
+    broadcast_id = ledger.record_broadcast(recorded_key, broadcast.template.name, planned,
                                            label=key, public_safety=broadcast.public_safety)
     recorded = {post.account: post.text for post in ledger.posts(broadcast_id)}
     differ = [post.account.name for post in broadcast.posts
