@@ -1,7 +1,7 @@
 """Render + check throughput, in-process: how many finished, checked posts a second.
 
 Renders the shipped rumour-control template for every account of a 10,000-account config in
-the shipped example's shape (bench/scale.py writes it) with ``runner.prepare`` — sandboxed
+the shipped example's shape (bench/scale.py writes it) with ``broadcast.prepare`` — sandboxed
 rendering, X's weighted length, every check — and, as the baseline measured in the same run,
 the same template rendered by a bare Jinja2 environment with no checks at all.
 
@@ -30,9 +30,9 @@ def main() -> None:
     import jinja2
     from scale import write_config
 
+    from metpost.broadcast import prepare
     from metpost.config import load_config
     from metpost.render import load_template
-    from metpost.runner import prepare
     from metpost.selection import Selection
 
     with tempfile.TemporaryDirectory() as tmp:

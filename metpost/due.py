@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from metpost.broadcast import Broadcast, prepare
 from metpost.errors import MetpostError
 from metpost.ledger import BroadcastRecord, Ledger
 from metpost.models import Config, SendResult
 from metpost.render import MessageTemplate, inline_template, load_template
-from metpost.runner import Broadcast, RunControl, prepare, send
+from metpost.runner import RunControl, send
 from metpost.schedule import DueSlot, Schedule, Slot, due_slots, slot_variables
 from metpost.status import PostStatus
 

@@ -43,9 +43,10 @@ from metpost.plans import (
 )
 
 if TYPE_CHECKING:
+    from metpost.broadcast import Broadcast
     from metpost.ledger import AuditEvent, Ledger, PlannedPost
     from metpost.models import Account, Config, Post
-    from metpost.runner import Broadcast, RecordedProgress
+    from metpost.runner import RecordedProgress
 
 
 # -- plan files -------------------------------------------------------------------------------

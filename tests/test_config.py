@@ -156,7 +156,7 @@ def test_unquoted_reference_in_flow_mapping_gets_a_hint(project):
 
 
 def test_timezone_sets_what_now_means(project):
-    from metpost.runner import local_now
+    from metpost.broadcast import local_now
 
     config = load_config(project("timezone: Asia/Tokyo\n" + GOOD.lstrip()))
     assert config.timezone == "Asia/Tokyo"

@@ -300,10 +300,11 @@ def test_a_part_made_then_answered_with_a_5xx_is_found_not_sent_twice(fleet):
 
 
 def deliver(fleet, stop: threading.Event | None = None):
+    from metpost.broadcast import prepare
     from metpost.config import load_config
     from metpost.ledger import open_ledger
     from metpost.render import inline_template
-    from metpost.runner import RunControl, prepare, send
+    from metpost.runner import RunControl, send
     from metpost.selection import Selection
 
     broadcast = prepare(load_config(fleet.config), Selection(accounts=("hackney-x",)),

@@ -213,11 +213,12 @@ def test_a_duplicate_refusal_that_cannot_be_confirmed_is_unknown_not_failed(
 # -- claims hold while their run lives ------------------------------------------------------------
 
 def test_a_slow_run_keeps_its_claims_from_an_overlapping_run(fleet):
+    from metpost.broadcast import prepare
     from metpost.config import load_config
     from metpost.delivery import DeliveryPolicy
     from metpost.ledger import open_ledger
     from metpost.render import inline_template
-    from metpost.runner import RunControl, prepare, send
+    from metpost.runner import RunControl, send
     from metpost.selection import Selection
 
     accept_duplicates(fleet)
@@ -519,11 +520,12 @@ class RecordingClock:
 
 
 def deliver_with(fleet, clock, **policy):
+    from metpost.broadcast import prepare
     from metpost.config import load_config
     from metpost.delivery import DeliveryPolicy
     from metpost.ledger import open_ledger
     from metpost.render import inline_template
-    from metpost.runner import RunControl, prepare, send
+    from metpost.runner import RunControl, send
     from metpost.selection import Selection
 
     broadcast = prepare(load_config(fleet.config), Selection(accounts=("hackney-facebook",)),

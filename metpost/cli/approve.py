@@ -88,9 +88,9 @@ def _write_page(path: str, checked: PlanReview, config: Config) -> None:
     """The plan's posts as the dry run's page."""
     from pathlib import Path
 
+    from metpost.broadcast import local_now
     from metpost.page import render_page, write_page
     from metpost.plugins import platform_classes
-    from metpost.runner import local_now
 
     titles = {name: platform.title for name, platform in platform_classes().items()}
     page = render_page(checked.posts, config, titles,

@@ -10,8 +10,9 @@ import click
 
 if TYPE_CHECKING:
     from metpost.audit import Actor
+    from metpost.broadcast import Broadcast
     from metpost.models import Config
-    from metpost.runner import Broadcast, RecordedProgress
+    from metpost.runner import RecordedProgress
 
 from metpost.cli.options import (
     as_option,
@@ -127,12 +128,11 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from dataclasses import replace
 
     from metpost import output
+    from metpost.broadcast import prepare
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
     from metpost.media import pair_images
     from metpost.render import inline_template, load_template
-    from metpost.runner import exit_code_for, prepare, recorded_progress
-    from metpost.runner import send as send_broadcast
 
     if bool(template_name) == bool(message):
         raise click.UsageError("give exactly one of --template NAME or --message TEXT")
@@ -194,6 +194,8 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         raise CheckFailed(*broadcast.blocking_problems(), "nothing was sent")
     output.show_broadcast_notes(broadcast, config, mode, preview=False)
     from metpost.reviews import send_authority
+    from metpost.runner import exit_code_for, recorded_progress
+    from metpost.runner import send as send_broadcast
 
     audit = send_authority(broadcast, config, _actor(as_name), urgent=urgent, reason=reason,
                            ledger_for_refusal=lambda: open_ledger(options.get("ledger_file")))
@@ -280,9 +282,9 @@ def _write_plan(path: str, html_file: str | None, broadcast: Broadcast, config: 
 def _write_page(path: str, broadcast: Broadcast, config: Config) -> None:
     from pathlib import Path
 
+    from metpost.broadcast import local_now
     from metpost.page import render_page, write_page
     from metpost.plugins import platform_classes
-    from metpost.runner import local_now
 
     titles = {name: platform.title for name, platform in platform_classes().items()}
     page = render_page(broadcast.posts, config, titles, source=broadcast.template.name,
@@ -296,11 +298,12 @@ def _progress_without_side_effects(broadcast: Broadcast, ledger_file: str | None
     no ledger and makes no connection, so a missing file or a database URL is not looked at."""
     from metpost.ledger import default_ledger_path, open_ledger
     from metpost.ledger.urls import is_database_url
-    from metpost.runner import recorded_progress
 
     target = ledger_file or str(default_ledger_path())
     if is_database_url(target) or not os.path.isfile(target):
         return None
+    from metpost.runner import recorded_progress
+
     return recorded_progress(broadcast, open_ledger(target, create=False), key, again)
 
 

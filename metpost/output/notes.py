@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from metpost.output.base import Mode, note
 
 if TYPE_CHECKING:
+    from metpost.broadcast import Broadcast
     from metpost.models import Config
-    from metpost.runner import Broadcast
     from metpost.xtiers import AppUsage
 
 SHOWN_SKIPPED = 8
