@@ -90,6 +90,8 @@ def test_json_output_is_an_outline_with_one_post_a_line(fleet):
     tricky = {"é ☃ \u2028": [[], {}, [{"deep": {"deeper": [1, 2.5, None, True]}}], "\x00\n\""],
               "empty": {}, "none": [], "n": 0, "list": [1, "two", {"three": [3]}]}
     assert json.loads(json_text(tricky)) == tricky
+    odd_keys = {7: "seven", 2.5: [1], True: {}, None: {"x": 1}}
+    assert json.loads(json_text(odd_keys)) == json.loads(json.dumps(odd_keys))
     assert "é ☃" in json_text(tricky)  # not \u-escaped
     assert json_text(tricky).split("\n")[1] == '  "é ☃ \u2028": ['
     assert json_text([]) == "[]" and json_text("x") == '"x"'

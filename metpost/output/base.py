@@ -67,16 +67,23 @@ def emit_json(document: object) -> None:
 
 def json_text(value: object, depth: int = 0, margin: str = "") -> str:
     """``value`` as JSON: objects and arrays down to ``JSON_OUTLINE_DEPTH`` one member a line,
-    indented two spaces a level; everything deeper compact. Keys are strings."""
+    indented two spaces a level; everything deeper compact."""
     if depth >= JSON_OUTLINE_DEPTH or not isinstance(value, dict | list) or not value:
         return _COMPACT_JSON.encode(value)
     inner = margin + "  "
     if isinstance(value, dict):
-        members = [f"{inner}{_COMPACT_JSON.encode(key)}: {json_text(item, depth + 1, inner)}"
+        members = [f"{inner}{_json_key(key)}: {json_text(item, depth + 1, inner)}"
                    for key, item in value.items()]
         return "{\n" + ",\n".join(members) + f"\n{margin}}}"
     members = [inner + json_text(item, depth + 1, inner) for item in value]
     return "[\n" + ",\n".join(members) + f"\n{margin}]"
+
+
+def _json_key(key: object) -> str:
+    if isinstance(key, str):
+        return _COMPACT_JSON.encode(key)
+    # A number, boolean or None becomes a string as json itself makes it ({1: x} → {"1": x}).
+    return _COMPACT_JSON.encode({key: None})[1:-len(": null}")]
 
 
 def refusal_json(problems: list[str], exit_code: int) -> None:
