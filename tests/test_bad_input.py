@@ -115,3 +115,55 @@ def test_missing_config_file(tmp_path, cli_run):
     assert outcome.error_lines == [
         f"metpost: error: {tmp_path / 'nope.yaml'}: no such file; pass --config PATH or set "
         "METPOST_CONFIG"]
+
+
+NO_LEDGER = ("Error: Invalid value for '--ledger': {shown} is not a ledger metpost can use; "
+             "give the path of a SQLite file, or a postgresql://user@host/database URL")
+EMPTY = ("it is empty; give the path of a SQLite file or a postgresql://user@host/database URL, "
+         "or leave it out for the default ledger")
+
+
+@pytest.mark.parametrize(("ledger", "expected"), [
+    ("mysql://metpost:hunter2@db/metpost", NO_LEDGER.format(shown="mysql://metpost@db/metpost")),
+    ("file:///var/lib/metpost/ledger.sqlite3",
+     NO_LEDGER.format(shown="file:///var/lib/metpost/ledger.sqlite3")),
+    ("SQLite3+WAL://ledger.db", NO_LEDGER.format(shown="sqlite3+wal://ledger.db")),
+    ("", f"Error: Invalid value for '--ledger': {EMPTY}"),
+    ("  ", f"Error: Invalid value for '--ledger': {EMPTY}"),
+])
+def test_a_ledger_that_names_no_usable_database_is_refused(fleet, tmp_path, monkeypatch, ledger,
+                                                           expected):
+    # Not taken for a file name: "mysql://db/x" would become folders, and an empty value (a
+    # cron line's unset variable) would quietly keep a ledger apart from the other hosts'.
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for args in ([*SEND, "--ledger", ledger], [*SEND[:-1], "--dry-run", "--ledger", ledger],
+                 ["history", "--ledger", ledger]):
+        outcome = fleet.run(args)
+        assert outcome.exit_code == 2, outcome.stdout + outcome.stderr
+        assert outcome.error_lines[-1] == expected
+        assert "hunter2" not in outcome.stdout + outcome.stderr
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+    assert list(here.iterdir()) == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", f"metpost: error: $METPOST_LEDGER: {EMPTY}"),
+    ("sqlite:///ledger.db", "Error: Invalid value for '--ledger': $METPOST_LEDGER: "
+                            "sqlite:///ledger.db is not a ledger metpost can use; give the path "
+                            "of a SQLite file, or a postgresql://user@host/database URL"),
+])
+def test_metpost_ledger_that_names_no_usable_database_is_refused(fleet, cli_run, tmp_path,
+                                                                 monkeypatch, value, expected):
+    # An empty one is not replaced by the default ledger: that would be a ledger of its own.
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    home = tmp_path / "home"  # where the default ledger would go
+    env = {**fleet.env, "METPOST_LEDGER": value, "HOME": str(home), "XDG_DATA_HOME": str(home)}
+    outcome = cli_run(["send", "--config", str(fleet.config), *SEND[1:]], env=env)
+    assert outcome.exit_code == 2
+    assert outcome.error_lines[-1] == expected
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+    assert list(here.iterdir()) == [] and not home.exists()

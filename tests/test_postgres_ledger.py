@@ -111,6 +111,15 @@ def test_metpost_ledger_may_hold_a_url(pg_fleet, cli_run, monkeypatch):
     assert pg_fleet.ledger_rows("SELECT COUNT(*) FROM posts") == [(4,)]
 
 
+def test_a_url_scheme_in_capitals_is_understood(postgres_database):
+    # URL schemes are case-insensitive; libpq reads only "postgresql://" and "postgres://".
+    shouted = "POSTGRESQL" + postgres_database[len("postgresql"):]
+    assert postgres_database.startswith("postgresql://")
+    ledger = open_ledger(shouted)
+    assert isinstance(ledger, PostgresLedger) and ledger.location == postgres_database
+    ledger.close()
+
+
 def test_reading_a_database_that_holds_no_ledger_creates_none(postgres_database):
     with pytest.raises(NoLedger) as caught:
         open_ledger(postgres_database, create=False)

@@ -32,9 +32,11 @@ def migrate(source: str, target: str, as_json: bool) -> None:
     from metpost.errors import MetpostError
     from metpost.ledger import is_database_url, open_ledger, redacted_url
     from metpost.ledger.transfer import copy_ledger
-    from metpost.ledger.urls import refuse_password
+    from metpost.ledger.urls import URL_START, refuse_password
 
-    if is_database_url(source):
+    if not source.strip():
+        raise MetpostError("--from is empty: give the path of the SQLite ledger file to copy")
+    if URL_START.match(source):
         raise MetpostError(f"--from takes the path of a SQLite ledger file, not a URL "
                            f"({redacted_url(source)})")
     if not is_database_url(target):

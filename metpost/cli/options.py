@@ -97,10 +97,29 @@ def selection_options(function: F) -> F:
     return function
 
 
+def _checked_ledger(ctx: click.Context, param: click.Parameter,
+                    value: str | None) -> str | None:
+    """An empty --ledger, or a URL that is not PostgreSQL's, is refused as the command line is
+    read, before any file is read or anything is shown."""
+    if value is None:
+        return None
+    from metpost.ledger.urls import ledger_target_problem
+
+    problem = ledger_target_problem(value)
+    if problem is not None:
+        from click.core import ParameterSource
+
+        if param.name and ctx.get_parameter_source(param.name) == ParameterSource.ENVIRONMENT:
+            problem = f"$METPOST_LEDGER: {problem}"
+        raise click.BadParameter(problem)
+    return value
+
+
 def ledger_option(function: F) -> F:
     """``--ledger PATH`` (or $METPOST_LEDGER)."""
     return click.option(
         "--ledger", "ledger_file", metavar="PATH|URL", envvar="METPOST_LEDGER",
+        callback=_checked_ledger,
         help="History database: a SQLite file, or postgresql://user@host/db for a ledger "
              "shared by several hosts, its password in PGPASSWORD or ~/.pgpass (also "
              "$METPOST_LEDGER; default: metpost/ledger.sqlite3 in the user data directory).",

@@ -296,10 +296,9 @@ def _progress_without_side_effects(broadcast: Broadcast, ledger_file: str | None
                                    key: str | None, again: bool) -> RecordedProgress | None:
     """For a dry run: what a local ledger already holds of this broadcast. A dry run creates
     no ledger and makes no connection, so a missing file or a database URL is not looked at."""
-    from metpost.ledger import default_ledger_path, open_ledger
-    from metpost.ledger.urls import is_database_url
+    from metpost.ledger import is_database_url, ledger_target, open_ledger
 
-    target = ledger_file or str(default_ledger_path())
+    target = str(ledger_target(ledger_file))  # a target no send could use is refused here too
     if is_database_url(target) or not os.path.isfile(target):
         return None
     from metpost.runner import recorded_progress

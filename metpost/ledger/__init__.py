@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from metpost.lazy import lazy_attributes
-from metpost.ledger.urls import is_database_url, redacted_url
+from metpost.ledger.urls import check_ledger_target, is_database_url, redacted_url
 
 if TYPE_CHECKING:
     from metpost.ledger.migrations import MIGRATIONS
@@ -46,32 +46,48 @@ _WHERE = {
 __all__ = ["LEDGER_ENV", "MIGRATIONS", "AuditEvent", "BroadcastRecord", "Claim", "Ledger",
            "LedgerError", "LedgerPart", "LedgerPost", "NoLedger", "PlannedPost", "SqliteLedger",
            "TransientLedgerError",
-           "default_ledger_path", "is_database_url", "open_ledger", "redacted_url"]
+           "check_ledger_target", "default_ledger_path", "is_database_url", "ledger_target",
+           "open_ledger", "redacted_url"]
 
 
 __getattr__ = lazy_attributes(globals(), _WHERE)
 
 
 def default_ledger_path() -> Path:
-    """$METPOST_LEDGER, else ledger.sqlite3 in the user's data directory."""
-    configured = os.environ.get(LEDGER_ENV)
-    if configured:
-        return Path(configured)
+    """ledger.sqlite3 in the user's data directory: the ledger when none is named."""
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("metpost")) / "ledger.sqlite3"
 
 
+def ledger_target(target: str | Path | None = None) -> str | Path:
+    """Which ledger to use: ``target``, else $METPOST_LEDGER, else the default file.
+
+    A target that is empty, or a URL of any kind but PostgreSQL's, is refused rather than taken
+    for a file name: a cron line whose variable is unset (``--ledger "$LEDGER_URL"``) must not
+    quietly keep a ledger of its own, and ``mysql://host/db`` must not become a folder.
+    """
+    where = "--ledger"
+    if target is None:
+        target = os.environ.get(LEDGER_ENV)
+        if target is None:
+            return default_ledger_path()
+        where = f"${LEDGER_ENV}"
+    if isinstance(target, str):
+        check_ledger_target(target, where)
+    return target
+
+
 def open_ledger(target: str | Path | None = None, *, create: bool = True) -> Ledger:
     """The ledger at ``target`` (a path, or a ``postgresql://`` URL), else $METPOST_LEDGER,
-    else the default file. With ``create=False`` (for commands that only read), a ledger that
-    does not exist yet raises ``NoLedger``."""
-    chosen = target or os.environ.get(LEDGER_ENV)
+    else the default file (see ``ledger_target``). With ``create=False`` (for commands that only
+    read), a ledger that does not exist yet raises ``NoLedger``."""
+    chosen = ledger_target(target)
     if isinstance(chosen, str) and is_database_url(chosen):
         from metpost.ledger.postgres import PostgresLedger  # the driver only when it is used
 
         return PostgresLedger(chosen, create=create)
-    path = Path(chosen) if chosen else default_ledger_path()
+    path = Path(chosen)
     if not create and not path.exists():
         from metpost.ledger.records import NoLedger
 

@@ -130,6 +130,9 @@ class PostgresLedger(SqlLedger):
                  reconnect_patience: float = RECONNECT_PATIENCE) -> None:
         refuse_password(url)
         super().__init__()
+        # A URL's scheme is case-insensitive, but libpq knows it only in lower case.
+        scheme, separator, rest = url.partition("://")
+        url = scheme.lower() + separator + rest
         self.url = url
         self.reconnect_patience = reconnect_patience
         self._location = redacted_url(url)

@@ -5,18 +5,40 @@ Kept apart from the PostgreSQL backend so that telling a URL from a path imports
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from metpost.errors import MetpostError
 
 SCHEMES = ("postgresql", "postgres")
 PASSWORD_KEYS = {"password"}
+# How a URL starts (RFC 3986's scheme, then "//"): a target like this names no SQLite file.
+URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_database_url(target: str) -> bool:
     """Is ``target`` a PostgreSQL URL (rather than the path of a SQLite file)?"""
     scheme, sep, _ = target.partition("://")
     return bool(sep) and scheme.lower() in SCHEMES
+
+
+def ledger_target_problem(target: str) -> str | None:
+    """Why ``target`` cannot name a ledger (it is empty, or a URL metpost cannot use), or
+    None when it can: a SQLite file's path or a PostgreSQL URL."""
+    if not target.strip():
+        return ("it is empty; give the path of a SQLite file or a "
+                "postgresql://user@host/database URL, or leave it out for the default ledger")
+    if URL_START.match(target) and not is_database_url(target):
+        return (f"{redacted_url(target)} is not a ledger metpost can use; give the path of a "
+                "SQLite file, or a postgresql://user@host/database URL")
+    return None
+
+
+def check_ledger_target(target: str, where: str = "--ledger") -> None:
+    """Refuse (MetpostError) a ledger target that is empty or a URL metpost cannot use."""
+    problem = ledger_target_problem(target)
+    if problem is not None:
+        raise MetpostError(f"{where}: {problem}")
 
 
 def _split_userinfo(netloc: str) -> tuple[str | None, bool, str]:
