@@ -127,7 +127,12 @@ EMPTY = ("it is empty; give the path of a SQLite file or a postgresql://user@hos
     ("mysql://metpost:hunter2@db/metpost", NO_LEDGER.format(shown="mysql://metpost@db/metpost")),
     ("file:///var/lib/metpost/ledger.sqlite3",
      NO_LEDGER.format(shown="file:///var/lib/metpost/ledger.sqlite3")),
-    ("SQLite3+WAL://ledger.db", NO_LEDGER.format(shown="sqlite3+wal://ledger.db")),
+    ("SQLite3+WAL://ledger.db", NO_LEDGER.format(shown="SQLite3+WAL://ledger.db")),
+    (" postgresql://metpost:hunter2@db/metpost",
+     "Error: Invalid value for '--ledger': ' postgresql://metpost@db/metpost' begins or ends "
+     "with white space; remove it"),
+    ("ledger.sqlite3\n", "Error: Invalid value for '--ledger': 'ledger.sqlite3\\n' begins or "
+                         "ends with white space; remove it"),
     ("", f"Error: Invalid value for '--ledger': {EMPTY}"),
     ("  ", f"Error: Invalid value for '--ledger': {EMPTY}"),
 ])

@@ -491,14 +491,25 @@ def test_urls_are_told_from_paths_and_shown_without_a_password():
         "postgresql:///ledger?host=/run/postgresql")
     assert has_password("postgresql://metpost:@db/ledger")
     assert not has_password("postgresql://metpost@db/ledger?passfile=/etc/metpost/pgpass")
+    # libpq reads a password up to the "@": a "?" or "#" in it is no query or fragment.
+    for url in ("postgresql://metpost:pa?ss@db/ledger", "postgresql://metpost:pa#ss@db/ledger",
+                "postgresql://metpost:pa?ss=1#x@db/ledger"):
+        assert has_password(url)
+        assert redacted_url(url) == "postgresql://metpost@db/ledger"
+    assert redacted_url("postgresql://db/ledger?password=x#y&sslmode=require") == (
+        "postgresql://db/ledger?sslmode=require")
+    # An unclosed IPv6 bracket is shown as typed (libpq will say what is wrong), not a crash.
+    assert redacted_url("postgresql://metpost:s3cret@[::1/ledger") == (
+        "postgresql://metpost@[::1/ledger")
 
 
-@pytest.mark.parametrize("written", ["user", "query"])
+@pytest.mark.parametrize("written", ["user", "user, with ? and #", "query"])
 @pytest.mark.parametrize("command", [SEND, ["history"], ["show", "last"]])
 def test_a_url_with_a_password_is_refused_in_one_line(pg_fleet, postgres_server, written,
                                                       command):
-    secret = postgres_server.password
-    url = (pg_fleet.ledger.replace("metpost@", f"metpost:{secret}@") if written == "user"
+    # libpq reads a password up to its "@", "?" and "#" included.
+    secret = postgres_server.password + ("?x#y" if "?" in written else "")
+    url = (pg_fleet.ledger.replace("metpost@", f"metpost:{secret}@") if "user" in written
            else f"{pg_fleet.ledger}?password={secret}")
     outcome = pg_fleet.run([*command, "--ledger", url])
     assert outcome.exit_code == 2

@@ -6,7 +6,7 @@ Kept apart from the PostgreSQL backend so that telling a URL from a path imports
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from metpost.errors import MetpostError
 
@@ -28,6 +28,9 @@ def ledger_target_problem(target: str) -> str | None:
     if not target.strip():
         return ("it is empty; give the path of a SQLite file or a "
                 "postgresql://user@host/database URL, or leave it out for the default ledger")
+    if target != target.strip():  # pasted with a space or a newline: never a real name
+        shown = redacted_url(target) if "://" in target else target
+        return f"{shown!r} begins or ends with white space; remove it"
     if URL_START.match(target) and not is_database_url(target):
         return (f"{redacted_url(target)} is not a ledger metpost can use; give the path of a "
                 "SQLite file, or a postgresql://user@host/database URL")
@@ -41,38 +44,38 @@ def check_ledger_target(target: str, where: str = "--ledger") -> None:
         raise MetpostError(f"{where}: {problem}")
 
 
-def _split_userinfo(netloc: str) -> tuple[str | None, bool, str]:
-    """(user, whether a password is written, hosts) of a URL's netloc. libpq allows several
-    comma-separated hosts, which ``urlsplit`` cannot parse, so this is done by hand."""
-    if "@" not in netloc:
-        return None, False, netloc
-    userinfo, _, hosts = netloc.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    return user, bool(colon), hosts
+def _split(url: str) -> tuple[str, str | None, str, str]:
+    """(scheme, credentials or None, hosts and path, query) of ``url``, cut as libpq cuts a
+    connection URI: the credentials run to the first "@" that comes before any "/", so a "?"
+    or "#" in a password stays in it (libpq takes ``user:pa?ss@`` as the password ``pa?ss``),
+    and "#" begins no fragment. Done by hand: ``urlsplit`` would cut a password short, cannot
+    parse libpq's comma-separated hosts, and raises on an unclosed IPv6 bracket."""
+    scheme, _, rest = url.partition("://")
+    end = next((i for i, char in enumerate(rest) if char in "@/"), len(rest))
+    credentials = None
+    if rest[end:end + 1] == "@":
+        credentials, rest = rest[:end], rest[end + 1:]
+    place, _, query = rest.partition("?")
+    return scheme, credentials, place, query
 
 
 def redacted_url(url: str) -> str:
     """``url`` with any password taken out, fit to be shown anywhere."""
-    parts = urlsplit(url)
-    user, _, hosts = _split_userinfo(parts.netloc)
-    netloc = f"{user}@{hosts}" if user else hosts
-    query = parts.query
+    scheme, credentials, place, query = _split(url)
+    user = (credentials or "").partition(":")[0]
     pairs = parse_qsl(query, keep_blank_values=True)
     if any(key.lower() in PASSWORD_KEYS for key, _ in pairs):
         query = urlencode([(key, value) for key, value in pairs
                            if key.lower() not in PASSWORD_KEYS], safe="/")
-    # Put together by hand: urlunsplit drops the empty host of postgresql:///db?host=/run/...
-    shown = f"{parts.scheme}://{netloc}{parts.path}"
-    return shown + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment
-                                                     else "")
+    shown = f"{scheme}://{user + '@' if user else ''}{place}"
+    return shown + (f"?{query}" if query else "")
 
 
 def has_password(url: str) -> bool:
     """Does ``url`` carry a password (``user:secret@``, or ``?password=``)?"""
-    parts = urlsplit(url)
-    _, written, _ = _split_userinfo(parts.netloc)
-    return written or any(key.lower() in PASSWORD_KEYS
-                          for key, _ in parse_qsl(parts.query, keep_blank_values=True))
+    _, credentials, _, query = _split(url)
+    return ":" in (credentials or "") or any(
+        key.lower() in PASSWORD_KEYS for key, _ in parse_qsl(query, keep_blank_values=True))
 
 
 def refuse_password(url: str, where: str = "--ledger") -> None:
