@@ -444,6 +444,12 @@ class ConfigValidator:
         if not API_URL.fullmatch(url):
             self.problem(path, f"'{url}' is not an http(s) URL like http://127.0.0.1:8080")
             return None
+        from metpost.platforms.http import url_problem
+
+        problem = url_problem(url)
+        if problem:
+            self.problem(path, f"'{url}' {problem}; write a base URL like http://127.0.0.1:8080")
+            return None
         return url.rstrip("/")
 
     def credentials(self, path: FieldPath, value: object, needed: tuple[str, ...] | None,

@@ -139,6 +139,32 @@ CASES = {
          "5: accounts[0].credentials.consumer_key: secrets must not be written in the config; "
          "store it in an environment variable and write ${CONSUMER_KEY} (a ${VAR} reference) "
          "here"]),
+    "URLs that cannot be read, or that a request path cannot follow": (
+        "accounts:\n"
+        "  - name: hackney-x\n"
+        "    platform: x\n"
+        "    api_url: 'http://[::1:8080'\n"
+        f"    credentials: {X_CREDENTIALS}\n"
+        "  - name: camden-x\n"
+        "    platform: x\n"
+        "    api_url: 'http://127.0.0.1:port/2'\n"
+        f"    credentials: {X_CREDENTIALS}\n"
+        "  - name: brent-x\n"
+        "    platform: x\n"
+        "    api_url: 'http://127.0.0.1:8080/x?via=proxy'\n"
+        f"    credentials: {X_CREDENTIALS}\n"
+        "  - name: hackney-hook\n"
+        "    platform: webhook\n"
+        "    url: 'https://hooks.example:99999/in?team=comms'\n",
+        ["4: accounts[0].api_url: 'http://[::1:8080' has a host that cannot be read (an "
+         "unclosed [ or a bad address inside [ ]); write a base URL like http://127.0.0.1:8080",
+         "8: accounts[1].api_url: 'http://127.0.0.1:port/2' has a port that is not a number "
+         "from 1 to 65535; write a base URL like http://127.0.0.1:8080",
+         "12: accounts[2].api_url: 'http://127.0.0.1:8080/x?via=proxy' has a ? query or # "
+         "fragment, which the request paths would be appended to; write a base URL like "
+         "http://127.0.0.1:8080",
+         "16: accounts[3].url: 'https://hooks.example:99999/in?team=comms' has a port that is "
+         "not a number from 1 to 65535; write an address like https://example.org/hook"]),
     "merging what is not a mapping": (
         "accounts:\n  - {<<: ~, name: hackney-x}\n",
         ["2: invalid YAML: expected a mapping or list of mappings for merging, but found scalar"]),

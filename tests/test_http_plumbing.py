@@ -51,3 +51,19 @@ def test_a_client_made_after_the_environment_changes_sees_the_change(monkeypatch
     second = routed_session(requests.Session(), ORIGIN, None, Timeouts())
     assert first.proxies.get("https") == "http://first.example:3128"
     assert second.proxies.get("https") == "http://second.example:3128"
+
+
+def test_a_url_that_cannot_be_used_is_told_apart_from_one_that_can():
+    from metpost.platforms.http import url_problem
+
+    for good in ("http://127.0.0.1:8080", "https://[::1]:8443/v2/", "https://api.example/x/",
+                 "http://host:"):
+        assert url_problem(good) is None, good
+    assert url_problem("http://:8080") == "names no host"
+    assert url_problem("http://[::1:8080").startswith("has a host that cannot be read")
+    for port in ("0", "65536", "eighty"):
+        assert url_problem(f"http://host:{port}") == (
+            "has a port that is not a number from 1 to 65535")
+    for appended_to in ("http://host/api?key=1", "http://host/#top", "http://host/?"):
+        assert url_problem(appended_to).startswith("has a ? query or # fragment")
+        assert url_problem(appended_to, base=False) is None

@@ -82,6 +82,30 @@ def _environment_settings(origin: str, environment: tuple[tuple[str, str], ...]
     return get_environ_proxies(origin), bundle
 
 
+def url_problem(url: str, *, base: bool = True) -> str | None:
+    """What keeps an http(s) URL from being used, or None: a host that cannot be read (an
+    unclosed IPv6 bracket), no host, a port that is no port; for a ``base`` (request paths are
+    appended to it), also a query or a fragment. Checked with the config, so that such a URL
+    stops the broadcast before its first post rather than failing each request."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # Python's own words for it differ from version to version
+        return "has a host that cannot be read (an unclosed [ or a bad address inside [ ])"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "names no host"
+    if base and (parts.query or parts.fragment or url.endswith(("?", "#"))):
+        return "has a ? query or # fragment, which the request paths would be appended to"
+    return None
+
+
 def transport_error(error: Exception, where: str) -> PublishError:
     """Turn a ``requests`` transport failure into a PublishError that says if a retry is safe."""
     import requests

@@ -39,7 +39,7 @@ from metpost.platforms.api import (
     Receipt,
     TextLimits,
 )
-from metpost.platforms.http import transport_error
+from metpost.platforms.http import transport_error, url_problem
 
 if TYPE_CHECKING:
     import requests
@@ -130,6 +130,8 @@ class WebhookPlatform(Platform):
         url = settings.get("url")
         if url is not None and not URL.fullmatch(url):
             problems["url"] = f"'{url}' is not an http(s) address like https://example.org/hook"
+        elif url is not None and (unusable := url_problem(url, base=False)):
+            problems["url"] = f"'{url}' {unusable}; write an address like https://example.org/hook"
         body = settings.get("body")
         problem = body_problem(body) if body is not None else None
         if problem:
