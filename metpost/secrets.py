@@ -31,16 +31,22 @@ def resolve_credentials(account: Account,
                         environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """The account's secrets read from ``environ``, and the names of variables that are unset.
 
-    Each secret found is remembered by ``REDACT``.
+    A secret is used without the white space around it: no platform's token has any, and an
+    environment file written on Windows (or ``echo`` into one) leaves a carriage return or a
+    newline that the platform would refuse as a wrong token. Each secret found is remembered
+    by ``REDACT``, as given and as used.
     """
     values: dict[str, str] = {}
     missing: list[str] = []
+    given: list[str] = []
     for key, variable in account.credentials.items():
         value = environ.get(variable, "")
         if value.strip():
-            values[key] = value
+            values[key] = value.strip()
+            given.append(value)
         else:
             missing.append(variable)
+    REDACT.add(given)
     REDACT.add(values.values())
     return values, missing
 

@@ -40,6 +40,18 @@ def test_send_posts_to_x_and_facebook_with_each_accounts_credentials(fleet):
     assert document["broadcast"]
 
 
+def test_secrets_are_used_without_the_white_space_an_env_file_leaves(fleet):
+    # A Windows-edited environment file ends each value with "\r"; no token has white space.
+    padded = {name: f" {value}\r\n" for name, value in fleet.env.items()
+              if name.startswith("HACKNEY_")}
+    outcome = fleet.run([*ARGS, "--yes"], env=padded)
+    assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+    assert fleet.x_texts("MPSHackney") == [HACKNEY]
+    assert fleet.page_texts("1001") == [HACKNEY.replace("hackney-x", "hackney-facebook")]
+    page_post = next(r for r in fleet.graph.requests if r.method == "POST")
+    assert page_post.form()["access_token"] == "hackney-page-token-s3cr3t"
+
+
 def test_plain_output_lists_each_post_and_a_summary(fleet):
     outcome = fleet.run([*ARGS, "--yes"])
     assert outcome.exit_code == 0
