@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from metpost.approvals import ApprovalPolicy
 from metpost.errors import ConfigError
 from metpost.models import ACCOUNT_STATUSES, Account, Borough, Config, Personality
 from metpost.plugins import platform_classes
@@ -26,6 +25,9 @@ from metpost.yamlsource import (
     one_line,
     read_yaml,
 )
+
+if TYPE_CHECKING:
+    from metpost.approvals import ApprovalPolicy
 
 CONFIG_ENV = "METPOST_CONFIG"
 
@@ -137,14 +139,15 @@ class ConfigValidator:
             raise ConfigError(*self.problems)
         return Config(path=self.path, boroughs=boroughs, personalities=personalities,
                       accounts=tuple(accounts), timezone=timezone, x_apps=x_apps,
-                      public_safety_only=public_safety_only, approvals=approvals)
+                      public_safety_only=public_safety_only, approval_policy=approvals)
 
     def approvals(self, value: object, accounts: list[Account],
                   boroughs: Mapping[str, Borough],
-                  personalities: Mapping[str, Personality]) -> ApprovalPolicy:
-        """``approvals``: where broadcasts need approval before they go out, and by whom."""
+                  personalities: Mapping[str, Personality]) -> ApprovalPolicy | None:
+        """``approvals``: where broadcasts need approval before they go out, and by whom;
+        None when the file has no ``approvals``."""
         if value is None:
-            return ApprovalPolicy()
+            return None
         from metpost.approvals_config import approval_policy
 
         return approval_policy(self, value, accounts, boroughs, personalities)

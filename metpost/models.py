@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from metpost.approvals import ApprovalPolicy
 from metpost.platforms.api import Media
 from metpost.status import PostStatus
+
+if TYPE_CHECKING:  # loaded only where a file asks for approvals (or a review reads them)
+    from metpost.approvals import ApprovalPolicy
 
 # An account's place in a staged rollout: "live" accounts are posted to; "planned" ones (not
 # launched yet) and "paused" ones are left out of selections and listed as skipped.
@@ -83,8 +86,23 @@ class Config:
     # Every broadcast is a public-safety announcement (an alert service): X's exception for
     # identical posts on several accounts always applies.
     public_safety_only: bool = False
-    # Where a broadcast must be approved before it goes out, and by whom (``approvals:``).
-    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    # Where a broadcast must be approved before it goes out, and by whom (``approvals:``);
+    # None when the file says nothing of approvals.
+    approval_policy: ApprovalPolicy | None = None
+
+    @property
+    def approvals(self) -> ApprovalPolicy:
+        """The file's approval policy, else one that needs no approval anywhere."""
+        if self.approval_policy is not None:
+            return self.approval_policy
+        from metpost.approvals import ApprovalPolicy
+
+        return ApprovalPolicy()
+
+    @property
+    def approvals_configured(self) -> bool:
+        """Approval is needed somewhere (answered without loading the approval rules)."""
+        return self.approval_policy is not None and self.approval_policy.configured
 
     @property
     def templates_dir(self) -> Path:

@@ -107,8 +107,8 @@ def test_a_json_dry_run_loads_only_what_it_uses(tmp_path):
     import os
 
     unused = ("importlib.metadata", "sqlite3", "socket", "rich", "tweepy", "facebook",
-              "requests", "metpost.reviews", "metpost.ledger.sql", "metpost.delivery.engine",
-              "metpost.runner")
+              "requests", "metpost.approvals", "metpost.reviews", "metpost.ledger.sql",
+              "metpost.delivery.engine", "metpost.runner")
     loaded, printed = loaded_by(
         ["send", "--config", "accounts.yaml", "--all", "--template", "rumour-control", "--var",
          "rumour=r", "--var", "truth=t", "--dry-run", "--json"], unused,

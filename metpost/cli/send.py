@@ -180,7 +180,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                                                   again)
         if progress is not None:
             output.note(_rerun_note(progress, broadcast, dry_run=True))
-        if config.approvals.configured and not urgent:
+        if config.approvals_configured and not urgent:
             from metpost.reviews import approval_note
 
             needs = approval_note(broadcast, config, _actor(as_name))
