@@ -19,7 +19,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-gc.set_threshold(20_000, *gc.get_threshold()[1:])
+gc.set_threshold(100_000, *gc.get_threshold()[1:])
 
 import facebook  # noqa: E402
 import tweepy  # noqa: E402
