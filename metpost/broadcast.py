@@ -104,14 +104,16 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
     media_for = _images_by_platform(config, template, {a.platform for a in accounts}, images,
                                     require_alt)
     renderer = Renderer(config, template, bound, now or local_now(config))
-    posts: list[Post] = []
+    texts: list[tuple[Account, str]] = []
     errors: dict[str, None] = {}  # ordered set: one line per distinct render error
-    for account in accounts:
-        try:
-            text = renderer.render(account)
-        except TemplateError as error:
-            errors.update(dict.fromkeys(error.problems))
-            continue
+    with renderer.many():
+        for account in accounts:
+            try:
+                texts.append((account, renderer.render(account)))
+            except TemplateError as error:
+                errors.update(dict.fromkeys(error.problems))
+    posts: list[Post] = []
+    for account, text in texts:
         platform = platforms[account.platform]
         _, missing = resolve_credentials(account, environ)
         media = media_for[account.platform]

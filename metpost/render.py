@@ -27,7 +27,8 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, wraps
@@ -296,6 +297,7 @@ class Renderer:
         self.variables = dict(variables)
         self.now = now
         self.env = message_environment(config.templates_dir)
+        self._clock = RenderClock(RENDER_SECONDS)
         self._compiled: dict[Path, jinja2.Template] = {}
         # file -> the account it ran out of time for. It is not run again this run, so that a
         # broadcast to 66 accounts fails in a second, not in 66.
@@ -312,6 +314,11 @@ class Renderer:
             context["personality"] = self.config.personalities[account.personality]
         return context
 
+    def many(self) -> AbstractContextManager[RenderClock]:
+        """``with renderer.many():`` around a run of ``render`` calls: the render clock's
+        handler stays installed throughout, instead of for each render in turn."""
+        return self._clock.held()
+
     def render(self, account: Account) -> str:
         """The finished text for ``account``, trimmed of surrounding whitespace.
 
@@ -324,7 +331,7 @@ class Renderer:
             raise TemplateError(f"{source.path}: not rendered for account '{account.name}': it "
                                 f"took longer than {RENDER_SECONDS:g} s for '{slow_for}'")
         try:
-            with RenderClock(RENDER_SECONDS):
+            with self._clock:
                 text = self._render_text(source, account)
         except RenderTimeout as timeout:
             self._too_slow[source.path] = account.name
@@ -696,46 +703,48 @@ class RenderTimeout(BaseException):
 
 
 class RenderClock:
-    """Interrupts the code it wraps after ``seconds``, with SIGALRM.
+    """Interrupts the code it wraps (``with clock:``) after ``seconds``, with SIGALRM.
 
     Only the main thread receives signals, so in other threads (and where there is no
     ``setitimer``) it does nothing. An alarm someone else had set (pytest-timeout sets one)
     still goes off when it is due, to its own handler, and is set again afterwards.
+
+    For a run of renders, ``held()`` keeps the clock's handler installed throughout, so that
+    each ``with clock:`` only winds and stops the timer (two system calls, where installing
+    and restoring the handler each time cost a sixth of a broadcast's rendering).
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._running = False  # our alarm may interrupt now
         self._installed = False
+        self._installed_for_one = False  # installed by __enter__, for one render only
         self._previous_handler: Any = None
-        self._outer_due: float | None = None  # when the alarm we found was to go off
+        self._outer_due: float | None = None  # when the alarm we found is to go off
         self._outer_interval = 0.0
         self._deadline = 0.0
 
-    def __enter__(self) -> RenderClock:
-        if not _HAS_ALARMS or threading.get_ident() != threading.main_thread().ident:
-            return self
-        outer_delay, self._outer_interval = signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
-        self._installed = self._running = True
-        if outer_delay:
-            now = time.monotonic()
-            self._outer_due = now + outer_delay
-            self._deadline = now + self.seconds
-            if outer_delay < self.seconds:
-                signal.setitimer(signal.ITIMER_REAL, outer_delay)
-        return self
+    @contextmanager
+    def held(self) -> Iterator[RenderClock]:
+        """Keep the handler installed while the renders inside run, each in ``with clock:``."""
+        self._install()
+        try:
+            yield self
+        finally:
+            self._uninstall()
 
-    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
-        if self._outer_due is not None and time.monotonic() >= self._outer_due:
-            # The alarm we found was due first: it is its owner's, not ours.
-            self._outer_due = None
-            if callable(self._previous_handler):
-                self._previous_handler(signum, frame)
-            signal.setitimer(signal.ITIMER_REAL, max(self._deadline - time.monotonic(), 1e-6))
-            return
-        if self._running:
-            raise RenderTimeout
+    def __enter__(self) -> RenderClock:
+        self._installed_for_one = not self._installed
+        if self._installed_for_one:
+            self._install()
+        if self._installed:
+            now = time.monotonic()
+            self._deadline = now + self.seconds
+            due = self._deadline if self._outer_due is None else min(self._deadline,
+                                                                      self._outer_due)
+            self._running = True
+            signal.setitimer(signal.ITIMER_REAL, max(due - now, 1e-6))
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         if not self._installed:
@@ -743,12 +752,45 @@ class RenderClock:
         try:
             self._running = False
         finally:  # even if the alarm interrupts the line above
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._previous_handler)
-            if self._outer_due is not None:
+            if self._installed_for_one:
+                self._uninstall()
+            else:  # between renders only the alarm we found may go off
+                signal.setitimer(signal.ITIMER_REAL, 0 if self._outer_due is None
+                                 else max(self._outer_due - time.monotonic(), 1e-6))
+
+    def _install(self) -> None:
+        if not _HAS_ALARMS or threading.get_ident() != threading.main_thread().ident:
+            return
+        outer_delay, self._outer_interval = signal.setitimer(signal.ITIMER_REAL, 0)
+        self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+        self._installed = True
+        self._outer_due = None
+        if outer_delay:
+            self._outer_due = time.monotonic() + outer_delay
+            signal.setitimer(signal.ITIMER_REAL, outer_delay)
+
+    def _uninstall(self) -> None:
+        if not self._installed:
+            return
+        self._installed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._previous_handler)
+        if self._outer_due is not None:
+            signal.setitimer(signal.ITIMER_REAL, max(self._outer_due - time.monotonic(), 1e-6),
+                             self._outer_interval)
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        if self._outer_due is not None and time.monotonic() >= self._outer_due:
+            # The alarm we found was due first: it is its owner's, not ours.
+            self._outer_due = None
+            if callable(self._previous_handler):
+                self._previous_handler(signum, frame)
+            if self._running:
                 signal.setitimer(signal.ITIMER_REAL,
-                                 max(self._outer_due - time.monotonic(), 1e-6),
-                                 self._outer_interval)
+                                 max(self._deadline - time.monotonic(), 1e-6))
+            return
+        if self._running:
+            raise RenderTimeout
 
 
 _HAS_ALARMS = hasattr(signal, "setitimer")  # not on Windows

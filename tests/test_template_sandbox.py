@@ -505,3 +505,63 @@ def test_clock_keeps_an_alarm_someone_else_set():
         signal.signal(signal.SIGALRM, previous)
         if saved[0]:
             signal.setitimer(signal.ITIMER_REAL, *saved)
+
+
+def test_a_held_clock_times_each_render_and_nothing_between():
+    clock = RenderClock(0.05)
+    previous = signal.getsignal(signal.SIGALRM)
+    outer = signal.getitimer(signal.ITIMER_REAL)[0]  # pytest-timeout's alarm, if it set one
+    began = time.monotonic()
+    with clock.held():
+        with clock:
+            busy(0.01)  # in time
+        busy(0.15)  # between renders the clock's own alarm interrupts nothing,
+        signal.raise_signal(signal.SIGALRM)  # not even one delivered late
+        started = time.monotonic()
+        with pytest.raises(RenderTimeout), clock:
+            busy(5)
+        assert time.monotonic() - started < 1
+        with clock:  # wound afresh: a full 0.05 s again
+            busy(0.03)
+        assert signal.getsignal(signal.SIGALRM) is not previous
+    assert signal.getsignal(signal.SIGALRM) is previous
+    left = signal.getitimer(signal.ITIMER_REAL)[0]
+    assert (abs(left - (outer - (time.monotonic() - began))) < 0.1) if outer else left == 0
+
+
+def test_a_held_clock_keeps_an_alarm_someone_else_set():
+    fired: list[float] = []
+
+    def theirs(*_: object) -> None:
+        fired.append(time.monotonic())
+
+    previous = signal.signal(signal.SIGALRM, theirs)
+    saved = signal.setitimer(signal.ITIMER_REAL, 0.2)  # pytest-timeout's, if it set one
+    started = time.monotonic()
+    try:
+        clock = RenderClock(0.05)  # each render's limit falls before their alarm
+        with clock.held():
+            with clock:
+                busy(0.01)
+            assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.2  # theirs, still set
+            busy(0.25)  # it falls due between renders: to its own handler
+            assert fired and 0.15 < fired[0] - started < 0.3
+            with clock:
+                busy(0.01)
+        assert signal.getsignal(signal.SIGALRM) is theirs
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0 and len(fired) == 1
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # one due before the first render
+        with clock.held():
+            busy(0.15)
+            assert len(fired) == 2
+            with clock:
+                busy(0.01)
+        signal.setitimer(signal.ITIMER_REAL, 0.3)  # and one due after the renders are over
+        with clock.held(), clock:
+            busy(0.01)
+        assert 0.1 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.3
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if saved[0]:
+            signal.setitimer(signal.ITIMER_REAL, *saved)
