@@ -59,21 +59,60 @@ def masked_text(text: str, values: Iterable[str]) -> str:
     folded = masked.casefold()
     for value in values:
         needle = comparable_text(value)
+        folded_needle = needle.casefold()
         # Most of an account's values (its name, its handle) are not in its text: a plain
         # containment test spares compiling a pattern for each, across thousands of accounts.
-        if needle.casefold() not in folded:
+        if folded_needle not in folded:
             continue
-        masked = _whole_word(needle).sub(MASK, masked)
+        # A value is nearly always in the text as it was written (the template put it there):
+        # replaced so, it needs no pattern, and an account's own link or handle, different
+        # in every account, would need one compiled for each. Only when the value is still
+        # there in some other case (or inside a longer word) does the pattern decide.
+        replaced = _mask_as_written(masked, needle)
+        if folded_needle in replaced.casefold():
+            replaced = _whole_word(needle).sub(MASK, masked)
+        masked = replaced
         folded = masked.casefold()
     return masked
+
+
+def _mask_as_written(text: str, needle: str) -> str:
+    """``text`` with each whole-word occurrence of ``needle``, in its own case, masked: as
+    ``_whole_word(needle)`` would mask those, without compiling it."""
+    word_start, word_end = _word_ends(needle)
+    pieces: list[str] = []
+    kept = 0  # text[kept:] is not copied yet
+    found = text.find(needle)
+    while found >= 0:
+        end = found + len(needle)
+        if (not (word_start and found and _is_word(text[found - 1]))
+                and not (word_end and end < len(text) and _is_word(text[end]))):
+            pieces += [text[kept:found], MASK]
+            kept = end
+            found = text.find(needle, end)
+        else:
+            found = text.find(needle, found + 1)
+    return "".join([*pieces, text[kept:]]) if pieces else text
+
+
+def _is_word(char: str) -> bool:
+    """``\\w`` of Python's ``re`` for str: a letter or digit (``str.isalnum``), or "_"."""
+    return char.isalnum() or char == "_"
+
+
+def _word_ends(value: str) -> tuple[bool, bool]:
+    """Whether ``value`` must stand as a word at its start, and at its end (see
+    ``_whole_word``)."""
+    return bool(re.match(r"\w", value)), bool(re.search(r"\w$", value))
 
 
 @lru_cache(maxsize=4096)
 def _whole_word(value: str) -> re.Pattern[str]:
     # A value that starts or ends with a letter or digit must stand as a word there, so "CE",
     # a command unit, is not found inside "POLICE".
-    before = r"(?<!\w)" if re.match(r"\w", value) else ""
-    after = r"(?!\w)" if re.search(r"\w$", value) else ""
+    word_start, word_end = _word_ends(value)
+    before = r"(?<!\w)" if word_start else ""
+    after = r"(?!\w)" if word_end else ""
     return re.compile(before + re.escape(value) + after, re.IGNORECASE)
 
 

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from metpost.tlds import COUNTRY_TLDS, GENERIC_TLDS
 
@@ -613,6 +613,9 @@ def parse_tweet(text: str) -> TweetLength:
     )
 
 
+# A post's text is weighed more than once (checked against its limit, then shown with its
+# length; a thread's split tries each part again): the latest are remembered.
+@lru_cache(maxsize=1024)
 def weighted_length(text: str) -> int:
     """X's weighted length of ``text``: ``parse_tweet(text).weighted_length``."""
     normalized = unicodedata.normalize("NFC", text)

@@ -261,3 +261,40 @@ def test_x_access_is_validated_against_the_apps_the_accounts_use(strict):
     assert ("X app HACKNEY_X_CONSUMER_KEY (free): 1 post; within its caps (17 posts per 24 "
             "hours per app, 17 per account), not counting its other posts of the last 24 hours"
             in dry.stderr.splitlines())
+
+
+def test_masking_as_written_agrees_with_the_pattern_on_thousands_of_texts():
+    # Values are masked as written when they stand in the text only so; else the pattern
+    # decides. Both must give what the pattern alone gives, on awkward texts: values in other
+    # cases, inside longer words, next to each other, repeated, with no word at an end.
+    import random
+
+    from metpost.platforms.api import comparable_text
+    from metpost.similarity import MASK, _whole_word, masked_text
+
+    def by_pattern(text: str, values: list[str]) -> str:
+        masked = comparable_text(text)
+        for value in values:
+            needle = comparable_text(value)
+            if needle.casefold() in masked.casefold():
+                masked = _whole_word(needle).sub(MASK, masked)
+        return masked
+
+    rng = random.Random(20261201)
+    words = ["Hackney", "CE", "ce", "police", "POLICE", "@MPSHackney", "mpshackney", "Brent",
+             "Brentford", "https://www.met.police.uk/area/hackney/", "a-", "-a", "//", "x_y",
+             "a-a", "xa", "a-a-a",
+             "Straße", "STRASSE", "\u017ft", "Kelvin", "\u212aelvin", "İstanbul", "ΣΟΦΙΑ",
+             "σοφια", "42", "4 2"]
+    joins = [" ", "", ", ", ": ", "-", "/", "_", "\n", ". ", "@"]
+    for _ in range(3000):
+        values = rng.sample(words, rng.randint(1, 4))
+        tokens = []
+        for _ in range(rng.randint(1, 8)):
+            word = rng.choice(words + values * 2)
+            if rng.random() < 0.3:
+                word = rng.choice([word.upper(), word.lower(), word.title(), word.swapcase()])
+            tokens += [word, rng.choice(joins)]
+        text = "".join(tokens)
+        ordered = sorted(set(values), key=len, reverse=True)
+        assert masked_text(text, ordered) == by_pattern(text, ordered), (text, ordered)
