@@ -306,6 +306,26 @@ def test_cron_line_names_this_metpost_and_the_files_absolutely(cli_run, tmp_path
     assert "chmod 600" in outcome.stderr
 
 
+@pytest.mark.parametrize(("ledger", "refusal"), [
+    ("mysql://metpost@db/metpost",
+     "Error: Invalid value for '--ledger': mysql://metpost@db/metpost is not a ledger metpost "
+     "can use"),
+    ("", "Error: Invalid value for '--ledger': it is empty"),
+    ("postgresql://metpost:hunter2@db/metpost",
+     "metpost: error: --ledger postgresql://metpost@db/metpost: the URL must not contain the "
+     "database password"),
+])
+def test_cron_line_writes_no_ledger_that_due_could_not_use(cli_run, ledger, refusal):
+    # Not a line that keeps a ledger of its own (a folder "mysql:", or the default file), nor
+    # one with the database password in the crontab and in every cron mail.
+    outcome = cli_run(["schedule", "cron-line", "--config", str(PROJECT / "accounts.yaml"),
+                       "--ledger", ledger])
+    assert outcome.exit_code == 2
+    assert outcome.stdout == ""
+    assert outcome.error_lines[-1].startswith(refusal)
+    assert "hunter2" not in outcome.stdout + outcome.stderr
+
+
 def test_the_readme_cron_line_is_the_one_cron_line_prints():
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Running from cron", 1)[1].split("\n## ", 1)[0]

@@ -97,8 +97,8 @@ def selection_options(function: F) -> F:
     return function
 
 
-def _checked_ledger(ctx: click.Context, param: click.Parameter,
-                    value: str | None) -> str | None:
+def checked_ledger(ctx: click.Context, param: click.Parameter,
+                   value: str | None) -> str | None:
     """An empty --ledger, or a URL that is not PostgreSQL's, is refused as the command line is
     read, before any file is read or anything is shown."""
     if value is None:
@@ -119,7 +119,7 @@ def ledger_option(function: F) -> F:
     """``--ledger PATH`` (or $METPOST_LEDGER)."""
     return click.option(
         "--ledger", "ledger_file", metavar="PATH|URL", envvar="METPOST_LEDGER",
-        callback=_checked_ledger,
+        callback=checked_ledger,
         help="History database: a SQLite file, or postgresql://user@host/db for a ledger "
              "shared by several hosts, its password in PGPASSWORD or ~/.pgpass (also "
              "$METPOST_LEDGER; default: metpost/ledger.sqlite3 in the user data directory).",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from metpost.cli.due import Moment, schedules_option
-from metpost.cli.options import config_option, json_option, load
+from metpost.cli.options import checked_ledger, config_option, json_option, load
 
 if TYPE_CHECKING:
     from metpost.models import Config
@@ -111,7 +111,8 @@ def preview(name: str, at: datetime | None, full: bool, schedules_file: str | No
 @click.option("--env-file", default=DEFAULT_ENV_FILE, show_default=True, metavar="PATH",
               help="A file of NAME=value lines with the accounts' secrets, read by the shell "
                    "before metpost runs (keep it chmod 600).")
-@click.option("--ledger", "ledger_file", metavar="PATH", envvar="METPOST_LEDGER",
+@click.option("--ledger", "ledger_file", metavar="PATH|URL", envvar="METPOST_LEDGER",
+              callback=checked_ledger,
               help="The ledger due should use (also $METPOST_LEDGER; default: the user's, as "
                    "metpost due would pick).")
 @schedules_option
@@ -128,9 +129,11 @@ def cron_line(every: int, env_file: str, ledger_file: str | None, schedules_file
     import sys
 
     from metpost import output
-    from metpost.ledger.urls import is_database_url
+    from metpost.ledger.urls import is_database_url, refuse_password
 
     load(config_file)  # a line for a config that does not load would fail at every run
+    if ledger_file and is_database_url(ledger_file):
+        refuse_password(ledger_file)  # a crontab is no place for it, nor is the cron mail
     command = _metpost_command(sys.executable)
     arguments = ["due", "--config", str(Path(config_file).absolute())]
     if schedules_file:  # else due finds schedules.yaml beside the config, named absolutely
