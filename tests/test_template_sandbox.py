@@ -482,29 +482,43 @@ def test_clock_does_nothing_in_other_threads():
     assert finished == [True]
 
 
-def test_clock_keeps_an_alarm_someone_else_set():
-    fired: list[float] = []
+class TheirAlarm:
+    """Someone else's SIGALRM handler (pytest-timeout's, say): it notes when it fires."""
 
-    def theirs(*_: object) -> None:
-        fired.append(time.monotonic())
+    def __init__(self) -> None:
+        self.fired: list[float] = []
 
-    previous = signal.signal(signal.SIGALRM, theirs)
-    saved = signal.setitimer(signal.ITIMER_REAL, 0.3)  # pytest-timeout's, if it set one
+    def __call__(self, *_: object) -> None:
+        self.fired.append(time.monotonic())
+
+
+@pytest.fixture
+def theirs():
+    """Their handler installed; afterwards it, and any alarm pytest-timeout had set, put back."""
+    handler = TheirAlarm()
+    previous = signal.signal(signal.SIGALRM, handler)
+    saved = signal.setitimer(signal.ITIMER_REAL, 0)
     try:
-        with RenderClock(5):
-            busy(0.05)
-        assert 0.1 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.3
-        assert signal.getsignal(signal.SIGALRM) is theirs and not fired
-        started = time.monotonic()
-        with RenderClock(5):  # the other alarm falls due inside: it goes to its own handler
-            busy(0.5)
-        assert fired and fired[0] - started < 0.3
-        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+        yield handler
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if saved[0]:
             signal.setitimer(signal.ITIMER_REAL, *saved)
+
+
+def test_clock_keeps_an_alarm_someone_else_set(theirs):
+    fired = theirs.fired
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    with RenderClock(5):
+        busy(0.05)
+    assert 0.1 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.3
+    assert signal.getsignal(signal.SIGALRM) is theirs and not fired
+    started = time.monotonic()
+    with RenderClock(5):  # the other alarm falls due inside: it goes to its own handler
+        busy(0.5)
+    assert fired and fired[0] - started < 0.3
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
 
 
 def test_a_held_clock_times_each_render_and_nothing_between():
@@ -529,39 +543,28 @@ def test_a_held_clock_times_each_render_and_nothing_between():
     assert (abs(left - (outer - (time.monotonic() - began))) < 0.1) if outer else left == 0
 
 
-def test_a_held_clock_keeps_an_alarm_someone_else_set():
-    fired: list[float] = []
-
-    def theirs(*_: object) -> None:
-        fired.append(time.monotonic())
-
-    previous = signal.signal(signal.SIGALRM, theirs)
-    saved = signal.setitimer(signal.ITIMER_REAL, 0.2)  # pytest-timeout's, if it set one
+def test_a_held_clock_keeps_an_alarm_someone_else_set(theirs):
+    fired = theirs.fired
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
     started = time.monotonic()
-    try:
-        clock = RenderClock(0.05)  # each render's limit falls before their alarm
-        with clock.held():
-            with clock:
-                busy(0.01)
-            assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.2  # theirs, still set
-            busy(0.25)  # it falls due between renders: to its own handler
-            assert fired and 0.15 < fired[0] - started < 0.3
-            with clock:
-                busy(0.01)
-        assert signal.getsignal(signal.SIGALRM) is theirs
-        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0 and len(fired) == 1
-        signal.setitimer(signal.ITIMER_REAL, 0.1)  # one due before the first render
-        with clock.held():
-            busy(0.15)
-            assert len(fired) == 2
-            with clock:
-                busy(0.01)
-        signal.setitimer(signal.ITIMER_REAL, 0.3)  # and one due after the renders are over
-        with clock.held(), clock:
+    clock = RenderClock(0.05)  # each render's limit falls before their alarm
+    with clock.held():
+        with clock:
             busy(0.01)
-        assert 0.1 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.3
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if saved[0]:
-            signal.setitimer(signal.ITIMER_REAL, *saved)
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.2  # theirs, still set
+        busy(0.25)  # it falls due between renders: to its own handler
+        assert fired and 0.15 < fired[0] - started < 0.3
+        with clock:
+            busy(0.01)
+    assert signal.getsignal(signal.SIGALRM) is theirs
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0 and len(fired) == 1
+    signal.setitimer(signal.ITIMER_REAL, 0.1)  # one due before the first render
+    with clock.held():
+        busy(0.15)
+        assert len(fired) == 2
+        with clock:
+            busy(0.01)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)  # and one due after the renders are over
+    with clock.held(), clock:
+        busy(0.01)
+    assert 0.1 < signal.getitimer(signal.ITIMER_REAL)[0] < 0.3
