@@ -52,6 +52,16 @@ def test_secrets_are_used_without_the_white_space_an_env_file_leaves(fleet):
     assert page_post.form()["access_token"] == "hackney-page-token-s3cr3t"
 
 
+def test_a_padded_secret_is_used_and_redacted_without_its_white_space():
+    from metpost.models import Account
+    from metpost.secrets import REDACT, resolve_credentials
+
+    account = Account(name="a", platform="x", credentials={"token": "PADDED_TOKEN"})
+    values, missing = resolve_credentials(account, {"PADDED_TOKEN": " padded-9f3k2qz\r\n"})
+    assert values == {"token": "padded-9f3k2qz"} and missing == []
+    assert "padded-9f3k2qz" not in REDACT("the platform echoed padded-9f3k2qz back")
+
+
 def test_plain_output_lists_each_post_and_a_summary(fleet):
     outcome = fleet.run([*ARGS, "--yes"])
     assert outcome.exit_code == 0
