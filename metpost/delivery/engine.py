@@ -28,24 +28,24 @@ For each post the ledger lets this run claim:
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
 from metpost.attemptlog import AttemptLog
 from metpost.delivery import reconcile
+from metpost.delivery.clients import Clients
 from metpost.delivery.fanout import fan_out
 from metpost.delivery.heartbeat import Heartbeat
 from metpost.delivery.holds import Holds
+from metpost.delivery.outcomes import Outcomes, Unit, and_then
 from metpost.delivery.policy import Clock, DeliveryPolicy, SystemClock
 from metpost.ledger import Claim, Ledger, LedgerError, LedgerPart, LedgerPost
 from metpost.models import Account, SendResult
 from metpost.platforms.api import (
-    Destination,
     Media,
     Platform,
     PostRequest,
@@ -54,7 +54,7 @@ from metpost.platforms.api import (
     RemotePost,
 )
 from metpost.plugins import platform_classes
-from metpost.secrets import REDACT, resolve_credentials
+from metpost.secrets import REDACT
 from metpost.status import PostStatus
 
 T = TypeVar("T")
@@ -79,8 +79,8 @@ class Delivery:
         self.stop = stop or threading.Event()
         self.platforms = platform_classes()
         self.holds = Holds()
-        self._clients: dict[str, Platform] = {}
-        self._clients_lock = threading.Lock()
+        self.clients = Clients(self.platforms, environ, policy.timeouts)
+        self.outcomes = Outcomes(ledger, broadcast_id, self.log, self.clock, policy.lease)
         self._active: set[int] = set()  # claimed post ids this run still works on
         self._active_lock = threading.Lock()
         self._deadline = 0.0
@@ -116,7 +116,7 @@ class Delivery:
                     done[claim.post.id] = result
                     if on_result:
                         on_result(result)
-        self._close_clients()
+        self.clients.close_all()
         return [done[claim.post.id] for claim in claims]
 
     def retract(self, posts: Sequence[LedgerPost]) -> list[SendResult]:
@@ -124,7 +124,7 @@ class Delivery:
         self._deadline = self.clock.monotonic() + self.policy.deadline
         results = list(fan_out(posts, lambda post: post.platform, self._retract_one,
                                self.policy.concurrency))
-        self._close_clients()
+        self.clients.close_all()
         return results
 
     def renew_claims(self) -> None:
@@ -152,17 +152,18 @@ class Delivery:
                 self._active.discard(post.id)
             # An account has one post per broadcast: its connections can go now, while other
             # posts are still in flight, rather than all at the end.
-            self._release_client(account)
+            self.clients.release(account)
 
     def _deliver_claimed(self, claim: Claim, account: Account) -> SendResult:
         post = claim.post
         if claim.action == "already":
             if post.state == PostStatus.RETRACTED:
-                return self._result(account, post, PostStatus.RETRACTED, error=RETRACTED_HINT)
-            return self._result(account, post, PostStatus.ALREADY_SENT)
+                return self.outcomes.result(account, post, PostStatus.RETRACTED,
+                                            error=RETRACTED_HINT)
+            return self.outcomes.result(account, post, PostStatus.ALREADY_SENT)
         if claim.action == "busy":
-            return self._result(account, post, PostStatus.BUSY,
-                                error="another metpost run is sending this post now")
+            return self.outcomes.result(account, post, PostStatus.BUSY,
+                                        error="another metpost run is sending this post now")
         try:
             return self._work(claim, account)
         except LedgerError:
@@ -173,19 +174,19 @@ class Delivery:
                 PostStatus.FAILED)
             reason = REDACT(f"internal error while sending: {type(error).__name__}: {error}")
             self.ledger.settle(post.id, state, error=reason)
-            return self._result(account, post, state, error=reason)
+            return self.outcomes.result(account, post, state, error=reason)
 
     def _work(self, claim: Claim, account: Account) -> SendResult:
         post = claim.post
-        unit = _Unit(post)
+        unit = Unit(post)
         if self._stopping():
-            return self._not_sent(account, unit)
+            return self.outcomes.not_sent(account, unit)
         try:
-            client = self._client(account)
+            client = self.clients.of(account)
         except Exception as error:
             reason = REDACT(f"cannot set up the {self._title(post)} client: {error}")
             self.ledger.settle(post.id, PostStatus.FAILED, error=reason)
-            return self._result(account, post, PostStatus.FAILED, error=reason)
+            return self.outcomes.result(account, post, PostStatus.FAILED, error=reason)
         media = () if post.repost_of else tuple(self._media.get(post.idempotency_key, ()))
         parts = [] if post.repost_of else self._parts.get(post.idempotency_key, [])
         if parts:
@@ -198,24 +199,24 @@ class Delivery:
             if not isinstance(source, LedgerPost):
                 # Nothing was sent: a rerun (or metpost retry) reposts once the source is out.
                 self.ledger.settle(post.id, PostStatus.FAILED, error=source)
-                return self._result(account, post, PostStatus.FAILED, error=source)
+                return self.outcomes.result(account, post, PostStatus.FAILED, error=source)
             request = replace(request, repost_of=Receipt(remote_id=source.remote_id or "",
                                                          url=source.url))
         if claim.action == "reconcile" and not never_tried and not self._idempotent(
                 client, post.first_attempt_at):
             looked = self._look(client, unit, request)
             if isinstance(looked, reconcile.Found):
-                return self._result(account, post, PostStatus.ALREADY_SENT)
+                return self.outcomes.result(account, post, PostStatus.ALREADY_SENT)
             if isinstance(looked, reconcile.Unreadable):
-                return self._unknown(account, unit,
-                                     f"may have been posted; could not check: {looked.reason}")
+                return self.outcomes.unknown(
+                    account, unit, f"may have been posted; could not check: {looked.reason}")
         # A post whose earlier outcome is unknown, on a platform that takes a resend for a
         # no-op, is resent without looking: it may exist all along.
         resent_unseen = claim.action == "reconcile" and not never_tried and self._idempotent(
             client, post.first_attempt_at)
         changed = _changed_media(media)
         if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
-            return self._give_up(resent_unseen, account, unit, changed, 0)
+            return self.outcomes.give_up(resent_unseen, account, unit, changed, 0)
         return self._send(client, account, unit, request, may_exist=resent_unseen)
 
     # -- threads ------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ class Delivery:
             if part.state == PostStatus.SENT and part.remote_id:
                 receipt = Receipt(remote_id=part.remote_id, url=part.url)
             else:
-                unit = _Unit(post, part, len(parts), head)
+                unit = Unit(post, part, len(parts), head)
                 outcome = self._send_part(client, account, unit, previous,
                                           media if part.position == 1 else ())
                 if isinstance(outcome, SendResult):
@@ -242,9 +243,9 @@ class Delivery:
             previous = receipt
         assert head is not None  # a thread has parts
         self.ledger.settle(post.id, PostStatus.SENT, remote_id=head.remote_id, url=head.url)
-        return self._result(account, post, PostStatus.SENT)
+        return self.outcomes.result(account, post, PostStatus.SENT)
 
-    def _send_part(self, client: Platform, account: Account, unit: _Unit,
+    def _send_part(self, client: Platform, account: Account, unit: Unit,
                    previous: Receipt | None, media: tuple[Media, ...]) -> Receipt | SendResult:
         """One part of a thread: its receipt once it is out, else the thread's result (the
         part failed, is unknown, or the run stopped or lost its claim)."""
@@ -261,11 +262,11 @@ class Delivery:
             if isinstance(looked, reconcile.Found):
                 return Receipt(remote_id=looked.remote.remote_id, url=looked.remote.url)
             if isinstance(looked, reconcile.Unreadable):
-                return self._unknown(account, unit,
-                                     f"may have been posted; could not check: {looked.reason}")
+                return self.outcomes.unknown(
+                    account, unit, f"may have been posted; could not check: {looked.reason}")
         changed = _changed_media(media)
         if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
-            return self._give_up(idempotent, account, unit, changed, 0)
+            return self.outcomes.give_up(idempotent, account, unit, changed, 0)
         result = self._send(client, account, unit, request, may_exist=idempotent)
         current = self._current_part(part)
         if current.state == PostStatus.SENT and current.remote_id:
@@ -287,25 +288,25 @@ class Delivery:
         return (f"not reposted: the post of {post.repost_of}, which this reposts, is not on "
                 f"{self._title(post)} ({state}); a rerun reposts it once that post is sent")
 
-    def _send(self, client: Platform, account: Account, unit: _Unit,
+    def _send(self, client: Platform, account: Account, unit: Unit,
               request: PostRequest, *, may_exist: bool = False) -> SendResult:
         post = unit.post
         attempt = 0
         hold_keys = [f"{account.platform}:{account.name}", *client.throttle_keys()]
         while True:
             if self._stopping():
-                return self._interrupted(may_exist, account, unit, attempt)
+                return self.outcomes.interrupted(may_exist, account, unit, attempt)
             hold = self.holds.longest(hold_keys, self.clock.time())
             if hold is not None:
                 if not hold.retryable or not self._can_wait_until(hold.until):
-                    return self._give_up(may_exist, account, unit,
-                                         self._until(hold.reason, hold.until), attempt)
+                    return self.outcomes.give_up(may_exist, account, unit,
+                                                 self._until(hold.reason, hold.until), attempt)
                 if self.clock.wait(hold.until - self.clock.time(), self.stop):
-                    return self._interrupted(may_exist, account, unit, attempt)
-            first_attempt_at = self._begin(unit)
+                    return self.outcomes.interrupted(may_exist, account, unit, attempt)
+            first_attempt_at = self.outcomes.begin(unit)
             if first_attempt_at is None:
-                return self._result(account, post, PostStatus.BUSY,
-                                    error="another metpost run took this post over")
+                return self.outcomes.result(account, post, PostStatus.BUSY,
+                                            error="another metpost run took this post over")
             attempt += 1
             if request.first_attempt_at is None:  # this was the first: now it has a time
                 request = replace(request, first_attempt_at=first_attempt_at)
@@ -322,8 +323,8 @@ class Delivery:
                         self.clock.time() + wait)
                     self.holds.place(keys, until, reason, error.retry_safe)
                 if error.maybe_posted or error.duplicate:
-                    self._log(post, attempt, "maybe-posted" if error.maybe_posted else
-                              "duplicate", started, error.status, reason)
+                    self.outcomes.log(post, attempt, "maybe-posted" if error.maybe_posted else
+                                      "duplicate", started, error.status, reason)
                     settled = self._after_maybe_posted(client, account, unit, request, error,
                                                        reason, attempt)
                     if settled is not None:
@@ -334,24 +335,24 @@ class Delivery:
                     continue
                 if error.retry_safe:
                     if wait is None:
-                        return self._give_up(may_exist, account, unit,
-                                             self._gave_up(error, account, reason), attempt,
-                                             started, error.status, error)
-                    self._log(post, attempt, "retry", started, error.status, reason)
+                        return self.outcomes.give_up(may_exist, account, unit,
+                                                     self._gave_up(error, account, reason), attempt,
+                                                     started, error.status, error)
+                    self.outcomes.log(post, attempt, "retry", started, error.status, reason)
                     if self.clock.wait(wait, self.stop):
                         if may_exist:
-                            return self._unknown(account, unit, _then(
+                            return self.outcomes.unknown(account, unit, and_then(
                                 reason, "may have been posted (interrupted before the resend)"))
-                        return self._not_sent(account, unit, tried=True)
+                        return self.outcomes.not_sent(account, unit, tried=True)
                     continue
-                return self._give_up(may_exist, account, unit,
-                                     self._until(reason, error.retry_at), attempt, started,
-                                     error.status, error)
-            self._record_sent(unit, receipt)
-            self._log(post, attempt, "sent", started)
-            return self._result(account, post, PostStatus.SENT)
+                return self.outcomes.give_up(may_exist, account, unit,
+                                             self._until(reason, error.retry_at), attempt, started,
+                                             error.status, error)
+            self.outcomes.record_sent(unit, receipt)
+            self.outcomes.log(post, attempt, "sent", started)
+            return self.outcomes.result(account, post, PostStatus.SENT)
 
-    def _after_maybe_posted(self, client: Platform, account: Account, unit: _Unit,
+    def _after_maybe_posted(self, client: Platform, account: Account, unit: Unit,
                             request: PostRequest, error: PublishError, reason: str,
                             attempt: int) -> SendResult | None:
         """The post may exist: find it, or say why not. None means: absent, send again."""
@@ -360,44 +361,44 @@ class Delivery:
         if error.maybe_posted and self._idempotent(client, request.first_attempt_at):
             wait = self._retry_wait(error, attempt)
             if wait is None:
-                return self._unknown(account, unit, _then(
+                return self.outcomes.unknown(account, unit, and_then(
                     reason, "may have been posted (a rerun resends it with the same "
                     "idempotency key, which cannot post twice)"))
             if self.clock.wait(wait, self.stop):
-                return self._unknown(account, unit, _then(
+                return self.outcomes.unknown(account, unit, and_then(
                     reason, "may have been posted (interrupted before the resend)"))
             return None
         if not capabilities.can_list_recent:
-            return self._unknown(account, unit, _then(
+            return self.outcomes.unknown(account, unit, and_then(
                 reason, f"may have been posted, and {self._title(post)} cannot list posts to "
                 "check"))
         # Give the platform a moment to list what it made, then look.
         wait = self._retry_wait(error, attempt)
         if wait is not None and self.clock.wait(wait, self.stop):
-            return self._unknown(account, unit, _then(
+            return self.outcomes.unknown(account, unit, and_then(
                 reason, "may have been posted (interrupted before it could be checked)"))
         looked = self._look(client, unit, request, further_back=error.duplicate)
         if isinstance(looked, reconcile.Found):
-            return self._result(account, post, PostStatus.SENT)
+            return self.outcomes.result(account, post, PostStatus.SENT)
         if isinstance(looked, reconcile.Unreadable):
-            return self._unknown(account, unit, _then(
+            return self.outcomes.unknown(account, unit, and_then(
                 reason, f"may have been posted; could not check: {looked.reason}"))
         if error.duplicate and looked.lookalike is not None:
             where = looked.lookalike.url or looked.lookalike.remote_id
-            return self._fail(account, unit, _then(
+            return self.outcomes.fail(account, unit, and_then(
                 reason, f"the same text is already live there as {where}"), attempt,
                 cause=error)
         if error.duplicate:
-            return self._unknown(account, unit, _then(
+            return self.outcomes.unknown(account, unit, and_then(
                 reason, "no post with this text was found on the account to confirm it; look "
                 "at the account"))
         if wait is None:
-            return self._unknown(account, unit, _then(
+            return self.outcomes.unknown(account, unit, and_then(
                 reason, "may have been posted; not found yet, and the deadline leaves no time "
                 "to resend; a rerun checks again"))
         return None
 
-    def _look(self, client: Platform, unit: _Unit, request: PostRequest, *,
+    def _look(self, client: Platform, unit: Unit, request: PostRequest, *,
               further_back: bool = False) -> reconcile.Search:
         """Search the platform for the post (or the thread's part) and adopt it when found.
         ``further_back``: list a day before the first attempt too, to name the post a
@@ -426,7 +427,7 @@ class Delivery:
         outcome = {reconcile.Found: "reconciled-found", reconcile.Absent: "reconciled-absent",
                    reconcile.Unreadable: "reconcile-failed"}[type(looked)]
         reason = REDACT(looked.reason) if isinstance(looked, reconcile.Unreadable) else None
-        self._log(post, 0, outcome, started, error=reason)
+        self.outcomes.log(post, 0, outcome, started, error=reason)
         return looked
 
     # -- retract ------------------------------------------------------------------------------
@@ -434,7 +435,7 @@ class Delivery:
     def _retract_one(self, post: LedgerPost) -> SendResult:
         account = self.accounts[post.account]
         if post.state == PostStatus.RETRACTED:
-            return self._result(account, post, PostStatus.RETRACTED)
+            return self.outcomes.result(account, post, PostStatus.RETRACTED)
         started = self.clock.monotonic()
         parts = self.ledger.parts(post.idempotency_key)
         # A thread's parts that went out go last first, so that no reply is left answering a
@@ -448,12 +449,12 @@ class Delivery:
                 # Still out (in part, for a thread): the post keeps its state.
                 kept = PostStatus.SENT if not parts else post.state
                 self.ledger.settle(post.id, kept, error=f"retract failed: {failure}")
-                return self._result(account, post, PostStatus.FAILED,
-                                    error=f"not deleted: {failure}")
+                return self.outcomes.result(account, post, PostStatus.FAILED,
+                                            error=f"not deleted: {failure}")
             if part is not None:
                 self.ledger.settle_part(part, PostStatus.RETRACTED)
         self.ledger.settle(post.id, PostStatus.RETRACTED)
-        return self._result(account, post, PostStatus.RETRACTED)
+        return self.outcomes.result(account, post, PostStatus.RETRACTED)
 
     def _delete(self, account: Account, post: LedgerPost, remote_id: str,
                 started: float) -> str | None:
@@ -463,16 +464,16 @@ class Delivery:
         while True:
             attempt += 1
             try:
-                client = self._client(account)
+                client = self.clients.of(account)
                 self._guarded(partial(client.delete, remote_id), maybe_posted=False)
             except PublishError as error:
                 reason = REDACT(error.reason)
                 wait = self._retry_wait(error, attempt) if error.retry_safe else None
                 if wait is not None and not self.clock.wait(wait, self.stop):
                     continue
-                self._log(post, attempt, "retract-failed", started, error.status, reason)
+                self.outcomes.log(post, attempt, "retract-failed", started, error.status, reason)
                 return reason
-            self._log(post, attempt, "retracted", started)
+            self.outcomes.log(post, attempt, "retracted", started)
             return None
 
     # -- helpers ------------------------------------------------------------------------------
@@ -491,32 +492,6 @@ class Delivery:
     def _stopping(self) -> bool:
         """Asked to stop (Ctrl-C), or the ledger failed: no new request may start."""
         return self.stop.is_set() or self._halted.is_set()
-
-    def _client(self, account: Account) -> Platform:
-        """The one client of ``account`` for this run."""
-        with self._clients_lock:
-            client = self._clients.get(account.name)
-            if client is None:
-                credentials, _ = resolve_credentials(account, self.environ)
-                destination = Destination(account=account.name, handle=account.handle,
-                                          settings=account.settings, credentials=credentials,
-                                          api_url=account.api_url,
-                                          timeouts=self.policy.timeouts)
-                client = self.platforms[account.platform](destination)
-                self._clients[account.name] = client
-            return client
-
-    def _release_client(self, account: Account) -> None:
-        with self._clients_lock:
-            client = self._clients.pop(account.name, None)
-        if client is not None:
-            with contextlib.suppress(Exception):  # best effort: the post is settled
-                client.close()
-
-    def _close_clients(self) -> None:
-        for client in self._clients.values():
-            with contextlib.suppress(Exception):  # best effort: the run is over either way
-                client.close()
 
     @staticmethod
     def _guarded(call: Callable[[], T], *, maybe_posted: bool) -> T:
@@ -557,126 +532,6 @@ class Delivery:
     def _title(self, post: LedgerPost) -> str:
         return self.platforms[post.platform].title
 
-    def _fail(self, account: Account, unit: _Unit, reason: str, attempt: int,
-              started: float | None = None, status: int | None = None,
-              cause: PublishError | None = None) -> SendResult:
-        post = unit.post
-        self._settle(unit, PostStatus.FAILED, reason)
-        self._log(post, attempt, "failed", started, status, unit.named(reason))
-        result = self._result(account, post, PostStatus.FAILED)
-        if cause is None:
-            return result
-        return replace(result, problem=cause.problem, permission=cause.permission)
-
-    def _give_up(self, may_exist: bool, account: Account, unit: _Unit, reason: str,
-                 attempt: int, started: float | None = None, status: int | None = None,
-                 cause: PublishError | None = None) -> SendResult:
-        """The post could not be sent now: failed, or unknown when an earlier attempt may have
-        made it (an idempotent resend was under way), so that a rerun checks before sending."""
-        if may_exist:
-            return self._unknown(account, unit, _then(
-                reason, "an earlier attempt may have posted it (a rerun resends it with the same "
-                "idempotency key, which cannot post twice)"))
-        return self._fail(account, unit, reason, attempt, started, status, cause)
-
-    def _unknown(self, account: Account, unit: _Unit, reason: str) -> SendResult:
-        post = unit.post
-        self._settle(unit, PostStatus.UNKNOWN, reason)
-        self._log(post, 0, "unknown", None, None, unit.named(reason))
-        return self._result(account, post, PostStatus.UNKNOWN)
-
-    def _not_sent(self, account: Account, unit: _Unit, *, tried: bool = False) -> SendResult:
-        """Interrupted before this post's request: give it back for the next run."""
-        post = unit.post
-        if tried:  # this run's requests failed in ways that posted nothing
-            back = PostStatus.FAILED
-        elif post.state == PostStatus.SENDING:  # a dead run's claim: unknown if it tried
-            back = PostStatus.UNKNOWN if post.attempts else PostStatus.PENDING
-        else:
-            back = post.state
-        if unit.part is not None:
-            part = unit.part
-            if tried:
-                part_back = PostStatus.FAILED
-            elif part.state == PostStatus.SENDING:
-                part_back = PostStatus.UNKNOWN if part.attempts else PostStatus.PENDING
-            else:
-                part_back = part.state
-            self.ledger.settle_part(part, part_back, error=part.error)
-            if part_back == PostStatus.UNKNOWN:  # the next run must look for it first
-                back = PostStatus.UNKNOWN
-        self.ledger.release(post.id, back)
-        return self._result(account, post, PostStatus.NOT_SENT,
-                            error="not sent: the run was interrupted; a rerun sends it")
-
-    def _interrupted(self, may_exist: bool, account: Account, unit: _Unit,
-                     attempt: int) -> SendResult:
-        """Asked to stop before the next request: a post an earlier attempt may have made is
-        unknown (the next run checks it first); else it is given back, failed if this run's
-        requests for it all failed without posting."""
-        if may_exist:
-            return self._unknown(account, unit, "may have been posted (interrupted before the "
-                                 "resend)")
-        return self._not_sent(account, unit, tried=attempt > 0)
-
-    # -- what one request is about: a post, or one part of a thread ----------------------------
-
-    def _begin(self, unit: _Unit) -> float | None:
-        """Compare-and-set before a request (see ``Ledger.begin_attempt``)."""
-        if unit.part is None:
-            return self.ledger.begin_attempt(unit.post.id, self.policy.lease)
-        return self.ledger.begin_part_attempt(unit.post.id, unit.part, self.policy.lease)
-
-    def _record_sent(self, unit: _Unit, receipt: Receipt) -> None:
-        if unit.part is None:
-            self.ledger.settle(unit.post.id, PostStatus.SENT, remote_id=receipt.remote_id,
-                               url=receipt.url)
-        else:  # the thread stays claimed until its last part is out
-            self.ledger.settle_part(unit.part, PostStatus.SENT, remote_id=receipt.remote_id,
-                                    url=receipt.url)
-
-    def _settle(self, unit: _Unit, state: PostStatus, reason: str) -> None:
-        """Record that the post (or the thread, at this part) failed or is unknown."""
-        if unit.part is not None:
-            self.ledger.settle_part(unit.part, state, error=reason)
-        head = unit.head
-        self.ledger.settle(unit.post.id, state, error=unit.named(reason),
-                           remote_id=head.remote_id if head else None,
-                           url=head.url if head else None)
-
-    def _log(self, post: LedgerPost, attempt: int, outcome: str, started: float | None,
-             status: int | None = None, error: str | None = None) -> None:
-        latency = None if started is None else round((self.clock.monotonic() - started) * 1000)
-        self.log.write(broadcast=self.broadcast_id, account=post.account,
-                       platform=post.platform, attempt=attempt, outcome=outcome,
-                       status=status, latency_ms=latency, error=error)
-
-    def _result(self, account: Account, post: LedgerPost, status: PostStatus,
-                error: str | None = None) -> SendResult:
-        current = self.ledger.post(post.id)
-        shown_error = error if error is not None else (
-            None if status.delivered else current.error)
-        return SendResult(account=account, text=current.text, status=status,
-                          remote_id=current.remote_id, url=current.url, error=shown_error,
-                          attempts=current.attempts)
-
-
-@dataclass(frozen=True)
-class _Unit:
-    """What one request publishes: a post, or one part of a thread (``part``, of ``count``,
-    after the thread's first part ``head`` when that is out)."""
-
-    post: LedgerPost
-    part: LedgerPart | None = None
-    count: int = 0
-    head: Receipt | None = None
-
-    def named(self, reason: str) -> str:
-        """``reason``, saying which part of the thread it is about."""
-        if self.part is None:
-            return reason
-        return f"part {self.part.position} of {self.count}: {reason}"
-
 
 def _changed_media(media: Sequence[Media]) -> str | None:
     """Why an image is no longer the file that was checked when the broadcast was recorded
@@ -684,15 +539,6 @@ def _changed_media(media: Sequence[Media]) -> str | None:
     from metpost.media import still_the_same
 
     return next((problem for item in media if (problem := still_the_same(item))), None)
-
-
-def _clause(reason: str) -> str:
-    """A platform's sentence made ready to be continued after a semicolon."""
-    return reason.rstrip(" .")
-
-
-def _then(reason: str, more: str) -> str:
-    return f"{_clause(reason)}; {more}"
 
 
 def _clock_time(moment: float) -> str:
