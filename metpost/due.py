@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from metpost.broadcast import Broadcast, prepare
 from metpost.errors import MetpostError
-from metpost.ledger import BroadcastRecord, Ledger
+from metpost.ledger import BroadcastRecord, Ledger, LedgerError
 from metpost.models import Config, SendResult
 from metpost.render import MessageTemplate, inline_template, load_template
 from metpost.runner import RunControl, send
@@ -75,12 +75,41 @@ def run_due(config: Config, schedules: Sequence[Schedule], ledger: Ledger | None
     at. ``ledger`` may be None only for a dry run with no ledger yet."""
     control = control or RunControl()
     checked = {schedule.name: _checked(ledger, schedule.name) for schedule in schedules}
-    outcomes = [_one(config, due, ledger, environ, dry_run, control)
+    outcomes = [_guarded_one(config, due, ledger, environ, dry_run, control)
                 for due in due_slots(schedules, now, catch_up, checked)]
     if ledger is not None and not dry_run:
-        for schedule in schedules:
-            ledger.mark_schedule_checked(schedule.name, now.timestamp())
+        try:
+            for schedule in schedules:
+                ledger.mark_schedule_checked(schedule.name, now.timestamp())
+        except LedgerError as error:
+            # The slots' outcomes stand; the next run looks from the previous mark again,
+            # finds what this one sent, and so repeats nothing.
+            raise DueReportIncomplete(outcomes, f"could not record that this run looked at "
+                                                f"the schedules: {error}") from error
     return outcomes
+
+
+class DueReportIncomplete(Exception):
+    """The ledger failed after the slots were dealt with: ``outcomes`` is what this run did,
+    ``problem`` what it could not record (the report must still be shown)."""
+
+    def __init__(self, outcomes: list[SlotOutcome], problem: str) -> None:
+        super().__init__(problem)
+        self.outcomes = outcomes
+        self.problem = problem
+
+
+def _guarded_one(config: Config, due: DueSlot, ledger: Ledger | None,
+                 environ: Mapping[str, str], dry_run: bool, control: RunControl) -> SlotOutcome:
+    """``_one``, or, when the ledger fails while the slot is looked at or sent, an unknown
+    slot: posts may have gone out before the failure, and only a run with a working ledger
+    can tell (the next ``due`` inside the window checks each on its platform first)."""
+    try:
+        return _one(config, due, ledger, environ, dry_run, control)
+    except LedgerError as error:
+        return SlotOutcome(due.slot, UNKNOWN, error=f"{error}; whether its posts went out is "
+                           "not recorded: the next metpost due checks them on their platforms "
+                           "before sending anything")
 
 
 def _checked(ledger: Ledger | None, name: str) -> datetime | None:

@@ -287,3 +287,83 @@ def test_a_due_killed_mid_flight_is_finished_by_the_rerun_without_a_duplicate(ac
     exactly_one_post_each(fleet)
     # The posts the dead run had made were found, not made again.
     assert len([r for r in fleet.x.requests + fleet.graph.requests if r.method == "POST"]) == 4
+
+
+# -- the ledger failing during a run -----------------------------------------------------------
+
+def refuse_writes_to(fleet, table: str, when: str = "TRUE") -> None:
+    """Make the ledger refuse writes to ``table`` (those rows ``when`` holds for), as a full
+    disk would, from now on."""
+    message = "database or disk is full"
+    if fleet.ledger.startswith("postgres"):
+        fleet.ledger_execute(
+            f"CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN "
+            f"RAISE EXCEPTION '{message}'; END $$ LANGUAGE plpgsql; "
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT OR UPDATE ON {table} "
+            f"FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION refuse_{table}()")
+    else:
+        for event in ("INSERT", "UPDATE"):
+            fleet.ledger_execute(f"CREATE TRIGGER refuse_{table}_{event} BEFORE {event} ON "
+                                 f"{table} WHEN {when} BEGIN SELECT RAISE(ABORT, '{message}'); "
+                                 "END")
+
+
+def allow_writes_to(fleet, table: str) -> None:
+    if fleet.ledger.startswith("postgres"):
+        fleet.ledger_execute(f"DROP TRIGGER refuse_{table} ON {table}")
+    else:
+        for event in ("INSERT", "UPDATE"):
+            fleet.ledger_execute(f"DROP TRIGGER refuse_{table}_{event}")
+
+
+def test_a_ledger_that_fails_after_the_posts_went_out_still_gets_them_reported(fleet):
+    write_schedules(fleet, TAKEOVER)
+    assert due(fleet, "2026-12-01T07:55:00Z") == quiet()  # the ledger and its marks exist
+    refuse_writes_to(fleet, "schedule_runs")
+    outcome = due(fleet, "2026-12-01T08:05:00Z", "--json")
+    # The post went out and is reported as sent; what could not be recorded is said, and cron
+    # hears of it (exit 1), rather than "bad input, nothing was sent" (exit 2).
+    assert outcome.exit_code == 1, outcome.stderr
+    assert slots(outcome) == [("on-the-street", "2026-12-01T08:00", "sent")]
+    [unrecorded] = json.loads(outcome.stdout)["notes"]
+    assert unrecorded.startswith("could not record that this run looked at the schedules: ")
+    assert "database or disk is full" in unrecorded
+    assert outcome.stderr.splitlines() == [f"metpost due: {unrecorded}"]
+    # The next run, with a working ledger, repeats nothing.
+    allow_writes_to(fleet, "schedule_runs")
+    assert due(fleet, "2026-12-01T08:10:00Z") == quiet()
+    assert len(fleet.x_texts("MPSHackney")) == 1
+
+
+def test_a_slot_the_ledger_cannot_record_is_unknown_and_the_next_is_still_sent(fleet):
+    write_schedules(fleet, TAKEOVER + textwrap.indent(textwrap.dedent("""\
+        - name: roads
+          cron: "0 8 * * *"
+          timezone: Europe/London
+          select: {account: [camden-x]}
+          message: "Roads around {{ borough }} market reopen at 6pm."
+        """), "  "))
+    assert due(fleet, "2026-12-01T07:55:00Z") == quiet()
+    refuse_writes_to(fleet, "broadcasts", "NEW.label LIKE 'schedule:on-the-street:%'")
+    outcome = due(fleet, "2026-12-01T08:05:00Z", "--json")
+    assert outcome.exit_code == 1, outcome.stderr
+    first, second = json.loads(outcome.stdout)["slots"]
+    assert (first["schedule"], first["status"]) == ("on-the-street", "unknown")
+    assert "database or disk is full" in first["error"]
+    assert "the next metpost due checks them on their platforms" in first["error"]
+    assert (second["schedule"], second["status"]) == ("roads", "sent")
+    assert fleet.x_texts("MPSHackney") == []
+    assert fleet.x_texts("MPSCamden") == ["Roads around Camden market reopen at 6pm."]
+    # Once the ledger takes it, the next run inside the window sends the slot, once.
+    allow_writes_to(fleet, "broadcasts")
+    assert due(fleet, "2026-12-01T08:10:00Z") == quiet()
+    assert len(fleet.x_texts("MPSHackney")) == 1 and len(fleet.x_texts("MPSCamden")) == 1
+
+
+def test_a_dry_run_shows_each_slot_due_and_what_it_would_send(fleet):
+    write_schedules(fleet, TAKEOVER)
+    outcome = due(fleet, "2026-12-01T08:05:00Z", "--dry-run")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.stdout == ("dry run      on-the-street 2026-12-01T08:00\n"
+                              "    hackney-x: Today PC Amy Patel (CE123) runs @MPSHackney.\n")
+    assert fleet.x.request_count == 0

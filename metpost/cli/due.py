@@ -93,7 +93,7 @@ def due(catch_up: timedelta, now: datetime | None, dry_run: bool, verbose: bool,
 
     from metpost import output
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
-    from metpost.due import run_due
+    from metpost.due import DueReportIncomplete, run_due
     from metpost.errors import EXIT_OK, EXIT_SOME_FAILED
     from metpost.ledger import Ledger, NoLedger, open_ledger
     from metpost.runner import RunControl
@@ -111,11 +111,17 @@ def due(catch_up: timedelta, now: datetime | None, dry_run: bool, verbose: bool,
         control = RunControl()
     else:
         ledger, control = delivery_from(options)
+    unrecorded: list[str] = []
     with stop_on_ctrl_c() as stop:
-        outcomes = run_due(config, schedules, ledger, os.environ, moment, catch_up,
-                           dry_run=dry_run, control=replace(control, stop=stop))
-    output.show_due(outcomes, output.output_mode(as_json), verbose=verbose)
+        try:
+            outcomes = run_due(config, schedules, ledger, os.environ, moment, catch_up,
+                               dry_run=dry_run, control=replace(control, stop=stop))
+        except DueReportIncomplete as incomplete:
+            outcomes, unrecorded = incomplete.outcomes, [incomplete.problem]
+    # A dry run is asked for to be read: it always shows each slot, and what it would send.
+    output.show_due(outcomes, output.output_mode(as_json), verbose=verbose or dry_run,
+                    notes=unrecorded)
     if stop.is_set():
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
-    raise click.exceptions.Exit(EXIT_SOME_FAILED if any(o.problem for o in outcomes)
-                                else EXIT_OK)
+    problem = unrecorded or any(outcome.problem for outcome in outcomes)
+    raise click.exceptions.Exit(EXIT_SOME_FAILED if problem else EXIT_OK)

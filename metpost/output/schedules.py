@@ -22,28 +22,40 @@ def slot_record(outcome: SlotOutcome) -> dict[str, Any]:
             "status": outcome.status, "broadcast": outcome.broadcast, "error": outcome.error}
 
 
-def show_due(outcomes: Sequence[SlotOutcome], mode: Mode, *, verbose: bool) -> None:
-    """The slots looked at: JSON when asked; one line each with ``--verbose``; and, when any
-    failed or was missed, a summary on stderr."""
+def show_due(outcomes: Sequence[SlotOutcome], mode: Mode, *, verbose: bool,
+             notes: Sequence[str] = ()) -> None:
+    """The slots looked at: JSON when asked; one line each with ``verbose`` (and, for a dry
+    run's slot, each post it would send); and, when any failed or was missed, or ``notes``
+    say what the run could not record, a summary on stderr."""
     if mode == "json":
-        emit_json({"slots": [slot_record(outcome) for outcome in outcomes]})
+        document: dict[str, Any] = {"slots": [slot_record(outcome) for outcome in outcomes]}
+        if notes:
+            document["notes"] = list(notes)
+        emit_json(document)
     elif verbose:
         if not outcomes:
             echo("no slot was due")
         for outcome in outcomes:
             echo(_line(outcome))
+            if outcome.preview is not None:
+                for post in outcome.preview.posts:
+                    text = post.text.replace("\n", "\n      ")
+                    echo(f"    {post.account.name}: {text}")
     problems = [outcome for outcome in outcomes if outcome.problem]
-    if not problems:
+    if not problems and not notes:
         return
-    note(f"metpost due: {len(problems)} of {len(outcomes)} slot"
-         f"{'s' if len(outcomes) != 1 else ''} need{'s' if len(problems) == 1 else ''} "
-         "attention:")
+    if problems:
+        note(f"metpost due: {len(problems)} of {len(outcomes)} slot"
+             f"{'s' if len(outcomes) != 1 else ''} need{'s' if len(problems) == 1 else ''} "
+             "attention:")
     for outcome in problems:
         note("  " + _line(outcome))
     broadcasts = sorted({o.broadcast for o in problems if o.broadcast and o.status != "missed"})
     for broadcast in broadcasts:
         note(f"  the next metpost due within the catch-up window tries again; or run: "
              f"metpost retry {broadcast}")
+    for line in notes:
+        note(f"metpost due: {line}")
 
 
 def _line(outcome: SlotOutcome) -> str:
