@@ -50,18 +50,46 @@ def resolve_credentials(account: Account,
     return values, missing
 
 
+# Characters that no escaping below changes: a secret made of them only is echoed as it is.
+_UNESCAPED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def echoed_forms(secret: str) -> set[str]:
-    """Every way ``secret`` may come back in a platform's error, a URL or a log line."""
+    """Every way ``secret`` may come back in a platform's error, a URL or a log line: as it
+    is; percent-, form- and HTML-encoded; and inside a string literal, JSON's (ASCII-escaped
+    or not) or Python's (the repr of an error body, which libraries put in their messages),
+    once or twice over (JSON inside a repr)."""
     import html  # (its entity tables cost a dry run without credentials for nothing)
 
     forms: set[str] = set()
     for value in {secret, secret.strip()}:
         if len(value) < MIN_SECRET_LENGTH:
             continue
+        if _UNESCAPED.fullmatch(value):
+            forms.add(value)
+            continue
         encoded = {_fold_escapes(quote(value, safe="")), _fold_escapes(quote_plus(value, safe=""))}
-        forms |= {value, *encoded, html.escape(value), html.escape(value, quote=False),
-                  json.dumps(value)[1:-1]}
+        plain = {value, *encoded, html.escape(value), html.escape(value, quote=False)}
+        once = {escaped for form in plain for escaped in _in_literals(form)}
+        twice = {escaped for form in once for escaped in _in_literals(form)}
+        forms |= plain | once | twice
     return forms
+
+
+def _in_literals(text: str) -> set[str]:
+    """``text`` as it reads inside a JSON string (ASCII-escaped, or not) and inside a Python
+    string literal (quoted with ', with ", or neither quote escaped)."""
+    return {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
+            *(_python_escaped(text, quote) for quote in ("'", '"', ""))}
+
+
+_PYTHON_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _python_escaped(text: str, quote: str) -> str:
+    """``text`` as Python's repr writes it between ``quote`` marks."""
+    return "".join(_PYTHON_ESCAPES.get(char) or ("\\" + char if char == quote else None)
+                   or (char if char.isprintable() else repr(char)[1:-1]) for char in text)
 
 
 class Redactor:

@@ -280,8 +280,17 @@ def ledger_execute(ledger: str, sql: str) -> None:
 def ledger_text(ledger: str) -> str:
     """Everything ``ledger`` stores, as text: to look for what must never be stored there."""
     if not ledger.startswith("postgresql://"):
+        # The file's bytes and its write-ahead log's (where the latest writes sit until a
+        # checkpoint), and every row as SQLite reads it back.
         path = Path(ledger)
-        return path.read_bytes().decode("latin-1") if path.exists() else ""
+        if not path.exists():
+            return ""
+        stored = [Path(f"{ledger}{suffix}") for suffix in ("", "-wal")]
+        raw = "".join(part.read_bytes().decode("latin-1") for part in stored if part.exists())
+        tables = [row[0] for row in ledger_rows(
+            ledger, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return raw + "\n".join(repr(row) for table in tables
+                               for row in ledger_rows(ledger, f'SELECT * FROM "{table}"'))
     tables = [row[0] for row in ledger_rows(
         ledger, "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = current_schema()")]

@@ -3,8 +3,10 @@ ledger agrees with the platform, across a rerun."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import time
 
 import pytest
 
@@ -97,6 +99,22 @@ def test_rate_limit_beyond_the_deadline_fails_that_post_with_the_reset_time(flee
     assert rerun.exit_code == 0
     assert sorted(statuses(rerun).values()) == ["already sent"] * 3 + ["sent"]
     assert_exactly_one_post_each_and_ledger_agrees(fleet)
+
+
+def test_a_rate_limit_whose_reset_has_passed_is_retried_after_a_backoff_not_at_once(fleet):
+    # The platform's clock is behind ours, or its limit has not refilled: each 429 names a
+    # reset a few seconds in the past. Retrying "until the reset" would mean at once, again
+    # and again: hundreds of requests a second.
+    fleet.x.rate_limit_next(1000, reset_in=-5)
+    started = time.monotonic()
+    send_hackney = ["send", "--account", "hackney-x", *SEND[2:]]
+    outcome = fleet.run([*send_hackney, "--deadline", "3"])
+    assert outcome.exit_code == 1
+    assert time.monotonic() - started < 10
+    posts = [r for r in fleet.x.requests if r.method == "POST"]
+    assert 2 <= len(posts) <= 6, len(posts)  # backoff from 0.5 s within 3 s
+    gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(posts)]
+    assert min(gaps) >= 0.2, gaps
 
 
 def test_accepted_then_dropped_is_found_on_the_platform_not_reposted(fleet):

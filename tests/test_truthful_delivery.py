@@ -481,6 +481,52 @@ def test_a_secret_echoed_in_any_form_is_redacted_everywhere(fleet, tmp_path, for
     assert "tok+en" not in everything and "tok%2" not in everything.lower()
 
 
+# A token with a backslash and both quotes: Python's repr of an error body (Mastodon.py's
+# errors, atproto's) doubles the backslash and escapes a quote; JSON inside it escapes again;
+# JSON written without ensure_ascii keeps the é as it is.
+AWKWARD_TOKEN = "EAAB\\tok\"en'é9-secret"
+PYTHON_FORMS = {
+    "repr of a dict": repr({"message": f"bad token {AWKWARD_TOKEN}"}),
+    "repr of JSON": repr({"message": json.dumps({"password": AWKWARD_TOKEN})}),
+    "JSON, not ASCII-escaped": json.dumps({"t": AWKWARD_TOKEN}, ensure_ascii=False),
+}
+
+
+@pytest.mark.parametrize("form", list(PYTHON_FORMS))
+def test_a_secret_echoed_as_python_or_json_writes_it_is_redacted_everywhere(fleet, tmp_path,
+                                                                            form):
+    fleet.graph.add_page("1001", "Hackney", AWKWARD_TOKEN)
+    echoed = PYTHON_FORMS[form]
+    fleet.graph.queue_fault(1, Fault("echo", answer=lambda _r: Reply(400, {"error": {
+        "message": f"Invalid OAuth access token: {echoed}", "type": "OAuthException",
+        "code": 190, "fbtrace_id": "A1"}})))
+    log = tmp_path / "attempts.jsonl"
+    outcome = fleet.run(["send", "--account", "hackney-facebook", *MESSAGE, "--log-file",
+                         str(log)], env={"HACKNEY_FB_TOKEN": AWKWARD_TOKEN})
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert "[redacted]" in post["error"]
+    everything = outcome.stdout + outcome.stderr + log.read_text() + fleet.ledger_text()
+    assert "9-secret" not in everything and "EAAB" not in everything
+
+
+def test_a_secret_echoed_while_looking_for_a_post_is_kept_out_of_the_ledger(fleet):
+    # The post may have been made (a 500 after it was stored); the look for it is refused in
+    # words that quote the token. What the ledger keeps is shown later by `metpost show`,
+    # which has no secrets in its environment to know what to hide: it must be stored redacted.
+    fleet.graph.add_page("1001", "Hackney", TOKEN)
+    fleet.graph.post_then_fail_next(1)
+    fleet.graph.queue_fault(10, Fault("echo", methods=frozenset({"GET"}), answer=lambda _r: Reply(
+        400, {"error": {"message": f"Malformed access token {TOKEN}", "type": "OAuthException",
+                        "code": 190}})))
+    outcome = fleet.run(["send", "--account", "hackney-facebook", *MESSAGE, "--deadline", "2"],
+                        env={"HACKNEY_FB_TOKEN": TOKEN})
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert post["status"] == "unknown" and "could not check" in post["error"]
+    assert TOKEN not in fleet.ledger_text()
+    shown = fleet.run(["show", "last", "--json"], env={"HACKNEY_FB_TOKEN": ""})
+    assert "could not check" in shown.stdout and TOKEN not in shown.stdout
+
+
 def test_a_message_that_is_not_utf8_is_one_line_and_sends_nothing(fleet):
     import os
     import subprocess

@@ -508,11 +508,14 @@ class Delivery:
         return self.clock.monotonic() + (until - self.clock.time()) < self._deadline
 
     def _retry_wait(self, error: PublishError, attempt: int) -> float | None:
-        """Seconds to wait before the next try, or None when the deadline does not allow it."""
+        """Seconds to wait before the next try, or None when the deadline does not allow it.
+
+        Never less than the backoff: a platform's reset time that is now or past (its clock
+        behind ours, or a limit that has not yet refilled) would otherwise be retried at once,
+        again and again, hundreds of times a second."""
+        wait = self.policy.backoff(attempt)
         if error.retry_at is not None:
-            wait = max(0.0, error.retry_at - self.clock.time())
-        else:
-            wait = self.policy.backoff(attempt)
+            wait = max(wait, error.retry_at - self.clock.time())
         if self.clock.monotonic() + wait >= self._deadline:
             return None
         return wait

@@ -14,6 +14,7 @@ from metpost.delivery.policy import Clock
 from metpost.ledger import Ledger, LedgerPart, LedgerPost
 from metpost.models import Account, SendResult
 from metpost.platforms.api import PublishError, Receipt
+from metpost.secrets import REDACT
 from metpost.status import PostStatus
 
 
@@ -62,7 +63,10 @@ class Outcomes:
                                     url=receipt.url)
 
     def settle(self, unit: Unit, state: PostStatus, reason: str) -> None:
-        """Record that the post (or the thread, at this part) failed or is unknown."""
+        """Record that the post (or the thread, at this part) failed or is unknown. The reason
+        is redacted before it is stored: ``metpost show`` reads it later, without the secrets
+        in its environment to know what to hide."""
+        reason = REDACT(reason)
         if unit.part is not None:
             self.ledger.settle_part(unit.part, state, error=reason)
         head = unit.head
@@ -73,6 +77,7 @@ class Outcomes:
     def log(self, post: LedgerPost, attempt: int, outcome: str, started: float | None,
             status: int | None = None, error: str | None = None) -> None:
         """A line in the attempt log; ``started`` (monotonic) gives the request's latency."""
+        error = None if error is None else REDACT(error)
         latency = None if started is None else round((self.clock.monotonic() - started) * 1000)
         self.attempts.write(broadcast=self.broadcast_id, account=post.account,
                             platform=post.platform, attempt=attempt, outcome=outcome,
@@ -83,7 +88,7 @@ class Outcomes:
         """What the run reports for the post, as the ledger now holds it; ``error`` replaces
         the recorded error (none is shown for a delivered post unless given)."""
         current = self.ledger.post(post.id)
-        shown_error = error if error is not None else (
+        shown_error = REDACT(error) if error is not None else (
             None if status.delivered else current.error)
         return SendResult(account=account, text=current.text, status=status,
                           remote_id=current.remote_id, url=current.url, error=shown_error,
