@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -100,13 +101,11 @@ def test_each_status_carries_its_post_idempotency_key_and_a_rerun_sends_nothing(
     assert instance.fake.request_count == before
 
 
-@pytest.mark.parametrize("fault", ["post_then_fail_500", "post_then_fail_502",
-                                   "post_then_fail_503", "drop"])
-def test_an_error_after_the_status_was_made_is_resent_with_the_same_key(instance, fault):
-    if fault == "drop":
-        instance.fake.drop_after_accept_next(2)
-    else:
-        instance.fake.post_then_fail_next(2, status=int(fault.rsplit("_", 1)[1]))
+def test_an_error_from_mastodon_itself_after_the_status_was_made_is_resent_with_the_key(
+        instance):
+    # A 500 from Mastodon itself: the instance is done with the request, and it stored the
+    # Idempotency-Key with the status it made, so the resend gets that status back.
+    instance.fake.post_then_fail_next(2, status=500)
     outcome = instance.send()
     assert outcome.exit_code == 0, outcome.stdout
     one_status_each(instance)
@@ -119,6 +118,62 @@ def test_an_error_after_the_status_was_made_is_resent_with_the_same_key(instance
     assert sorted(by_key.values()) == [2, 2]
     # Nothing was looked up: within the hour the key alone prevents a second status.
     assert not [r for r in instance.fake.requests if r.method == "GET"]
+
+
+@pytest.mark.parametrize("fault", ["post_then_fail_502", "post_then_fail_503",
+                                   "post_then_fail_504", "drop"])
+def test_a_lost_answer_is_not_resent_while_mastodon_may_still_be_making_it(instance, fault):
+    # No answer, or a proxy's: the instance may still be working on the request, and until it
+    # is done it has not stored the key. Within the run's deadline it is left unknown.
+    if fault == "drop":
+        instance.fake.drop_after_accept_next(2)
+    else:
+        instance.fake.post_then_fail_next(2, status=int(fault.rsplit("_", 1)[1]))
+    outcome = instance.send()
+    assert outcome.exit_code == 1, outcome.stdout
+    assert {p["status"] for p in instance.posts(outcome).values()} == {"unknown"}
+    assert len([r for r in instance.fake.requests if r.method == "POST"]) == 2
+    for post in instance.posts(outcome).values():
+        assert "cannot post twice once this request is over" in post["error"]
+    # Once the request must be over, the rerun resends with the key: no second status.
+    made_a_minute_ago(instance)
+    retried = instance.run(["retry", "last", "--yes", "--json"])
+    assert retried.exit_code == 0, retried.stdout
+    one_status_each(instance)
+
+
+def made_a_minute_ago(instance: Instance) -> None:
+    """Move the ledger's record of the last attempts back past Mastodon's in-flight time."""
+    from metpost.platforms.mastodon import IN_FLIGHT_FOR
+
+    db = sqlite3.connect(instance.ledger)
+    with db:
+        for post_id, updated_at in db.execute("SELECT id, updated_at FROM posts").fetchall():
+            earlier = datetime.fromisoformat(updated_at) - timedelta(seconds=IN_FLIGHT_FOR + 1)
+            db.execute("UPDATE posts SET updated_at = ? WHERE id = ?",
+                       (earlier.isoformat(), post_id))
+    db.close()
+
+
+def test_a_resend_waits_while_a_slow_instance_is_still_making_the_first_status(instance):
+    # The instance takes 3 s to make the status, and stores the key only then; the answer is
+    # lost after 1 s. A resend at once would find no key and make a second status.
+    instance.fake.slow_to_make_next(1, seconds=3)
+    outcome = instance.run(["send", "--account", "hackney-mastodon", *MESSAGE,
+                            "--read-timeout", "1", "--deadline", "8"])
+    [post] = instance.posts(outcome).values()
+    assert post["status"] == "unknown", post
+    time.sleep(3)  # the first request is made by now
+    assert len(instance.fake.live_statuses("mpshackney")) == 1
+    # An immediate retry waits for the in-flight time, which its deadline does not allow.
+    early = instance.run(["retry", "last", "--yes", "--json", "--deadline", "5"])
+    [post] = instance.posts(early).values()
+    assert post["status"] == "unknown" and "may still be making it" in post["error"], post
+    assert len([r for r in instance.fake.requests if r.method == "POST"]) == 1
+    made_a_minute_ago(instance)
+    later = instance.run(["retry", "last", "--yes", "--json"])
+    assert later.exit_code == 0, later.stdout
+    assert len(instance.fake.live_statuses("mpshackney")) == 1
 
 
 def test_a_status_that_may_exist_is_never_reported_failed(instance):

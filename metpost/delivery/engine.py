@@ -214,6 +214,19 @@ class Delivery:
         # no-op, is resent without looking: it may exist all along.
         resent_unseen = claim.action == "reconcile" and not never_tried and self._idempotent(
             client, post.first_attempt_at)
+        if resent_unseen:
+            # The earlier request's answer was lost when the post was last recorded: on a
+            # platform that may still be working on it, the resend waits until it cannot be.
+            until = _parse_time(post.updated_at) + client.capabilities.in_flight_for
+            if until > self.clock.time():
+                if not self._can_wait_until(until):
+                    return self.outcomes.unknown(account, unit, (
+                        f"may have been posted, and {self._title(post)} may still be making "
+                        f"it; a rerun after {_clock_time(until)} resends it with the same "
+                        "idempotency key, which cannot post twice"))
+                if self.clock.wait(until - self.clock.time(), self.stop):
+                    return self.outcomes.unknown(account, unit, "may have been posted "
+                                                 "(interrupted before the resend)")
         changed = _changed_media(media)
         if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
             return self.outcomes.give_up(resent_unseen, account, unit, changed, 0)
@@ -359,11 +372,11 @@ class Delivery:
         post = unit.post
         capabilities = client.capabilities
         if error.maybe_posted and self._idempotent(client, request.first_attempt_at):
-            wait = self._retry_wait(error, attempt)
+            wait = self._retry_wait(error, attempt, at_least=_in_flight_for(client, error))
             if wait is None:
                 return self.outcomes.unknown(account, unit, and_then(
                     reason, "may have been posted (a rerun resends it with the same "
-                    "idempotency key, which cannot post twice)"))
+                    "idempotency key, which cannot post twice once this request is over)"))
             if self.clock.wait(wait, self.stop):
                 return self.outcomes.unknown(account, unit, and_then(
                     reason, "may have been posted (interrupted before the resend)"))
@@ -372,8 +385,8 @@ class Delivery:
             return self.outcomes.unknown(account, unit, and_then(
                 reason, f"may have been posted, and {self._title(post)} cannot list posts to "
                 "check"))
-        # Give the platform a moment to list what it made, then look.
-        wait = self._retry_wait(error, attempt)
+        # Give the platform a moment to list what it made (and to finish making it), then look.
+        wait = self._retry_wait(error, attempt, at_least=_in_flight_for(client, error))
         if wait is not None and self.clock.wait(wait, self.stop):
             return self.outcomes.unknown(account, unit, and_then(
                 reason, "may have been posted (interrupted before it could be checked)"))
@@ -407,7 +420,7 @@ class Delivery:
         current = self.ledger.post(post.id)
         part = self._current_part(unit.part) if unit.part is not None else None
         first = (part.first_attempt_at if part is not None else current.first_attempt_at) or (
-            datetime.fromisoformat(current.created_at).timestamp())
+            _parse_time(current.created_at))
         own_id = part.remote_id if part is not None else current.remote_id
         since = reconcile.search_from(first, self.policy.clock_allowance)
         list_from = reconcile.search_from(first, DUPLICATE_LOOKBACK) if further_back else None
@@ -507,13 +520,15 @@ class Delivery:
     def _can_wait_until(self, until: float) -> bool:
         return self.clock.monotonic() + (until - self.clock.time()) < self._deadline
 
-    def _retry_wait(self, error: PublishError, attempt: int) -> float | None:
-        """Seconds to wait before the next try, or None when the deadline does not allow it.
+    def _retry_wait(self, error: PublishError, attempt: int, *,
+                    at_least: float = 0.0) -> float | None:
+        """Seconds to wait before the next try (``at_least`` that many), or None when the
+        deadline does not allow it.
 
         Never less than the backoff: a platform's reset time that is now or past (its clock
         behind ours, or a limit that has not yet refilled) would otherwise be retried at once,
         again and again, hundreds of times a second."""
-        wait = self.policy.backoff(attempt)
+        wait = max(self.policy.backoff(attempt), at_least)
         if error.retry_at is not None:
             wait = max(wait, error.retry_at - self.clock.time())
         if self.clock.monotonic() + wait >= self._deadline:
@@ -542,6 +557,25 @@ def _changed_media(media: Sequence[Media]) -> str | None:
     from metpost.media import still_the_same
 
     return next((problem for item in media if (problem := still_the_same(item))), None)
+
+
+# Answers that a proxy in front of the platform gives while the platform itself may still be
+# working on the request (a bad gateway, unavailable, a gateway timeout).
+PROXY_STATUSES = frozenset({502, 503, 504})
+
+
+def _in_flight_for(client: Platform, error: PublishError) -> float:
+    """How long the request that ``error`` answered may still be in the platform's hands: its
+    ``in_flight_for`` when no answer came (a timeout, a dropped connection) or a proxy's did;
+    nothing when the platform itself answered, since it has then finished with it."""
+    if error.maybe_posted and (error.status is None or error.status in PROXY_STATUSES):
+        return client.capabilities.in_flight_for
+    return 0.0
+
+
+def _parse_time(recorded: str) -> float:
+    """A time the ledger recorded (ISO 8601), as seconds since the epoch."""
+    return datetime.fromisoformat(recorded).timestamp()
 
 
 def _clock_time(moment: float) -> str:

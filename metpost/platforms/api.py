@@ -73,6 +73,11 @@ class Capabilities:
     # Seconds the platform honours an idempotency key (Mastodon: an hour); None: for ever. Past
     # it, a post that may exist is looked for (can_list_recent) before any resend.
     idempotency_window: float | None = None
+    # Seconds a request whose answer was lost (a read timeout, a proxy's 504) may still be in
+    # the platform's hands. Mastodon records an idempotency key only once the status is made,
+    # so a resend while the first request is still being worked on makes a second status; no
+    # resend (nor a look that could lead to one) happens sooner than this after a lost answer.
+    in_flight_for: float = 0.0
     media: bool = False  # publish() attaches PostRequest.media
     # publish() honours PostRequest.reply_to (and thread_root): a text too long for one post
     # may go out as a thread of replies

@@ -8,6 +8,11 @@ methods/accounts, api/rate-limits, api/guidelines, entities/Error, entities/Inst
   the same key within it returns the status already made instead of a second one. metpost sends
   the post's idempotency key, so a post that may have gone out (no answer, a 5xx) is simply
   resent within the hour; after it, the post is first looked for among the account's statuses.
+  But the key is stored only once the status is made (``PostStatusService`` checks it first
+  and records it last): a resend while the first request is still being worked on makes a
+  second status. So a post whose answer was lost is resent only after ``IN_FLIGHT_FOR``; within
+  a run's deadline that is usually too late, and the post is left unknown for a rerun (or
+  ``metpost retry``) to resend with the same key.
 - Errors are ``{"error": "..."}`` and "the most important part of an error response is the
   HTTP status code": 401 a revoked or wrong token, 403 a disabled or unapproved login, 404
   "Record not found", 422 "Validation failed: ..." (text too long, blank), 429 the rate limit,
@@ -71,6 +76,9 @@ if TYPE_CHECKING:
 DEFAULT_MAX_CHARACTERS = 500
 URL_LENGTH = 23  # configuration.statuses.characters_reserved_per_url
 IDEMPOTENCY_WINDOW = 3600.0  # seconds Mastodon keeps an Idempotency-Key
+# Seconds a status request whose answer was lost may still be being made: a judgement (Mastodon
+# sets no limit of its own; proxies in front commonly give up on a request after 60 s).
+IN_FLIGHT_FOR = 60.0
 PAGE_SIZE = 40  # the most GET /api/v1/accounts/:id/statuses returns at once
 INSTANCE_ROOT = re.compile(r"https?://[^/\s]+/?")
 POSITIVE_NUMBER = re.compile(r"[1-9][0-9]{0,6}")
@@ -135,7 +143,8 @@ class MastodonPlatform(Platform):
     limit_field = "max_characters"
     limits = TextLimits(max_length=DEFAULT_MAX_CHARACTERS, unit="characters")
     capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True,
-                                idempotency_window=IDEMPOTENCY_WINDOW, threads=True,
+                                idempotency_window=IDEMPOTENCY_WINDOW,
+                                in_flight_for=IN_FLIGHT_FOR, threads=True,
                                 can_verify=True, media=True, max_media=4,
                                 media_types=("image/jpeg", "image/png", "image/gif",
                                              "image/heic", "image/heif", "image/webp",

@@ -13,7 +13,10 @@ Routes: ``POST /api/v1/statuses``, ``GET /api/v1/statuses/:id``, ``DELETE /api/v
   ``uri``, ``account``, ``visibility``...). ``Idempotency-Key``: "Idempotency keys are stored for
   up to 1 hour"; within ``idempotency_ttl`` (3,600 s) a request with a key already used by the
   same account answers the status it made (as Mastodon's PostStatusService does), after it a
-  new status is made. ``forget_idempotency_keys()`` makes the hour pass.
+  new status is made. ``forget_idempotency_keys()`` makes the hour pass. As in
+  PostStatusService, the key is looked up first and stored only once the status is made:
+  ``slow_to_make_next()`` makes the next statuses take a while (a loaded instance), and a
+  resend meanwhile makes a second status.
 - ``content`` is sanitised HTML as Mastodon writes it (api/guidelines "Formatting"): a ``<p>``
   per paragraph (blank-line separated), ``<br />`` for a line break, ``&``, ``<``, ``>``, ``"``
   and ``'`` escaped, each ``http(s)://`` link an ``<a>`` whose text is split into an invisible
@@ -62,6 +65,7 @@ import math
 import re
 import time
 import unicodedata
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,6 +149,7 @@ class FakeMastodon(FakeServer):
         self._keys: dict[tuple[str, str], tuple[str, float]] = {}  # -> (status id, stored at)
         self.attachments: dict[str, Attachment] = {}
         self._window_counts: dict[tuple[str, int], int] = {}
+        self._making_delays: deque[float] = deque()  # seconds the next statuses take to make
 
     # -- set-up and inspection ---------------------------------------------------------------
 
@@ -157,6 +162,12 @@ class FakeMastodon(FakeServer):
         """From now on, requests with ``token`` get 401."""
         with self._lock:
             self.revoked.add(token)
+
+    def slow_to_make_next(self, n: int = 1, seconds: float = 3.0) -> None:
+        """The next ``n`` status requests take ``seconds`` between the Idempotency-Key look-up
+        and the status being made (and the key stored)."""
+        with self._lock:
+            self._making_delays.extend([seconds] * n)
 
     def forget_idempotency_keys(self) -> None:
         """Let the hour pass: every Idempotency-Key is forgotten, as Redis expires them."""
@@ -259,6 +270,9 @@ class FakeMastodon(FakeServer):
                 if known and time.time() - known[1] < self.idempotency_ttl:
                     found = self._find(known[0])
                     return Reply(200, self.status_json(found)) if found else _not_found()
+            delay = self._making_delays.popleft() if self._making_delays else 0.0
+        time.sleep(delay)  # the key is not yet stored: a request meanwhile finds none
+        with self._lock:
             if len(media_ids) > 4:
                 return Reply(422, {"error": "Validation failed: You can't attach more than 4 "
                                             "files"})
