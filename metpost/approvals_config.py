@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 APPROVAL_KEYS = ("required", "approvers", "two_person", "expires_after", "standing", "urgent")
 INLINE_MESSAGE = "--message"  # how a scope names a broadcast given with --message
+# The longest expires_after: a plan's expiry is its creation time plus this, which must stay
+# a date (a year is far beyond any approval's use, and far inside what dates hold).
+LONGEST_EXPIRY = timedelta(days=365)
 
 
 class ApprovalsReader:
@@ -134,17 +137,20 @@ class ApprovalsReader:
         return value
 
     def duration(self, path: FieldPath, value: object) -> timedelta:
-        """``2h``, ``90m``, ``1d``, ``1h30m``."""
-        from metpost.schedule import parse_duration
+        """``2h``, ``90m``, ``1d``, ``1h30m``: at most ``LONGEST_EXPIRY``."""
+        from metpost.schedule import DurationTooLong, parse_duration
 
         text = self.validator.string(path, value)
         if text is None:
             return DEFAULT_EXPIRY
         try:
-            return parse_duration(text)
+            return parse_duration(text, LONGEST_EXPIRY)
+        except DurationTooLong as error:
+            self.validator.problem(path, f"{error}: a plan is approved to go out soon, not to "
+                                         "wait for a year")
         except ValueError as error:
             self.validator.problem(path, str(error))
-            return DEFAULT_EXPIRY
+        return DEFAULT_EXPIRY
 
     def standing(self, path: FieldPath, value: object) -> tuple[StandingApproval, ...]:
         """Each ``{<scope>, by: NAME}``: NAME approves, ahead of time, what the scope covers."""

@@ -106,7 +106,12 @@ def _times_after(schedule: Schedule, moment: datetime) -> Iterator[datetime]:
     from cronsim import CronSim
 
     seen: set[str] = set()
-    for at in CronSim(schedule.cron, moment.astimezone(schedule.zone)):
+    times = CronSim(schedule.cron, moment.astimezone(schedule.zone))
+    while True:
+        try:
+            at = next(times)
+        except OverflowError:  # the next time would fall after the year 9999: there is none
+            return
         key = at.strftime("%Y-%m-%dT%H:%M")
         if key in seen:  # the hour October repeats: the second 01:30 is the same slot
             continue
@@ -190,13 +195,36 @@ def due_slots(schedules: Sequence[Schedule], now: datetime, catch_up: timedelta,
     return sorted(looked, key=lambda due: (due.slot.at, due.slot.schedule.name))
 
 
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``2h``, ``1h30m``, ``90s``, ``1d`` as a timedelta; ValueError otherwise."""
+class DurationTooLong(ValueError):
+    """A duration written correctly, but longer than where it is used allows."""
+
+
+def parse_duration(text: str, longest: timedelta = timedelta.max) -> timedelta:
+    """``30m``, ``2h``, ``1h30m``, ``90s``, ``1d`` as a timedelta; ValueError otherwise.
+
+    One longer than ``longest`` is refused too (DurationTooLong): a duration is added to or
+    taken from a date, and a date plus 99999999999999d is no date at all (timedelta itself
+    stops at 999999999d).
+    """
     match = DURATION.fullmatch(text.strip())
     if not text.strip() or match is None or not any(match.groups()):
         raise ValueError(f"'{text}' is not a duration like 30m, 2h, 1h30m or 90s")
-    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except (ValueError, OverflowError):  # more digits than int() reads, or timedelta holds
+        duration = None
+    if duration is None or duration > longest:
+        raise DurationTooLong(f"'{text.strip()}' is longer than {compact_duration(longest)}, the "
+                         "most it may be")
+    return duration
+
+
+def compact_duration(duration: timedelta) -> str:
+    """``duration`` as parse_duration reads it: ``7d``, ``1h30m``, ``90s`` as ``1m30s``."""
+    hours, rest = divmod(duration.seconds, 3600)  # whole numbers: total_seconds() rounds
+    parts = zip((duration.days, hours, *divmod(rest, 60)), "dhms", strict=True)
+    return "".join(f"{amount}{unit}" for amount, unit in parts if amount) or "0s"
 
 
 def parse_moment(text: str, zone: ZoneInfo | None = None) -> datetime:

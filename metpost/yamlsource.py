@@ -47,7 +47,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
-from yaml.reader import Reader
+from yaml.reader import Reader, ReaderError
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
@@ -196,11 +196,35 @@ def _duplicate_key(key: ScalarNode, first: ScalarNode, offset: int) -> YamlProbl
                        f"{_line(first.start_mark, offset)}); {fix}")
 
 
-def _syntax_error(error: yaml.YAMLError, offset: int) -> YamlSyntaxError:
+def _syntax_error(error: yaml.YAMLError, text: str, offset: int) -> YamlSyntaxError:
+    if isinstance(error, ReaderError) and isinstance(error.character, int):
+        return _forbidden_character(error.character, error.position, text, offset)
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     line = (mark.line + 1 if mark else 1) + offset
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
     return YamlSyntaxError(f"invalid YAML: {problem}", line)
+
+
+# Where a line ends, as PyYAML's reader counts lines (a lone CR is read as LF by read_text).
+_LINE_BREAKS = frozenset("\n\x85\u2028\u2029")
+
+
+def _forbidden_character(code: int, position: int, text: str, offset: int) -> YamlSyntaxError:
+    """A character YAML allows nowhere, not even quoted (a NUL, a BEL, U+FFFE), at ``position``.
+
+    PyYAML's reader checks the whole text before parsing, and says only where the character is
+    as an offset into the text: its line and column are counted here, as PyYAML counts lines.
+    The character is named by its code, never shown: a terminal would act on it.
+    """
+    before = text[:position]
+    line_start = max((before.rfind(mark) for mark in _LINE_BREAKS), default=-1) + 1
+    if line_start == 0 and text.startswith("\ufeff"):
+        line_start = 1  # a byte order mark, which no editor shows
+    line = sum(before.count(mark) for mark in _LINE_BREAKS) + 1 + offset
+    kind = ("a control character" if code < 0x20 or 0x7F <= code <= 0x9F
+            else "a character")
+    return YamlSyntaxError(f"column {position - line_start + 1} holds {kind} (#x{code:02x}) "
+                           "that YAML does not allow; remove it", line)
 
 
 # -- the fast reader: libyaml's events straight into data --------------------------------------
@@ -634,11 +658,15 @@ if yaml.__with_libyaml__:
 def _read_exact(text: str, offset: int, *, libyaml: bool) -> YamlDocument:
     """Parse with every node's position; a libyaml syntax error is re-read in PyYAML's words."""
     loader: Any
-    if libyaml and _LIBYAML_EXACT_LOADER is not None:
-        loader = _LIBYAML_EXACT_LOADER(text, offset)
-    else:
-        libyaml = False
-        loader = _PureExactLoader(text, offset)
+    try:
+        # PyYAML's reader checks every character of the text as the loader is made.
+        if libyaml and _LIBYAML_EXACT_LOADER is not None:
+            loader = _LIBYAML_EXACT_LOADER(text, offset)
+        else:
+            libyaml = False
+            loader = _PureExactLoader(text, offset)
+    except yaml.YAMLError as error:
+        raise _syntax_error(error, text, offset) from None
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -647,7 +675,7 @@ def _read_exact(text: str, offset: int, *, libyaml: bool) -> YamlDocument:
     except yaml.YAMLError as error:
         if libyaml:
             return _read_exact(text, offset, libyaml=False)
-        raise _syntax_error(error, offset) from None
+        raise _syntax_error(error, text, offset) from None
     finally:
         loader.dispose()
     return YamlDocument(data, _NodeLines(root, offset))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 SEND = ["send", "--borough", "Hackney", "--template", "rumour-control", "--var", "rumour=a riot",
@@ -172,3 +174,179 @@ def test_metpost_ledger_that_names_no_usable_database_is_refused(fleet, cli_run,
     assert outcome.error_lines[-1] == expected
     assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
     assert list(here.iterdir()) == [] and not home.exists()
+
+
+def refused(outcome, fleet) -> list[str]:
+    """The error lines of a run that must have been refused as bad input, with nothing sent."""
+    assert outcome.exit_code == 2, outcome.stdout + outcome.stderr
+    assert "Traceback" not in outcome.stdout + outcome.stderr
+    assert "internal error" not in outcome.stdout + outcome.stderr
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+    return [line for line in outcome.error_lines
+            if line.startswith(("metpost: error: ", "Error: "))]
+
+
+SCHEDULE = """\
+schedules:
+  - name: morning
+    cron: "0 8 * * *"
+    timezone: Europe/London
+    select: {account: [hackney-x]}
+    message: "Good morning {{ borough }}"
+"""
+FORBIDDEN = "column {column} holds {kind} (#x{code}) that YAML does not allow; remove it"
+
+
+@pytest.mark.parametrize(("character", "code", "kind"), [
+    ("\x00", "00", "a control character"),
+    ("\x07", "07", "a control character"),
+    ("\ufffe", "fffe", "a character"),
+])
+@pytest.mark.parametrize("where", ["accounts.yaml", "schedules.yaml", "front matter"])
+def test_a_character_yaml_forbids_is_named_with_its_line_and_column(fleet, where, character,
+                                                                    code, kind):
+    # PyYAML's reader refuses these before parsing, giving only an offset into the text.
+    (fleet.root / "schedules.yaml").write_text(SCHEDULE, encoding="utf-8")
+    template = fleet.root / "templates" / "rumour-control.j2"
+    path, old, new, line, column = {
+        "accounts.yaml": (fleet.config, "  - {name: Hackney,", f"  - {{name: Hack{character}ney,",
+                          2, 16),
+        "schedules.yaml": (fleet.root / "schedules.yaml", "  - name: morning",
+                           f"  - name: morn{character}ing", 2, 15),
+        "front matter": (template, "description: Counter", f"description: Coun{character}ter",
+                         2, 18),
+    }[where]
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    part = "front matter: " if where == "front matter" else ""
+    wanted = f"metpost: error: {path}:{line}: {part}" + FORBIDDEN.format(column=column, kind=kind,
+                                                                         code=code)
+    commands = {"accounts.yaml": [["check"], SEND],
+                "schedules.yaml": [["due", "--dry-run"], ["schedule", "list"]],
+                "front matter": [["templates", "list"], SEND]}[where]
+    for args in commands:
+        assert refused(fleet.run(args), fleet) == [wanted], args
+
+
+def test_a_forbidden_character_after_other_lines_and_a_byte_order_mark(fleet):
+    # Lines are counted as YAML counts them, and the byte order mark takes no column.
+    text = fleet.config.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    lines[4] = lines[4].replace("name:", "\x1bname:", 1)
+    fleet.config.write_text("\ufeff" + "".join(lines), encoding="utf-8")
+    assert refused(fleet.run(["check"]), fleet) == [
+        f"metpost: error: {fleet.config}:5: column 5 holds a control character (#x1b) that YAML "
+        "does not allow; remove it"]
+    fleet.config.write_text("\ufeff\x7f" + text, encoding="utf-8")
+    assert refused(fleet.run(["check"]), fleet) == [
+        f"metpost: error: {fleet.config}:1: column 1 holds a control character (#x7f) that YAML "
+        "does not allow; remove it"]
+
+
+def test_history_limit_beyond_what_a_database_counts_is_refused(fleet):
+    assert fleet.run(["send", "--borough", "Hackney", "-m", "hi {{ borough }}", "--yes"]
+                     ).exit_code == 0
+    sent = (fleet.x.request_count, fleet.graph.request_count)
+    for args in (["history", "--limit", "99999999999999999999999"],
+                 ["history", "--limit", "1000001", "--json"]):
+        outcome = fleet.run(args)
+        assert outcome.exit_code == 2 and "Traceback" not in outcome.stderr
+        wanted = (f"Invalid value for '--limit': {args[2]} is not in the range "
+                  "1<=x<=1000000.")
+        if "--json" in args:
+            assert json.loads(outcome.stdout)["problems"] == [wanted]
+        else:
+            assert outcome.error_lines[-1] == f"Error: {wanted}"
+    assert fleet.run(["history", "--limit", "1000000"]).exit_code == 0
+    assert (fleet.x.request_count, fleet.graph.request_count) == sent
+
+
+@pytest.mark.parametrize("since", ["0001-01-01", "0001-01-01T00:00+01:00", "1969-12-01",
+                                   "9999-12-31", "9999-12-31T23:59-01:00", "9999-01-03"])
+def test_audit_since_out_of_range_is_refused(fleet, since):
+    wanted = (f"Invalid value for '--since': '{since}' is out of range: give a date or time in "
+              "the years 1970 to 9998")
+    assert refused(fleet.run(["audit", "--since", since]), fleet) == [f"Error: {wanted}"]
+    outcome = fleet.run(["audit", "--since", since, "--json"])
+    assert outcome.exit_code == 2 and "Traceback" not in outcome.stderr
+    assert json.loads(outcome.stdout)["problems"] == [wanted]
+
+
+@pytest.mark.parametrize("since", ["1970-01-01", "9998-12-31T23:59-23:59"])
+def test_audit_since_at_the_ends_of_the_range_is_taken(fleet, since):
+    outcome = fleet.run(["audit", "--since", since, "--json"])
+    assert outcome.exit_code == 0, outcome.stderr
+    assert json.loads(outcome.stdout) == {"events": []}
+
+
+@pytest.mark.parametrize(("args", "wanted"), [
+    (["--now", "0001-01-01T00:00+00:00"],
+     "Invalid value for '--now': '0001-01-01T00:00+00:00' is out of range: give a time in the "
+     "years 1971 to 9998"),
+    (["--now", "9999-12-31T23:59+00:00"],
+     "Invalid value for '--now': '9999-12-31T23:59+00:00' is out of range: give a time in the "
+     "years 1971 to 9998"),
+    (["--catch-up", "99999999999999d"],
+     "Invalid value for '--catch-up': '99999999999999d' is longer than 7d, the most it may be: "
+     "slots more than 7 days old are never looked at"),
+    (["--catch-up", "7d1s"],
+     "Invalid value for '--catch-up': '7d1s' is longer than 7d, the most it may be: slots more "
+     "than 7 days old are never looked at"),
+    (["--catch-up", "9" * 5000 + "s"],
+     f"Invalid value for '--catch-up': '{'9' * 5000}s' is longer than 7d, the most it may be: "
+     "slots more than 7 days old are never looked at"),
+])
+def test_due_refuses_times_and_durations_out_of_range(fleet, args, wanted):
+    (fleet.root / "schedules.yaml").write_text(SCHEDULE, encoding="utf-8")
+    for dry_run in (["--dry-run"], []):
+        assert refused(fleet.run(["due", *dry_run, *args]), fleet) == [f"Error: {wanted}"]
+
+
+def test_due_at_the_ends_of_the_range_of_times(fleet):
+    # Within range, a cron expression whose next time would fall after the year 9999 has none.
+    (fleet.root / "schedules.yaml").write_text(SCHEDULE + SCHEDULE.replace(
+        "schedules:\n", "").replace("morning", "leap-day").replace("0 8 * * *", "0 0 29 2 *"),
+        encoding="utf-8")
+    for now in ("1971-01-01T00:00+23:59", "9998-12-31T23:59-23:59"):
+        outcome = fleet.run(["due", "--dry-run", "--catch-up", "7d", "--now", now, "--json"])
+        assert outcome.exit_code == 0, outcome.stderr
+        assert len(json.loads(outcome.stdout)["slots"]) == 7
+    outcome = fleet.run(["schedule", "list", "--now", "9998-03-01T00:00+00:00", "--json"])
+    assert outcome.exit_code == 0, outcome.stderr
+    assert [row["next"] for row in json.loads(outcome.stdout)["schedules"]] == [
+        "9998-03-01T08:00:00+00:00", None]
+    assert refused(fleet.run(["schedule", "preview", "leap-day", "--at", "9998-03-01T00:00"]),
+                   fleet) == ["metpost: error: schedule 'leap-day' has no slot after "
+                              "9998-03-01T00:00:00+00:00"]
+
+
+@pytest.mark.parametrize("expiry", ["999999999999d", "366d", "9" * 5000 + "h"])
+def test_approvals_expiry_beyond_a_year_is_refused_with_its_line(fleet, expiry):
+    text = fleet.config.read_text(encoding="utf-8")
+    fleet.config.write_text(text + f"approvals: {{required: true, expires_after: {expiry}}}\n",
+                            encoding="utf-8")
+    line = len(text.splitlines()) + 1
+    wanted = (f"metpost: error: {fleet.config}:{line}: approvals.expires_after: '{expiry}' is "
+              "longer than 365d, the most it may be: a plan is approved to go out soon, not to "
+              "wait for a year")
+    plan = fleet.root / "p.json"
+    assert refused(fleet.run(["check"]), fleet) == [wanted]
+    assert refused(fleet.run([*SEND[:-1], "--plan", str(plan)]), fleet) == [wanted]
+    assert not plan.exists()
+
+
+@pytest.mark.parametrize("command", [["show"], ["retry", "--yes"], ["retract", "--yes"]])
+def test_an_empty_broadcast_names_none(fleet, command):
+    # An empty prefix would match every broadcast: a script's unset "$ID" must not retract one.
+    assert fleet.run(["send", "--borough", "Hackney", "-m", "hi {{ borough }}", "--yes"]
+                     ).exit_code == 0
+    sent = (fleet.x.request_count, fleet.graph.request_count)
+    for blank in ("", "  "):
+        outcome = fleet.run([*command, blank])
+        assert outcome.exit_code == 2 and "Traceback" not in outcome.stderr
+        assert outcome.error_lines[-1] == (
+            "Error: Invalid value for 'BROADCAST': it is empty; give an id from metpost history "
+            "(a unique prefix will do), the --key it was sent with, or 'last'")
+    assert (fleet.x.request_count, fleet.graph.request_count) == sent
+    assert fleet.ledger_rows("SELECT state FROM posts WHERE state = 'retracted'") == []

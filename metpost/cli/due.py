@@ -9,30 +9,44 @@ from typing import Any
 import click
 
 from metpost.cli.options import config_option, delivery_from, delivery_options, json_option, load
+from metpost.schedule import LOOKBACK
 
 
 class Duration(click.ParamType):
-    """A duration like 30m, 2h, 1h30m or 90s."""
+    """A duration like 30m, 2h, 1h30m or 90s, at most ``longest`` (``why`` says why)."""
 
     name = "duration"
+
+    def __init__(self, longest: timedelta, why: str) -> None:
+        self.longest = longest
+        self.why = why
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> timedelta:
         """``value`` as a timedelta, or a usage error that shows the accepted forms."""
-        from metpost.schedule import parse_duration
+        from metpost.schedule import DurationTooLong, parse_duration
 
         if isinstance(value, timedelta):
             return value
         try:
-            return parse_duration(str(value))
+            return parse_duration(str(value), self.longest)
+        except DurationTooLong as error:
+            self.fail(f"{error}: {self.why}", param, ctx)
         except ValueError as error:
             self.fail(str(error), param, ctx)
 
 
 class Moment(click.ParamType):
-    """An ISO 8601 time; ``with_offset`` refuses one without a UTC offset."""
+    """An ISO 8601 time; ``with_offset`` refuses one without a UTC offset.
+
+    Only years ``FIRST_YEAR`` to ``LAST_YEAR``: the time has days added and taken away (the
+    week ``due`` looks back, a time zone's offset), and the result must still be a date that
+    Python and the ledger's timestamps hold (years 1 to 9999, after 1970).
+    """
 
     name = "time"
+    FIRST_YEAR = 1971
+    LAST_YEAR = 9998
 
     def __init__(self, with_offset: bool = True) -> None:
         self.with_offset = with_offset
@@ -50,6 +64,9 @@ class Moment(click.ParamType):
         if self.with_offset and moment.tzinfo is None:
             self.fail(f"'{value}' has no offset: write it like 2026-12-01T08:00:00+00:00 or "
                       "2026-12-01T08:00:00Z", param, ctx)
+        if not self.FIRST_YEAR <= moment.year <= self.LAST_YEAR:
+            self.fail(f"'{value}' is out of range: give a time in the years {self.FIRST_YEAR} "
+                      f"to {self.LAST_YEAR}", param, ctx)
         return moment
 
 
@@ -62,10 +79,11 @@ def schedules_option(function: Any) -> Any:
 
 
 @click.command()
-@click.option("--catch-up", type=Duration(), default="30m", show_default=True,
-              metavar="DURATION",
-              help="Send a slot up to this long after its time (e.g. 30m, 2h); an older slot "
-                   "that was not sent is reported missed.")
+@click.option("--catch-up", default="30m", show_default=True, metavar="DURATION",
+              type=Duration(LOOKBACK, f"slots more than {LOOKBACK.days} days old are never "
+                                      "looked at"),
+              help=f"Send a slot up to this long after its time (e.g. 30m, 2h; at most "
+                   f"{LOOKBACK.days}d); an older slot that was not sent is reported missed.")
 @click.option("--now", "now", type=Moment(), metavar="TIME",
               help="Act as if it were this time (ISO 8601 with an offset, e.g. "
                    "2026-12-01T08:05:00+00:00), to test or to catch up by hand.")

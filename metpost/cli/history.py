@@ -20,8 +20,22 @@ from metpost.cli.options import (
 )
 
 
+def named_broadcast(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """BROADCAST, refused when blank: an empty prefix matches every broadcast, and a script's
+    unset variable (``metpost retract "$ID" --yes``) would retract a ledger's only one."""
+    if not value.strip():
+        raise click.BadParameter("it is empty; give an id from metpost history (a unique prefix "
+                                 "will do), the --key it was sent with, or 'last'", ctx, param)
+    return value
+
+
+# The most broadcasts --limit lists: far more than a terminal shows, and far inside the
+# 64-bit integer SQLite and PostgreSQL take for a LIMIT.
+MOST_LISTED = 1_000_000
+
+
 @click.command()
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--limit", type=click.IntRange(1, MOST_LISTED), default=20, show_default=True,
               help="How many broadcasts to list, newest first.")
 @json_option
 @ledger_option
@@ -46,7 +60,7 @@ def history(limit: int, as_json: bool, ledger_file: str | None) -> None:
 
 
 @click.command()
-@click.argument("broadcast")
+@click.argument("broadcast", callback=named_broadcast)
 @json_option
 @ledger_option
 def show(broadcast: str, as_json: bool, ledger_file: str | None) -> None:
@@ -65,7 +79,7 @@ def show(broadcast: str, as_json: bool, ledger_file: str | None) -> None:
 
 
 @click.command()
-@click.argument("broadcast")
+@click.argument("broadcast", callback=named_broadcast)
 @click.option("--yes", "-y", is_flag=True,
               help="Retry without asking (needed when not on a terminal, e.g. from cron).")
 @as_option
@@ -121,7 +135,7 @@ def retry(broadcast: str, yes: bool, as_name: str | None, as_json: bool, config_
 
 
 @click.command()
-@click.argument("broadcast")
+@click.argument("broadcast", callback=named_broadcast)
 @click.option("--account", "-a", "account_names", multiple=True, metavar="NAME",
               help="Only this account's post (repeatable).")
 @click.option("--yes", "-y", is_flag=True,
