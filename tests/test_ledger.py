@@ -158,3 +158,66 @@ def test_a_remote_id_is_adopted_by_one_post_only(ledger):
     assert not ledger.adopt(two.id, "1790", "u")
     assert ledger.post(two.id).remote_id is None
     assert ledger.owned_remote_ids("x", ["1790", "1791"]) == {"1790"}
+
+
+# -- which targets are ledgers -----------------------------------------------------------------
+
+MISSING_SLASHES = ("looks like a PostgreSQL URL missing ://; write postgresql://user@host/db, "
+                   "or ./NAME for a file of that name")
+
+
+@pytest.mark.parametrize(("target", "shown", "problem"), [
+    ("postgresql:/metpost@127.0.0.1/metpost", None, MISSING_SLASHES),
+    ("postgres//db.internal/metpost", None, MISSING_SLASHES),
+    ("PostgreSQL/db.internal/metpost", None, MISSING_SLASHES),
+    ("postgres:metpost:hunter2@db/metpost", "postgres:metpost@db/metpost", MISSING_SLASHES),
+    ("sqlite:ledger.db", None, "begins like a URL (sqlite:), not the path of a file; give a "
+                               "postgresql://user@host/db URL, or ./NAME for a file of that name"),
+])
+def test_a_mistyped_url_is_refused_wherever_a_ledger_is_named(cli_run, tmp_path, monkeypatch,
+                                                              target, shown, problem):
+    # Taken for a path, it would be a ledger of this host's own: two cron hosts would each post
+    # every slot. No file or folder is made.
+    monkeypatch.chdir(tmp_path)
+    line = f"{shown or target} {problem}"
+    for args, env, expected in (
+            (["history", "--ledger", target], {}, f"Invalid value for '--ledger': {line}"),
+            (["due", "--ledger", target], {}, f"Invalid value for '--ledger': {line}"),
+            (["history"], {"METPOST_LEDGER": target},
+             f"Invalid value for '--ledger': $METPOST_LEDGER: {line}"),
+            (["schedule", "cron-line", "--ledger", target], {},
+             f"Invalid value for '--ledger': {line}")):
+        outcome = cli_run(args, env=env)
+        assert outcome.exit_code == 2, outcome.stdout + outcome.stderr
+        assert outcome.error_lines[-1] == f"Error: {expected}"
+        assert "hunter2" not in outcome.stdout + outcome.stderr
+    with pytest.raises(MetpostError) as caught:
+        open_ledger(target)
+    assert caught.value.problems == (f"--ledger: {line}",)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("source", "ending"), [
+    ("postgresql:/metpost:hunter2@db/metpost",
+     "--from takes the path of a SQLite ledger file, not a URL (postgresql:/metpost@db/metpost)"),
+    ("postgres//db.internal/metpost", f"postgres//db.internal/metpost {MISSING_SLASHES}"),
+])
+def test_ledger_migrate_refuses_a_mistyped_url_as_its_source(cli_run, tmp_path, monkeypatch,
+                                                             source, ending):
+    monkeypatch.chdir(tmp_path)
+    outcome = cli_run(["ledger", "migrate", "--from", source,
+                       "--to", "postgresql://metpost@127.0.0.1:9/metpost"])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert line.startswith("metpost: error: ") and line.endswith(ending)
+    assert "hunter2" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["./postgres/ledger.sqlite3", "./sqlite:ledger.db"])
+def test_a_file_named_like_a_url_is_a_ledger_when_written_with_dot_slash(tmp_path, monkeypatch,
+                                                                          name):
+    monkeypatch.chdir(tmp_path)
+    open_ledger(name).close()
+    assert (tmp_path / name).stat().st_size > 0
+
