@@ -99,8 +99,9 @@ def selection_options(function: F) -> F:
 
 def checked_ledger(ctx: click.Context, param: click.Parameter,
                    value: str | None) -> str | None:
-    """An empty --ledger, or a URL that is not PostgreSQL's, is refused as the command line is
-    read, before any file is read or anything is shown."""
+    """An empty --ledger, a URL that is not PostgreSQL's, or a PostgreSQL URL mistyped (see
+    ``ledger_target_problem``), is refused as the command line is read, before any file is read
+    or anything is shown."""
     if value is None:
         return None
     from metpost.ledger.urls import ledger_target_problem

@@ -65,7 +65,8 @@ def ledger_target(target: str | Path | None = None) -> str | Path:
 
     A target that is empty, or a URL of any kind but PostgreSQL's, is refused rather than taken
     for a file name: a cron line whose variable is unset (``--ledger "$LEDGER_URL"``) must not
-    quietly keep a ledger of its own, and ``mysql://host/db`` must not become a folder.
+    quietly keep a ledger of its own, and neither ``mysql://host/db`` nor a mistyped
+    ``postgresql:/host/db`` may become a folder (see ``ledger_target_problem``).
     """
     where = "--ledger"
     if target is None:

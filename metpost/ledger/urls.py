@@ -12,8 +12,17 @@ from metpost.errors import MetpostError
 
 SCHEMES = ("postgresql", "postgres")
 PASSWORD_KEYS = {"password"}
-# How a URL starts (RFC 3986's scheme, then "//"): a target like this names no SQLite file.
-URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# How a URL starts (RFC 3986's scheme and its colon): a target like this names no SQLite file.
+# "//" is not required: "postgresql:/db", "postgres:db" and "sqlite:ledger.db" are mistyped
+# URLs far more often than wanted file names, and taken for one each would keep a ledger of its
+# own, apart from the shared one, and post every slot again.
+URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# A PostgreSQL URL that lost its colon ("postgres//db.internal/metpost"): as a path it is a
+# folder named postgres, so it is refused for the same reason (./postgres/... still names one).
+POSTGRES_WITHOUT_COLON = re.compile(r"(?:postgres|postgresql)/", re.IGNORECASE)
+# Where the user and host would begin in such a near miss, for showing it without a password.
+NEAR_URL_START = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]*:|(?:postgres|postgresql)/)/*",
+                            re.IGNORECASE)
 
 
 def is_database_url(target: str) -> bool:
@@ -23,17 +32,29 @@ def is_database_url(target: str) -> bool:
 
 
 def ledger_target_problem(target: str) -> str | None:
-    """Why ``target`` cannot name a ledger (it is empty, or a URL metpost cannot use), or
-    None when it can: a SQLite file's path or a PostgreSQL URL."""
+    """Why ``target`` cannot name a ledger (it is empty, a URL metpost cannot use, or a
+    PostgreSQL URL mistyped), or None when it can: a SQLite file's path or a PostgreSQL URL.
+
+    A value that begins like a URL (``scheme:``) or a folder named postgres is refused rather
+    than taken for a file: on a cron host it would quietly keep a ledger of its own. A file of
+    such a name is still reachable as ``./NAME``."""
     if not target.strip():
         return ("it is empty; give the path of a SQLite file or a "
                 "postgresql://user@host/database URL, or leave it out for the default ledger")
     if target != target.strip():  # pasted with a space or a newline: never a real name
-        shown = redacted_url(target) if "://" in target else target
-        return f"{shown!r} begins or ends with white space; remove it"
-    if URL_START.match(target) and not is_database_url(target):
+        return f"{redacted_url(target)!r} begins or ends with white space; remove it"
+    if is_database_url(target):
+        return None
+    scheme = target.partition(":")[0].lower() if URL_START.match(target) else None
+    if scheme in SCHEMES or POSTGRES_WITHOUT_COLON.match(target):
+        return (f"{redacted_url(target)} looks like a PostgreSQL URL missing ://; write "
+                "postgresql://user@host/db, or ./NAME for a file of that name")
+    if scheme is not None and "://" in target:
         return (f"{redacted_url(target)} is not a ledger metpost can use; give the path of a "
                 "SQLite file, or a postgresql://user@host/database URL")
+    if scheme is not None:
+        return (f"{redacted_url(target)} begins like a URL ({scheme}:), not the path of a file; "
+                "give a postgresql://user@host/db URL, or ./NAME for a file of that name")
     return None
 
 
@@ -60,7 +81,14 @@ def _split(url: str) -> tuple[str, str | None, str, str]:
 
 
 def redacted_url(url: str) -> str:
-    """``url`` with any password taken out, fit to be shown anywhere."""
+    """``url`` with any password taken out, fit to be shown anywhere. A URL missing its "//"
+    or its colon (``postgresql:/user:secret@host/db``) is cut as if it had them: it may carry
+    a password all the same. Anything else (a file's path) is shown as it is."""
+    start = NEAR_URL_START.match(url)
+    if "://" not in url and start:
+        return start.group() + redacted_url("x://" + url[start.end():])[len("x://"):]
+    if "://" not in url:
+        return url
     scheme, credentials, place, query = _split(url)
     user = (credentials or "").partition(":")[0]
     pairs = parse_qsl(query, keep_blank_values=True)
