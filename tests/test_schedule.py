@@ -332,3 +332,46 @@ def test_the_readme_cron_line_is_the_one_cron_line_prints():
     assert "metpost schedule cron-line" in section
     assert ("*/5 * * * * set -a && . /etc/metpost/env && set +a && exec "
             "/srv/metpost/.venv/bin/metpost due --config /srv/metpost/accounts.yaml") in section
+
+
+@pytest.mark.parametrize(("every", "times", "catch_up"), [
+    ("5", "*/5 * * * *", []), ("15", "*/15 * * * *", []),
+    ("20", "*/20 * * * *", ["--catch-up", "40m"]), ("30", "*/30 * * * *", ["--catch-up", "1h"]),
+    ("60", "0 * * * *", ["--catch-up", "2h"])])
+def test_cron_line_runs_at_even_gaps_with_a_window_of_two_runs(cli_run, tmp_path, every, times,
+                                                                  catch_up):
+    outcome = cli_run(["schedule", "cron-line", "--config", str(PROJECT / "accounts.yaml"),
+                       "--every", every, "--ledger", str(tmp_path / "ledger.sqlite3")])
+    assert outcome.exit_code == 0, outcome.stderr
+    line = outcome.stdout.strip()
+    assert line.startswith(f"{times} set -a")
+    # The default window (30m) covers two runs up to every 15 minutes; beyond, twice --every.
+    assert line.split(" due ", 1)[1].split()[4:] == catch_up
+
+
+@pytest.mark.parametrize("every", ["45", "7", "0", "59", "61", "120"])
+def test_cron_line_refuses_an_interval_that_does_not_divide_the_hour(cli_run, every):
+    # */45 runs at :00 and :45 only, */7 leaves 4 minutes before the hour: uneven gaps that the
+    # catch-up window was not made for.
+    outcome = cli_run(["schedule", "cron-line", "--config", str(PROJECT / "accounts.yaml"),
+                       "--every", every])
+    assert outcome.exit_code == 2
+    assert outcome.stdout == ""
+    assert outcome.error_lines[-1] == (
+        f"Error: Invalid value for '--every': {every} is not a number of minutes that divides "
+        "the hour; use one of 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, or 60 (hourly)")
+
+
+def test_cron_line_names_the_default_ledger_this_shell_would_use(cli_run, tmp_path):
+    # cron has no $XDG_DATA_HOME: a line without --ledger would keep a ledger apart from the one
+    # metpost history reads in this shell.
+    data = tmp_path / "my data"
+    outcome = cli_run(["schedule", "cron-line", "--config", str(PROJECT / "accounts.yaml")],
+                      env={"XDG_DATA_HOME": str(data)})
+    assert outcome.exit_code == 0, outcome.stderr
+    ledger = data / "metpost" / "ledger.sqlite3"
+    assert outcome.stdout.strip().endswith(f"due --config {PROJECT / 'accounts.yaml'} --ledger "
+                                           f"'{ledger}'")
+    assert (f"It names the ledger this shell's metpost uses by default, {ledger}; pass --ledger "
+            "to name another.") in outcome.error_lines
+
