@@ -57,8 +57,10 @@ class SchedulesValidator(ConfigValidator):
     def schedules(self) -> tuple[Schedule, ...]:
         """Every schedule, or ConfigError with every problem found."""
         data = self.document.data
-        if data is None:
-            return ()
+        if data is None:  # as accounts.yaml: a file emptied by mistake must not silence due
+            self.problem((), "must be a mapping with a schedules: list, not empty; write "
+                             "\"schedules: []\" to have none")
+            raise ConfigError(*self.problems)
         if not isinstance(data, dict):
             self.problem((), "must be a mapping with a schedules: list")
             raise ConfigError(*self.problems)

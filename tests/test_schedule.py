@@ -375,3 +375,18 @@ def test_cron_line_names_the_default_ledger_this_shell_would_use(cli_run, tmp_pa
     assert (f"It names the ledger this shell's metpost uses by default, {ledger}; pass --ledger "
             "to name another.") in outcome.error_lines
 
+
+@pytest.mark.parametrize("text", ["", "\n  \n", "# schedules come later\n"])
+def test_an_empty_schedules_file_is_refused_not_taken_for_none(fleet, text):
+    # due would send nothing and exit 0: a file emptied by mistake would stop every schedule
+    # silently. schedules: [] says "none" on purpose.
+    path = fleet.root / "schedules.yaml"
+    path.write_text(text, encoding="utf-8")
+    outcome = fleet.run(["due", "--now", "2026-12-01T08:05:00Z"])
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [
+        f"metpost: error: {path}:1: (top level): must be a mapping with a schedules: list, not "
+        "empty; write \"schedules: []\" to have none"]
+    path.write_text("schedules: []\n", encoding="utf-8")
+    assert fleet.run(["due", "--now", "2026-12-01T08:05:00Z"]).exit_code == 0
+
