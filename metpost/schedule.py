@@ -8,7 +8,9 @@ that happens twice when clocks go back runs once, the first time (01:30 BST, not
 
 A slot is one such time, named by its local wall time (``2026-12-01T08:00``), so that the hour
 October repeats is one slot even for an every-30-minutes schedule. Each slot is one broadcast,
-keyed ``schedule:NAME:SLOT``.
+keyed ``schedule:NAME:SLOT``; a schedule renamed with ``renamed_from: OLD`` finds its slots
+sent as ``schedule:OLD:SLOT`` too, and goes on from OLD's last run, since a new name alone
+would make its last slot look unsent.
 
 ``due_slots`` decides what ``metpost due`` looks at: every slot from the previous run's time
 less the catch-up window (or, on a schedule's first run, from now less the window) up to now.
@@ -46,6 +48,7 @@ class Schedule:
     rota_start: date | None = None
     public_safety: bool = False
     x_repost_from: str | None = None
+    renamed_from: str | None = None  # its former name, whose sent slots and last run it keeps
     line: int = 0
 
     @property
@@ -70,6 +73,14 @@ class Slot:
     def label(self) -> str:
         """The broadcast key of this slot (``--key``): ``schedule:NAME:SLOT``."""
         return f"schedule:{self.schedule.name}:{self.key}"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The keys this slot may have been sent under: its label, then the one it had under
+        the schedule's former name (``renamed_from``), which finds a slot sent before a
+        rename."""
+        former = self.schedule.renamed_from
+        return (self.label, *([f"schedule:{former}:{self.key}"] if former else []))
 
 
 @dataclass(frozen=True)
@@ -180,14 +191,16 @@ def due_slots(schedules: Sequence[Schedule], now: datetime, catch_up: timedelta,
               checked_until: Mapping[str, datetime | None]) -> list[DueSlot]:
     """The slots ``metpost due`` looks at ``now``, oldest first.
 
-    ``checked_until`` is, per schedule, the ``now`` of the previous run (None: never run). The
-    slots looked at begin at that time (or now, on a first run, or if it lies ahead) less the
-    catch-up window, and at most ``LOOKBACK`` before now; a slot more than ``catch_up`` old is
-    expired.
+    ``checked_until`` is, per schedule name, the ``now`` of the previous run (None: never
+    run); a renamed schedule's first run goes on from its former name's. The slots looked at
+    begin at that time (or now, on a first run, or if it lies ahead) less the catch-up window,
+    and at most ``LOOKBACK`` before now; a slot more than ``catch_up`` old is expired.
     """
     looked: list[DueSlot] = []
     for schedule in schedules:
         previous = checked_until.get(schedule.name)
+        if previous is None and schedule.renamed_from is not None:
+            previous = checked_until.get(schedule.renamed_from)
         since = previous if previous is not None and previous <= now else now
         start = max(since - catch_up, now - LOOKBACK)
         for slot in slots_between(schedule, start, now):

@@ -29,7 +29,7 @@ SCHEDULES_ENV = "METPOST_SCHEDULES"
 SCHEDULES_FILE = "schedules.yaml"
 SCHEDULE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 SCHEDULE_KEYS = ("name", "cron", "timezone", "select", "template", "message", "vars", "rota",
-                 "rota_start", "public_safety", "x_repost_from")
+                 "rota_start", "public_safety", "x_repost_from", "renamed_from")
 # schedules.yaml's select: keys, and the Selection field each fills (as send's options do).
 SELECT_KEYS = {"borough": "boroughs", "personality": "personalities", "tag": "tags",
                "account": "accounts", "platform": "platforms"}
@@ -53,18 +53,25 @@ class SchedulesValidator(ConfigValidator):
     def __init__(self, path: Path, document: YamlDocument, config: Config) -> None:
         super().__init__(path, document)
         self.config = config
+        self.names: dict[str, int] = {}  # each schedule's name in the file, and its index
+        self.former: dict[str, str] = {}  # each renamed_from seen, and the schedule giving it
 
     def schedules(self) -> tuple[Schedule, ...]:
         """Every schedule, or ConfigError with every problem found."""
         data = self.document.data
-        if data is None:
-            return ()
+        if data is None:  # as accounts.yaml: a file emptied by mistake must not silence due
+            self.problem((), "must be a mapping with a schedules: list, not empty; write "
+                             "\"schedules: []\" to have none")
+            raise ConfigError(*self.problems)
         if not isinstance(data, dict):
             self.problem((), "must be a mapping with a schedules: list")
             raise ConfigError(*self.problems)
         self.check_keys((), data, ("schedules",), required=("schedules",))
+        items = self.sequence(("schedules",), data.get("schedules"))
+        self.names = {item["name"]: index for index, item in reversed(list(enumerate(items)))
+                      if isinstance(item, dict) and isinstance(item.get("name"), str)}
         read = ((index, self.schedule(("schedules", index), item))
-                for index, item in enumerate(self.sequence(("schedules",), data.get("schedules"))))
+                for index, item in enumerate(items))
         found = self.unique_names(((index, schedule) for index, schedule in read
                                    if schedule is not None), "schedules", "schedule")
         if self.problems:
@@ -94,6 +101,8 @@ class SchedulesValidator(ConfigValidator):
         self.variables(path, template, values, rota)
         repost_from = self.repost_from((*path, "x_repost_from"), item.get("x_repost_from"),
                                        selection)
+        renamed_from = self.renamed_from((*path, "renamed_from"), item.get("renamed_from"),
+                                         name)
         if len(self.problems) != before:
             return None
         return Schedule(name=name or "", cron=cron or "", timezone=timezone or "",
@@ -101,9 +110,34 @@ class SchedulesValidator(ConfigValidator):
                         vars=values, rota=tuple(rota), rota_start=rota_start,
                         public_safety=self.flag((*path, "public_safety"),
                                                 item.get("public_safety")),
-                        x_repost_from=repost_from, line=self.document.line_of(path))
+                        x_repost_from=repost_from, renamed_from=renamed_from,
+                        line=self.document.line_of(path))
 
     # -- fields -------------------------------------------------------------------------------
+
+    def renamed_from(self, path: FieldPath, value: object, name: str | None) -> str | None:
+        """``renamed_from``: the schedule's former name, whose sent slots and last run it
+        takes over, so that a rename does not post the last slot again under the new name. It
+        belongs to one schedule, and to none that has it now: two schedules claiming the same
+        slots would each take the other's as sent."""
+        former = self.string(path, value)
+        if former is None:
+            return None
+        if not SCHEDULE_NAME.fullmatch(former):
+            self.problem(path, f"'{former}' is not a schedule name")
+        elif former == name:
+            self.problem(path, "is the schedule's own name; give the name it had before")
+        elif former in self.names:
+            line = self.document.line_of(("schedules", self.names[former]))
+            self.problem(path, f"schedule '{former}' is still in this file (line {line}); "
+                               "rename it, or remove renamed_from")
+        elif former in self.former:
+            self.problem(path, f"schedule '{self.former[former]}' was renamed from "
+                               f"'{former}' already")
+        else:
+            self.former[former] = name or ""
+            return former
+        return None
 
     def zone(self, path: FieldPath, value: object) -> str | None:
         """The schedule's time zone: its own, else accounts.yaml's; one is needed, since the
