@@ -74,7 +74,8 @@ def run_due(config: Config, schedules: Sequence[Schedule], ledger: Ledger | None
     """Send (or, for a dry run, preview) every slot due at ``now``; report every slot looked
     at. ``ledger`` may be None only for a dry run with no ledger yet."""
     control = control or RunControl()
-    checked = {schedule.name: _checked(ledger, schedule.name) for schedule in schedules}
+    checked = {name: _checked(ledger, name) for schedule in schedules
+               for name in (schedule.name, schedule.renamed_from) if name is not None}
     outcomes = [_guarded_one(config, due, ledger, environ, dry_run, control)
                 for due in due_slots(schedules, now, catch_up, checked)]
     if ledger is not None and not dry_run:
@@ -120,7 +121,7 @@ def _checked(ledger: Ledger | None, name: str) -> datetime | None:
 def _one(config: Config, due: DueSlot, ledger: Ledger | None, environ: Mapping[str, str],
          dry_run: bool, control: RunControl) -> SlotOutcome:
     slot = due.slot
-    record = ledger.broadcast_labelled(slot.label) if ledger is not None else None
+    record = _recorded(ledger, slot) if ledger is not None else None
     if record is not None and _finished(record):
         return SlotOutcome(slot, ALREADY, record.id)
     if due.expired:
@@ -143,16 +144,26 @@ def _one(config: Config, due: DueSlot, ledger: Ledger | None, environ: Mapping[s
         return SlotOutcome(slot, FAILED, error="; ".join(broadcast.blocking_problems())
                            + "; nothing was sent")
     assert ledger is not None  # a real run always has one
-    return _send_slot(slot, broadcast, ledger, environ, control)
+    # A slot begun under the schedule's former name is finished under that name's key.
+    key = record.label if record is not None and record.label else slot.label
+    return _send_slot(slot, broadcast, ledger, environ, control, key)
+
+
+def _recorded(ledger: Ledger, slot: Slot) -> BroadcastRecord | None:
+    """The slot's broadcast: by its label, else by its label under the former name."""
+    for label in slot.labels:
+        if (record := ledger.broadcast_labelled(label)) is not None:
+            return record
+    return None
 
 
 def _send_slot(slot: Slot, broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str],
-               control: RunControl) -> SlotOutcome:
+               control: RunControl, key: str) -> SlotOutcome:
     """Send the slot's broadcast; while another run holds some of its posts, wait and look
     again (claims left by a run that died are taken over and reconciled)."""
     give_up = time.monotonic() + control.policy.deadline
     while True:
-        outcome = send(broadcast, ledger, environ, control=control, key=slot.label)
+        outcome = send(broadcast, ledger, environ, control=control, key=key)
         busy = any(result.status == PostStatus.BUSY for result in outcome.results)
         if not busy or time.monotonic() >= give_up:
             break

@@ -440,8 +440,6 @@ RENAMED = """\
 """
 
 
-@pytest.mark.xfail(strict=True, reason="needs metpost/due.py to look slots up by Slot.labels "
-                                       "and by the former name's mark (proposed in fix-sched)")
 def test_renaming_a_schedule_with_renamed_from_does_not_post_its_last_slot_again(fleet):
     path = fleet.root / "schedules.yaml"
     path.write_text(textwrap.dedent(RENAMED.format(name="roads")), encoding="utf-8")
