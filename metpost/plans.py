@@ -11,7 +11,8 @@ indented so that two plans compare line by line in a diff:
         "author": {"name": …, "os_user": …, "host": …},
         "template": …, "request": {the selection, vars, message …  it came from},
         "key": …, "public_safety": …,
-        "posts": [{"account", "platform", "handle", "text", "parts", "images", "repost_of"}]
+        "posts": [{"account", "platform", "handle", "destination", "text", "parts", "images",
+                   "repost_of"}]
       },
       "approvals": [{"by", "os_user", "host", "at", "digest"}]   # for people to see
     }
@@ -21,12 +22,23 @@ UTF-8), so the approvals written beside it never change it, and neither does re-
 file; changing any text, image, account or time in ``content`` does. The ledger, not the file,
 is what ``apply`` believes: the digest recorded when the plan was made, and the approvals
 recorded for that digest. Nothing here reads a file, the ledger or the clock.
+
+A post's ``destination`` is what, besides its platform and handle, says where it goes: the
+account's ``api_url`` and the platform's settings that name the page, instance, receiver or
+file (``DESTINATION_SETTINGS``). ``apply`` refuses an account whose destination is not what was
+approved, so an edit to accounts.yaml can never send an approved text somewhere else.
+
+Reading is bounded: a file larger than ``MAX_PLAN_BYTES``, nested deeper than ``MAX_DEPTH``,
+with numbers no plan has (``NaN``, ``Infinity``, hundreds of digits) or text that is not
+Unicode is refused in one line, before anything looks inside it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,11 +51,33 @@ from metpost.platforms.api import Media
 
 if TYPE_CHECKING:
     from metpost.ledger.records import AuditEvent
-    from metpost.models import Post
+    from metpost.models import Account, Post
 
 PLAN_FORMAT = 1
 FORMAT_KEY = "metpost_plan"
 DIGEST_PREFIX = "sha256:"
+
+# Far above any real plan (a hundred accounts' posts take a few hundred KB), far below what
+# would trouble the machine reading it.
+MAX_PLAN_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 32  # a plan is 6 deep; json's own limit is Python's recursion limit, a crash
+MAX_NUMBER_CHARACTERS = 30  # a plan's numbers (its format, image sizes) have a dozen at most
+MAX_PROBLEMS = 20  # shape problems listed; a file with more is not a plan gone slightly wrong
+
+# What, besides the platform, the handle and the api_url, says where a post to an account of
+# each built-in platform goes: setting -> whether its value may hold a secret (a webhook's url
+# often carries the receiver's token), which the plan then records only as a digest. Mastodon's
+# instance is its api_url; Bluesky's handle is the account's handle and its PDS the api_url.
+# Credentials are not part of it: a renewed token posts to the same place. A platform not named
+# here (a plugin) has every setting taken as part of where it posts, and each as a secret.
+DESTINATION_SETTINGS: Mapping[str, Mapping[str, bool]] = {
+    "x": {},
+    "facebook": {"page_id": False},
+    "mastodon": {},
+    "bluesky": {},
+    "webhook": {"url": True},
+    "feed": {"path": False},
+}
 
 
 class PlanError(MetpostError):
@@ -77,6 +111,9 @@ class PlanPost:
     parts: tuple[str, ...] = ()  # a thread's parts, numbered; empty for one post
     images: tuple[PlanImage, ...] = ()
     repost_of: str | None = None  # the account whose post (in this plan) it reposts
+    # where it goes besides platform and handle (``destination_record``); None in a plan
+    # written before metpost recorded it
+    destination: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +178,7 @@ def post_content(post: Post) -> dict[str, Any]:
         "account": post.account.name,
         "platform": post.account.platform,
         "handle": post.account.handle,
+        "destination": destination_record(post.account),
         "text": post.text,
         "parts": [part.text for part in post.parts],
         "images": [{"path": str(item.path), "type": item.mime_type, "size": item.size,
@@ -189,6 +227,74 @@ def with_approval(plan: Plan, entry: Mapping[str, Any]) -> dict[str, Any]:
     document = dict(plan.document)
     document["approvals"] = [*document.get("approvals", []), dict(entry)]
     return document
+
+
+# -- where a post goes ---------------------------------------------------------------------------
+
+def _secret_setting(platform: str, key: str) -> bool:
+    known = DESTINATION_SETTINGS.get(platform)
+    return True if known is None else known.get(key, True)
+
+
+def _destination_keys(account: Account) -> list[str]:
+    known = DESTINATION_SETTINGS.get(account.platform)
+    if known is not None:
+        return list(known)
+    # handle and api_url, when a platform declares them too, are the account's own, above
+    return sorted(key for key in account.settings if key not in ("handle", "api_url"))
+
+
+def destination_record(account: Account) -> dict[str, str | None]:
+    """What, besides its platform and handle, says where a post to ``account`` goes, as the
+    plan records it: ``api_url`` and the platform's destination settings, each value that may
+    hold a secret as ``sha256:`` and its digest."""
+    record: dict[str, str | None] = {"api_url": account.api_url}
+    for key in _destination_keys(account):
+        value = account.settings.get(key)
+        if value is not None and _secret_setting(account.platform, key):
+            value = DIGEST_PREFIX + hashlib.sha256(value.encode("utf-8")).hexdigest()
+        record[key] = value
+    return record
+
+
+def destination_changes(planned: PlanPost, account: Account) -> list[str]:
+    """What says where ``planned`` goes that ``account`` (as the config has it now) no longer
+    has as it was planned: each as "what was X, now Y", a secret's values never shown.
+
+    A plan written before metpost recorded ``destination`` is compared on what it does record,
+    the platform and the handle: it is applicable while they match. Such a plan lives no longer
+    than approvals.expires_after (24h unless set), and refusing it would strand an apply it had
+    begun (a new plan is a new broadcast, which would post again where the first already did)."""
+    if account.platform != planned.platform:
+        return [f"platform was {planned.platform}, now {account.platform}"]
+    changes = []
+    if account.handle != planned.handle:
+        changes.append(f"handle was {_shown(planned.handle)}, now {_shown(account.handle)}")
+    if planned.destination is None:
+        return changes
+    now = destination_record(account)
+    for key in [*planned.destination, *(key for key in now if key not in planned.destination)]:
+        before, after = planned.destination.get(key), now.get(key)
+        if before == after:
+            continue
+        if key != "api_url" and _secret_setting(account.platform, key):
+            changes.append(f"{_shown_key(key)} changed (not shown: it may hold a secret)")
+        else:
+            changes.append(f"{_shown_key(key)} was {_shown(before)}, now {_shown(after)}")
+    return changes
+
+
+def _shown(value: object) -> str:
+    """A value from a file or the config, quoted, on one line and not too long to read."""
+    if value is None:
+        return "none"
+    text = str(value)
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return repr(text) if not text.isprintable() or "'" in text else f"'{text}'"
+
+
+def _shown_key(key: str) -> str:
+    return key if key.isidentifier() and len(key) <= 40 else _shown(key)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -242,42 +348,53 @@ class _Reader:
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            self.problem(where, f"'{text}' is not an ISO 8601 time")
+            self.problem(where, f"{_shown(text)} is not an ISO 8601 time")
             return None
         if moment.tzinfo is None:
-            self.problem(where, f"'{text}' has no UTC offset")
+            self.problem(where, f"{_shown(text)} has no UTC offset")
             return None
         return moment
 
-    def known_keys(self, value: Mapping[str, Any], where: str, keys: Sequence[str]) -> None:
+    def known_keys(self, value: Mapping[str, Any], where: str, keys: Sequence[str],
+                   optional: Sequence[str] = ()) -> None:
         for key in value:
-            if key not in keys:
-                self.problem(f"{where}.{key}" if where else key, "not a key plans have")
+            if key not in keys and key not in optional:
+                shown = _shown_key(key)
+                self.problem(f"{where}.{shown}" if where else shown, "not a key plans have")
         for key in keys:
             if key not in value:
                 self.problem(where or "plan", f"missing '{key}'")
+
+    def destination(self, value: object, where: str) -> Mapping[str, str | None] | None:
+        if value is None:
+            return None
+        record = self.mapping(value, where)
+        for key, item in record.items():
+            if item is not None and not isinstance(item, str):
+                self.problem(f"{where}.{_shown_key(key)}", "must be a string or null")
+        return record
 
 
 CONTENT_KEYS = ("id", "created_at", "expires_at", "author", "template", "request", "key",
                 "public_safety", "posts")
 POST_KEYS = ("account", "platform", "handle", "text", "parts", "images", "repost_of")
+OPTIONAL_POST_KEYS = ("destination",)  # plans written before it was recorded have none
 IMAGE_KEYS = ("path", "type", "size", "sha256", "alt")
 APPROVAL_KEYS = ("by", "os_user", "host", "at", "digest")
 
 
 def parse_plan(text: str, name: str) -> Plan:
     """The plan in ``text`` (read from ``name``, for messages); raises ``PlanError`` naming
-    every field that is not as a plan has it."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PlanError(f"{name}: not a metpost plan: invalid JSON at line {error.lineno}: "
-                        f"{error.msg}") from None
+    every field that is not as a plan has it (the first ``MAX_PROBLEMS`` of them)."""
+    document = plan_json(text, name)
     if not isinstance(document, dict) or FORMAT_KEY not in document:
         raise PlanError(f"{name}: not a metpost plan (no \"{FORMAT_KEY}\" key); make one with "
                         "metpost send ... --plan FILE")
-    if document[FORMAT_KEY] != PLAN_FORMAT:
-        raise PlanError(f"{name}: a plan of format {document[FORMAT_KEY]!r}; this metpost "
+    stated_format = document[FORMAT_KEY]
+    if isinstance(stated_format, bool) or not isinstance(stated_format, int):
+        raise PlanError(f"{name}: not a metpost plan (\"{FORMAT_KEY}\" is not a format number)")
+    if stated_format != PLAN_FORMAT:
+        raise PlanError(f"{name}: a plan of format {stated_format}; this metpost "
                         f"reads format {PLAN_FORMAT}")
     reader = _Reader(name)
     reader.known_keys(document, "", (FORMAT_KEY, "digest", "content", "approvals"))
@@ -289,9 +406,9 @@ def parse_plan(text: str, name: str) -> Plan:
                   enumerate(reader.listed(content.get("posts"), "content.posts")))
     if not posts and not reader.problems:
         reader.problem("content.posts", "a plan posts to at least one account")
-    names = [post.account for post in posts]
-    for twice in sorted({name for name in names if names.count(name) > 1}):
-        reader.problem("content.posts", f"account '{twice}' is given more than once")
+    counted = Counter(post.account for post in posts)
+    for twice in sorted(account for account, times in counted.items() if times > 1):
+        reader.problem("content.posts", f"account {_shown(twice)} is given more than once")
     approvals = tuple(_approval(reader, item, f"approvals[{index}]") for index, item in
                       enumerate(reader.listed(document.get("approvals", []), "approvals")))
     plan_id = reader.text(content.get("id"), "content.id")
@@ -307,6 +424,10 @@ def parse_plan(text: str, name: str) -> Plan:
     stated = document.get("digest")
     if not isinstance(stated, str):
         reader.problem("digest", "must be a string")
+    if len(reader.problems) > MAX_PROBLEMS:
+        more = len(reader.problems) - MAX_PROBLEMS
+        raise PlanError(*reader.problems[:MAX_PROBLEMS],
+                        f"{name}: and {more} more problem{'s' if more != 1 else ''}")
     if reader.problems:
         raise PlanError(*reader.problems)
     assert plan_id and created and expires and template  # the reader said so otherwise
@@ -316,11 +437,92 @@ def parse_plan(text: str, name: str) -> Plan:
                 approvals=approvals, document=document)
 
 
+class _NotJson(ValueError):
+    """Text json would read, or crash on, that no plan holds (a reason, for the message)."""
+
+
+def _whole_number(digits: str) -> int:
+    if len(digits) > MAX_NUMBER_CHARACTERS:
+        raise _NotJson(f"a number of {len(digits)} digits")
+    return int(digits)
+
+
+def _fraction(text: str) -> float:
+    value = float(text) if len(text) <= MAX_NUMBER_CHARACTERS else math.inf
+    if not math.isfinite(value):
+        raise _NotJson(f"the number {text}, too large to read" if len(text) <= 20
+                       else f"a number of {len(text)} characters")
+    return value
+
+
+def _constant(literal: str) -> float:
+    raise _NotJson(f"{literal}, which is not JSON")
+
+
+def _too_large(name: str) -> PlanError:
+    return PlanError(f"{name}: not a metpost plan: larger than "
+                     f"{MAX_PLAN_BYTES // (1024 * 1024)} MB")
+
+
+def plan_text(data: bytes, name: str) -> str:
+    """A plan file's bytes (``MAX_PLAN_BYTES`` and one at most) as text, or a PlanError."""
+    if len(data) > MAX_PLAN_BYTES:
+        raise _too_large(name)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PlanError(f"{name}: not a metpost plan (not UTF-8 text)") from None
+
+
+def plan_json(text: str, name: str) -> object:
+    """``text`` read as JSON, or a one-line PlanError: too large, not JSON, nested deeper than
+    any plan is, numbers no plan has, or escapes that are not Unicode text."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
+        raise _too_large(name)
+    try:
+        document = json.loads(text, parse_int=_whole_number, parse_float=_fraction,
+                              parse_constant=_constant)
+    except json.JSONDecodeError as error:
+        raise PlanError(f"{name}: not a metpost plan: invalid JSON at line {error.lineno}: "
+                        f"{error.msg}") from None
+    except _NotJson as error:
+        raise PlanError(f"{name}: not a metpost plan: it holds {error}") from None
+    except RecursionError:
+        raise PlanError(f"{name}: not a metpost plan: nested more than {MAX_DEPTH} deep") from None
+    problem = _unplanlike(document)
+    if problem:
+        raise PlanError(f"{name}: not a metpost plan: {problem}")
+    return document
+
+
+def _unplanlike(document: object) -> str | None:
+    """Why a parsed document cannot be a plan whatever its keys: nested deeper than
+    ``MAX_DEPTH``, or a string that is not Unicode text (a lone surrogate escape, which
+    cannot be written as UTF-8, so not digested). Walked without recursion."""
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} deep"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                pending.append((item, depth + 1))
+                if isinstance(key, str):
+                    pending.append((key, depth + 1))
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "it holds a \\u escape that is not Unicode text (a lone surrogate)"
+    return None
+
+
 def _post(reader: _Reader, item: object, where: str) -> PlanPost:
     value = reader.mapping(item, where)
     if not value:
         return PlanPost(account="", platform="", handle=None, text="")
-    reader.known_keys(value, where, POST_KEYS)
+    reader.known_keys(value, where, POST_KEYS, OPTIONAL_POST_KEYS)
     parts = tuple(reader.text(part, f"{where}.parts[{number}]") or "" for number, part in
                   enumerate(reader.listed(value.get("parts", []), f"{where}.parts")))
     images = []
@@ -347,7 +549,9 @@ def _post(reader: _Reader, item: object, where: str) -> PlanPost:
                     text=text if isinstance(text, str) else "", parts=parts,
                     images=tuple(images),
                     repost_of=reader.text(value.get("repost_of"), f"{where}.repost_of",
-                                          optional=True))
+                                          optional=True),
+                    destination=reader.destination(value.get("destination"),
+                                                   f"{where}.destination"))
 
 
 def _approval(reader: _Reader, item: object, where: str) -> PlanApproval:

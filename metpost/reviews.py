@@ -6,7 +6,9 @@
   shown in the file);
 - ``ready_to_apply``: everything that must hold before an approved plan is posted: the file is
   the plan recorded (not edited), the approvals the config requires are there, it has not
-  expired, every account is still in the config and live, every image is the file checked;
+  expired, every account is still in the config, live and posting where it did when the plan
+  was made (platform, handle, api_url, page, instance, receiver, file), every image is the
+  file checked;
 - ``send_authority``: whether a send without a plan may go out (approval not required, a
   standing approval, or a permitted emergency), and how it is recorded.
 
@@ -28,15 +30,19 @@ from metpost.approvals import Verdict, judge, same_person, urgent_allowed
 from metpost.audit import Actor, AuditContext, EventKind, Outcome
 from metpost.errors import CheckFailed, MetpostError
 from metpost.plans import (
+    MAX_PLAN_BYTES,
     Plan,
     PlanError,
+    PlanPost,
     approval_entry,
+    destination_changes,
     dump_plan,
     expiry,
     integrity_problems,
     parse_plan,
     plan_content,
     plan_document,
+    plan_text,
     recorded_approvals,
     recorded_plan,
     with_approval,
@@ -52,16 +58,16 @@ if TYPE_CHECKING:
 # -- plan files -------------------------------------------------------------------------------
 
 def read_plan_file(path: Path) -> Plan:
-    """The plan in ``path``, or a PlanError saying why it cannot be read as one."""
+    """The plan in ``path``, or a PlanError saying why it cannot be read as one. No more than
+    ``MAX_PLAN_BYTES`` (and one) is read: a larger file, or a device, is not a plan."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanError(f"{path}: no such plan file") from None
     except OSError as error:
         raise PlanError(f"{path}: cannot read it: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise PlanError(f"{path}: not a metpost plan (not UTF-8 text)") from None
-    return parse_plan(text, str(path))
+    return parse_plan(plan_text(data, str(path)), str(path))
 
 
 def write_plan_file(path: Path, document: Mapping[str, Any]) -> None:
@@ -172,7 +178,7 @@ def review(plan: Plan, name: str, config: Config, ledger: Ledger, environ: Mappi
                       two_person=config.approvals.two_person)
 
 
-def _post_now(planned: Any, by_name: Mapping[str, Account], platforms: Mapping[str, Any],
+def _post_now(planned: PlanPost, by_name: Mapping[str, Account], platforms: Mapping[str, Any],
               config: Config, environ: Mapping[str, str]) -> tuple[Post, list[str]]:
     """A planned post as a checked ``Post`` against today's config, and what stops it."""
     from metpost.media import still_the_same
@@ -186,9 +192,10 @@ def _post_now(planned: Any, by_name: Mapping[str, Account], platforms: Mapping[s
                         "or make a new plan")
         account = Account(name=planned.account, platform=planned.platform,
                           handle=planned.handle)
-    elif account.platform != planned.platform:
-        problems.append(f"account '{account.name}' is on {account.platform} now, but the plan "
-                        f"posts to it on {planned.platform}; make a new plan")
+    elif changes := destination_changes(planned, account):
+        problems.append(f"account '{account.name}' posts elsewhere now than when the plan was "
+                        f"made ({config.path}:{account.line}): {', '.join(changes)}; plan and "
+                        "approve it again")
     elif not account.live:
         problems.append(f"account '{account.name}' is {account.status} ({config.path}:"
                         f"{account.line}); set its status: live to post from it, or make a "

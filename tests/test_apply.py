@@ -53,8 +53,8 @@ def approve(fleet, path: Path, who: str = "bob", *extra: str):
     return fleet.run(["approve", str(path), "--as", who, "--yes", *extra])
 
 
-def apply(fleet, path: Path, who: str = "carol", *extra: str):
-    return fleet.run(["apply", str(path), "--as", who, "--yes", "--json", *extra])
+def apply(fleet, path: Path, who: str = "carol", *extra: str, env=None):
+    return fleet.run(["apply", str(path), "--as", who, "--yes", "--json", *extra], env=env)
 
 
 def posted(fleet) -> dict[str, list[str]]:
@@ -323,6 +323,168 @@ def test_a_paused_account_is_refused(fleet):
     assert nothing_posted(fleet)
 
 
+def edit_config(fleet, old: str, new: str) -> None:
+    text = fleet.config.read_text()
+    assert text.count(old) == 1, old
+    fleet.config.write_text(text.replace(old, new))
+
+
+def account_line(fleet, account: str) -> int:
+    return fleet.config.read_text().splitlines().index(f"  - name: {account}") + 1
+
+
+def lines_naming(text: str, account: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"metpost: error: {account}:")]
+
+
+@pytest.mark.parametrize("account, old, new, change", [
+    ("hackney-x", "handle: '@MPSHackney'", "handle: '@SomeoneElse'",
+     "handle was '@MPSHackney', now '@SomeoneElse'"),
+    # Camden's approved text must never reach Hackney's page.
+    ("camden-facebook", "page_id: '1002'", "page_id: '1001'", "page_id was '1002', now '1001'"),
+    ("camden-x", "platform: x\n    handle: '@MPSCamden'",
+     "platform: x\n    handle: '@MPSHackney'", "handle was '@MPSCamden', now '@MPSHackney'"),
+])
+def test_an_account_that_posts_elsewhere_than_planned_is_refused(fleet, account, old, new,
+                                                                 change):
+    approvals(fleet)
+    path, _ = plan(fleet)
+    assert approve(fleet, path).exit_code == 0
+    original = fleet.config.read_text()
+    edit_config(fleet, old, new)
+    text = refusal(apply(fleet, path))
+    assert lines_naming(text, account) == [
+        f"metpost: error: {account}: account '{account}' posts elsewhere now than when the plan "
+        f"was made ({fleet.config}:{account_line(fleet, account)}): {change}; plan and approve "
+        "it again"]
+    assert nothing_posted(fleet)
+    # As it was approved, it goes.
+    fleet.config.write_text(original)
+    applied = apply(fleet, path)
+    assert applied.exit_code == 0, applied.stderr
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
+def test_a_page_behind_another_api_url_is_refused_naming_every_change_on_one_line(fleet):
+    from tests.fake_platforms import FakeGraph
+
+    approvals(fleet)
+    path, _ = plan(fleet)
+    assert approve(fleet, path).exit_code == 0
+    with FakeGraph() as elsewhere:
+        elsewhere.add_page("1002", "Camden", "camden-page-token-s3cr3t")
+        elsewhere.add_page("1003", "Islington", "camden-page-token-s3cr3t")
+        lines = fleet.config.read_text().splitlines(keepends=True)
+        start = lines.index("  - name: camden-facebook\n")
+        lines[start:start + 7] = [line.replace(fleet.graph.url, elsewhere.url).replace(
+            "'1002'", "'1003'") for line in lines[start:start + 7]]
+        fleet.config.write_text("".join(lines))
+        text = refusal(apply(fleet, path))
+        assert lines_naming(text, "camden-facebook") == [
+            f"metpost: error: camden-facebook: account 'camden-facebook' posts elsewhere now "
+            f"than when the plan was made ({fleet.config}:{start + 1}): api_url was "
+            f"'{fleet.graph.url}', now '{elsewhere.url}', page_id was '1002', now '1003'; plan "
+            "and approve it again"]
+        assert lines_naming(text, "hackney-facebook") == []
+        assert nothing_posted(fleet)
+        assert not [request for request in elsewhere.requests if request.method == "POST"]
+        assert "s3cr3t" not in text
+
+
+def test_credentials_and_how_a_page_is_posted_to_are_not_where_it_goes(fleet):
+    """A renewed token (here under another variable) or another Graph version posts to the
+    same page: the approved plan still goes."""
+    approvals(fleet)
+    path, _ = plan(fleet)
+    assert approve(fleet, path).exit_code == 0
+    edit_config(fleet, "'${HACKNEY_FB_TOKEN}'", "'${HACKNEY_FB_TOKEN_RENEWED}'")
+    edit_config(fleet, "page_id: '1002'", "page_id: '1002'\n    graph_version: v25.0")
+    applied = apply(fleet, path, "carol", env={
+        "HACKNEY_FB_TOKEN_RENEWED": fleet.env["HACKNEY_FB_TOKEN"]})
+    assert applied.exit_code == 0, applied.stderr
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
+def test_a_plan_from_before_destinations_were_recorded_is_judged_by_what_it_records(fleet):
+    """An older metpost's plan has no "destination": its platform and handle are compared,
+    and it goes while they match. Such a plan, and the ledger's record of its making and
+    approval, are made here from a new one: the field taken out, under another id."""
+    from metpost.plans import content_digest
+
+    approvals(fleet)
+    path, _ = plan(fleet)
+    assert approve(fleet, path).exit_code == 0
+    newer = json.loads(path.read_text())["content"]["id"]
+
+    def as_older_metpost_wrote_it(document):
+        document["content"]["id"] = "older" + newer
+        for post in document["content"]["posts"]:
+            del post["destination"]
+        document["digest"] = content_digest(document["content"])
+        for approval in document["approvals"]:
+            approval["digest"] = document["digest"]
+    edit_plan(path, as_older_metpost_wrote_it)
+    older = json.loads(path.read_text())["digest"]
+    columns = ("at, kind, actor, os_user, host, outcome, broadcast_id, source, accounts, "
+               "approved_by, urgent, reason, detail")
+    fleet.ledger_execute(f"INSERT INTO audit_events (uid, plan_id, plan_digest, {columns}) "
+                         f"SELECT uid || '-older', 'older{newer}', '{older}', {columns} "
+                         f"FROM audit_events WHERE plan_id = '{newer}'")
+    original = fleet.config.read_text()
+    edit_config(fleet, "handle: '@MPSHackney'", "handle: '@SomeoneElse'")
+    text = refusal(apply(fleet, path))
+    assert "handle was '@MPSHackney', now '@SomeoneElse'; plan and approve it again" in text
+    assert nothing_posted(fleet)
+    fleet.config.write_text(original)
+    applied = apply(fleet, path)
+    assert applied.exit_code == 0, applied.stderr
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
+def test_a_webhook_url_that_changed_is_refused_and_never_shown(tmp_path, request):
+    from tests.conftest import run, write_project
+    from tests.fake_platforms.webhook_receiver import FakeWebhookReceiver
+    from tests.social import ledger_for
+
+    ledger = ledger_for(request, tmp_path)
+    with FakeWebhookReceiver() as planned, FakeWebhookReceiver() as other:
+        approved_url = f"{planned.url}/hooks/t0ken-approved"
+        config = write_project(tmp_path / "project", f"""\
+            approvals: {{required: true}}
+            accounts:
+              - name: alerts-hook
+                platform: webhook
+                url: {approved_url}
+            """)
+
+        def metpost(*args: str):
+            command, *rest = args
+            return run([command, "--config", str(config), "--ledger", ledger, *rest])
+        path = tmp_path / "plan.json"
+        made = metpost("send", "--all", "-m", "Roads reopen at 6pm.", "--plan", str(path),
+                       "--as", "alice")
+        assert made.exit_code == 0, made.stderr
+        assert metpost("approve", str(path), "--as", "bob", "--yes").exit_code == 0
+        assert "t0ken" not in path.read_text()  # the plan holds its digest, not the url
+        config.write_text(config.read_text().replace(approved_url,
+                                                     f"{other.url}/hooks/t0ken-other"))
+        outcome = metpost("apply", str(path), "--as", "carol", "--yes")
+        text = refusal(outcome)
+        assert lines_naming(text, "alerts-hook") == [
+            f"metpost: error: alerts-hook: account 'alerts-hook' posts elsewhere now than when "
+            f"the plan was made ({config}:3): url changed (not shown: it may hold a secret); "
+            "plan and approve it again"]
+        assert "t0ken" not in outcome.stdout + outcome.stderr
+        assert planned.requests == [] and other.requests == []
+        config.write_text(config.read_text().replace(f"{other.url}/hooks/t0ken-other",
+                                                     approved_url))
+        applied = metpost("apply", str(path), "--as", "carol", "--yes")
+        assert applied.exit_code == 0, applied.stderr
+        assert [delivery.body for delivery in planned.deliveries] == [
+            {"text": "Roads reopen at 6pm."}]
+        assert other.requests == []
+
+
 def test_images_are_checked_against_their_recorded_digests(fleet):
     from tests.fake_platforms.images import png_bytes as png
 
@@ -376,6 +538,41 @@ def test_a_file_that_is_not_a_plan_says_so(fleet):
     missing = fleet.run(["approve", str(fleet.root / "nope.json"), "--yes"])
     assert missing.error_lines == [f"metpost: error: {fleet.root / 'nope.json'}: no such plan "
                                    "file"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[" * 100_000 + "]" * 100_000, "nested more than 32 deep"),
+    ('{"metpost_plan": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}',
+     "nested more than 32 deep"),
+    ('{"metpost_plan": 1' + "0" * 100_000 + "}", "it holds a number of 100001 digits"),
+    ('{"metpost_plan": NaN}', "it holds NaN, which is not JSON"),
+    ('{"metpost_plan": -Infinity}', "it holds -Infinity, which is not JSON"),
+    ('{"metpost_plan": 1e999}', "it holds the number 1e999, too large to read"),
+    ('{"metpost_plan": 0.' + "1" * 50 + "}", "it holds a number of 52 characters"),
+    ('{"metpost_plan": 1, "content": "\\ud800"}',
+     "it holds a \\u escape that is not Unicode text (a lone surrogate)"),
+    ('{"metpost_plan": 1, "x": "' + "y" * (8 * 1024 * 1024) + '"}', "larger than 8 MB"),
+    # read no further than the bound, which falls inside a character: still too large
+    ('{"x":  "' + "é" * (5 * 1024 * 1024) + '"}', "larger than 8 MB"),
+])
+def test_a_file_no_plan_could_be_is_refused_in_one_line(fleet, text, problem):
+    path = fleet.root / "p.json"
+    path.write_text(text)
+    outcome = fleet.run(["apply", str(path), "--yes"])
+    assert outcome.exit_code == 2, outcome.stderr
+    assert outcome.error_lines == [f"metpost: error: {path}: not a metpost plan: {problem}"]
+    assert nothing_posted(fleet)
+
+
+def test_a_plan_with_many_problems_lists_the_first_twenty(fleet):
+    path = fleet.root / "p.json"
+    path.write_text(json.dumps({"metpost_plan": 1, **{f"k{n}\nforged": n for n in range(500)}}))
+    outcome = fleet.run(["apply", str(path), "--yes"])
+    assert outcome.exit_code == 2
+    assert len(outcome.error_lines) == 21
+    assert outcome.error_lines[0] == (f"metpost: error: {path}: 'k0\\nforged': not a key plans "
+                                      "have")
+    assert outcome.error_lines[-1] == f"metpost: error: {path}: and 508 more problems"
 
 
 # -- sending without a plan ----------------------------------------------------------------------

@@ -24,8 +24,11 @@ from metpost.ledger import AuditEvent
 from metpost.models import Account, Post, ThreadPart
 from metpost.plans import (
     PlanError,
+    PlanPost,
     approval_entry,
     content_digest,
+    destination_changes,
+    destination_record,
     dump_plan,
     expiry,
     integrity_problems,
@@ -39,7 +42,8 @@ ALICE = Actor(name="alice", os_user="alice", host="press-1")
 MADE = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 HACKNEY_X = Account(name="hackney-x", platform="x", handle="@MPSHackney", borough="Hackney",
                     tags=("borough", "bcu-ce"))
-CENTRAL_FB = Account(name="central-facebook", platform="facebook", tags=("central",))
+CENTRAL_FB = Account(name="central-facebook", platform="facebook", tags=("central",),
+                     settings={"page_id": "1003", "graph_version": "v21.0"})
 
 
 def a_plan(text: str = "Hackney: roads reopen at 6pm.", **changes):
@@ -71,7 +75,9 @@ def test_the_file_is_stable_readable_json():
         "id", "created_at", "expires_at", "author", "template", "request", "key",
         "public_safety", "posts"]
     post = json.loads(text)["content"]["posts"][1]
+    # Where it goes: the page, not the Graph version it is posted with.
     assert post == {"account": "central-facebook", "platform": "facebook", "handle": None,
+                    "destination": {"api_url": None, "page_id": "1003"},
                     "text": "Roads reopen at 6pm.", "parts": ["a 1/2", "b 2/2"], "images": [],
                     "repost_of": None}
     assert json.loads(text)["content"]["expires_at"] == "2026-11-24T05:00:00+00:00"
@@ -112,11 +118,31 @@ def test_reading_a_plan_back():
     ("[]", 'p.json: not a metpost plan (no "metpost_plan" key); make one with metpost send '
            "... --plan FILE"),
     ('{"metpost_plan": 2}', "p.json: a plan of format 2; this metpost reads format 1"),
+    ('{"metpost_plan": true}', 'p.json: not a metpost plan ("metpost_plan" is not a format '
+                               "number)"),
+    ('{"metpost_plan": [' + "1, " * 10_000 + "1]}",
+     'p.json: not a metpost plan ("metpost_plan" is not a format number)'),
 ])
 def test_what_is_not_a_plan(text, problem):
     with pytest.raises(PlanError) as raised:
         parse_plan(text, "p.json")
     assert raised.value.problems == (problem,)
+
+
+def test_text_that_is_not_unicode_is_refused_before_it_is_digested():
+    text = dump_plan(a_plan()).replace("Hackney: roads", "Hackney: \\ud800 roads")
+    with pytest.raises(PlanError) as raised:
+        parse_plan(text, "p.json")
+    assert raised.value.problems == ("p.json: not a metpost plan: it holds a \\u escape that "
+                                     "is not Unicode text (a lone surrogate)",)
+
+
+def test_a_plan_too_large_to_read_back_is_refused_as_text_too():
+    """The bound holds for what send --plan would write, not only for files read."""
+    text = dump_plan(a_plan(text="é" * (4 * 1024 * 1024)))  # 4M characters, 8 MB and more
+    with pytest.raises(PlanError) as raised:
+        parse_plan(text, "p.json")
+    assert raised.value.problems == ("p.json: not a metpost plan: larger than 8 MB",)
 
 
 def test_a_misshapen_plan_names_every_field():
@@ -134,6 +160,103 @@ def test_a_misshapen_plan_names_every_field():
         "p.json: content.posts[0].text: must be a string",
         "p.json: content.posts: account 'hackney-x' is given more than once",
     }
+
+
+# -- where each post goes ----------------------------------------------------------------------
+
+MASTODON = Account(name="hackney-mastodon", platform="mastodon",
+                   handle="@mpshackney@social.example", api_url="https://social.example",
+                   settings={"api_url": "https://social.example", "max_characters": "500"})
+BLUESKY = Account(name="hackney-bluesky", platform="bluesky", handle="mpshackney.bsky.social",
+                  api_url="https://pds.example", settings={"handle": "mpshackney.bsky.social"})
+HOOK = Account(name="alerts-hook", platform="webhook",
+               settings={"url": "https://hooks.example/T0KEN", "body": '{"t": "{{ text }}"}'})
+FEED = Account(name="alerts-feed", platform="feed",
+               settings={"path": "/srv/www/alerts.xml", "title": "Alerts"})
+PLUGIN = Account(name="pager", platform="pager", api_url="https://pager.example",
+                 settings={"channel": "ops", "api_url": "https://pager.example"})
+
+
+def planned_for(account: Account) -> PlanPost:
+    return PlanPost(account=account.name, platform=account.platform, handle=account.handle,
+                    text="hi", destination=destination_record(account))
+
+
+def moved(account: Account, **settings: str | None) -> Account:
+    from dataclasses import replace
+
+    fields = {key: value for key, value in settings.items() if key in ("handle", "api_url")}
+    changed = {key: value for key, value in settings.items() if key not in fields}
+    return replace(account, **fields, settings={**account.settings, **changed})
+
+
+def test_a_plan_records_where_each_post_goes_and_only_a_digest_of_a_secret():
+    import hashlib
+
+    assert destination_record(MASTODON) == {"api_url": "https://social.example"}
+    assert destination_record(BLUESKY) == {"api_url": "https://pds.example"}
+    assert destination_record(HOOK) == {
+        "api_url": None,
+        "url": "sha256:" + hashlib.sha256(b"https://hooks.example/T0KEN").hexdigest()}
+    assert destination_record(FEED) == {"api_url": None, "path": "/srv/www/alerts.xml"}
+    # A plugin's settings are all taken as where it posts, and each as a secret.
+    assert destination_record(PLUGIN) == {
+        "api_url": "https://pager.example",
+        "channel": "sha256:" + hashlib.sha256(b"ops").hexdigest()}
+
+
+@pytest.mark.parametrize("account, changes, said", [
+    (MASTODON, {"api_url": "https://other.example"},
+     ["api_url was 'https://social.example', now 'https://other.example'"]),
+    (BLUESKY, {"handle": "someone.bsky.social"},
+     ["handle was 'mpshackney.bsky.social', now 'someone.bsky.social'"]),
+    (BLUESKY, {"api_url": None}, ["api_url was 'https://pds.example', now none"]),
+    (HOOK, {"url": "https://hooks.example/OTHER"},
+     ["url changed (not shown: it may hold a secret)"]),
+    (FEED, {"path": "/tmp/x\nforged.xml"},
+     ["path was '/srv/www/alerts.xml', now '/tmp/x\\nforged.xml'"]),
+    (PLUGIN, {"channel": "everyone"}, ["channel changed (not shown: it may hold a secret)"]),
+    (PLUGIN, {"colour": "red"}, ["colour changed (not shown: it may hold a secret)"]),
+    # How it is posted, not where: no change.
+    (MASTODON, {"max_characters": "1000"}, []),
+    (HOOK, {"body": '{"x": "{{ text }}"}'}, []),
+    (FEED, {"title": "Other"}, []),
+])
+def test_what_says_where_a_post_goes_is_compared_and_nothing_else(account, changes, said):
+    assert destination_changes(planned_for(account), moved(account, **changes)) == said
+
+
+def test_a_changed_platform_is_the_one_change_said():
+    from dataclasses import replace
+
+    planned = planned_for(HACKNEY_X)
+    assert destination_changes(planned, replace(HACKNEY_X, platform="mastodon",
+                                                handle="@x")) == ["platform was x, now mastodon"]
+
+
+def test_a_plan_from_before_destinations_is_compared_on_platform_and_handle():
+    document = a_plan()
+    for post in document["content"]["posts"]:
+        del post["destination"]
+    document["digest"] = content_digest(document["content"])
+    plan = parse_plan(dump_plan(document), "p.json")
+    older = plan.posts[0]
+    assert older.destination is None
+    assert destination_changes(older, HACKNEY_X) == []
+    assert destination_changes(older, moved(HACKNEY_X, api_url="https://x.example")) == []
+    assert destination_changes(older, moved(HACKNEY_X, handle="@Other")) == [
+        "handle was '@MPSHackney', now '@Other'"]
+
+
+def test_a_destination_that_is_not_strings_is_refused():
+    document = a_plan()
+    document["content"]["posts"][0]["destination"] = {"api_url": 7}
+    document["content"]["posts"][1]["destination"] = ["x"]
+    with pytest.raises(PlanError) as raised:
+        parse_plan(json.dumps(document), "p.json")
+    assert set(raised.value.problems) == {
+        "p.json: content.posts[0].destination.api_url: must be a string or null",
+        "p.json: content.posts[1].destination: must be a JSON object"}
 
 
 # -- telling an edited plan from the recorded one ------------------------------------------------

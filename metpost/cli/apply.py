@@ -37,8 +37,9 @@ def apply(plan_file: str, as_name: str | None, yes: bool, full: bool, as_json: b
     ledger as a send's do: a rerun posts nothing twice, and a run that stopped mid-way is
     finished by the next. Nothing is sent (exit 2) when the plan was edited after it was made
     or approved, an approval accounts.yaml requires is missing (or is the author's own under
-    approvals.two_person), the plan has expired, an account is no longer in the config or not
-    live, or an image is not the file that was checked.
+    approvals.two_person), the plan has expired, an account is no longer in the config, not
+    live or posts elsewhere than when the plan was made (its platform, handle, api_url, page,
+    instance, webhook url or feed file changed), or an image is not the file that was checked.
     """
     from dataclasses import replace
     from datetime import UTC, datetime
