@@ -17,8 +17,6 @@ Each refusal is one line a person can act on, and is itself recorded in the audi
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,16 +69,26 @@ def read_plan_file(path: Path) -> Plan:
 
 
 def write_plan_file(path: Path, document: Mapping[str, Any]) -> None:
-    """Write a plan atomically: a reader never sees half of one."""
-    folder = path.parent if str(path.parent) else Path(".")
+    """Write a plan whole: a reader never sees half of one."""
+    from metpost.files import write_whole
+
+    _plan_target(path)
     try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(dump_plan(document))
-        os.replace(temporary, path)
+        write_whole(path, dump_plan(document))
     except OSError as error:
         raise MetpostError(f"{path}: cannot write the plan: {error.strerror}; choose a "
                            "writable path") from None
+
+
+def _plan_target(path: Path) -> None:
+    """Refuse a plan path where something other than a file is (a device, a pipe, a folder)."""
+    from metpost.files import NotAFileError, file_target
+
+    try:
+        file_target(path)
+    except NotAFileError as error:
+        raise MetpostError(f"{path}: it is {error.kind}; give the path of a file for the "
+                           "plan") from None
 
 
 # -- planning ---------------------------------------------------------------------------------

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from metpost.cli.options import as_option, config_option, json_option, ledger_option, load
+from metpost.cli.options import (
+    as_option,
+    config_option,
+    file_to_write,
+    json_option,
+    ledger_option,
+    load,
+)
 
 if TYPE_CHECKING:
     from metpost.models import Config
@@ -20,7 +27,7 @@ if TYPE_CHECKING:
 @as_option
 @click.option("--yes", "-y", is_flag=True,
               help="Approve without asking (needed when not on a terminal).")
-@click.option("--html", "html_file", metavar="PAGE",
+@click.option("--html", "html_file", metavar="PAGE", callback=file_to_write,
               help="Also write the plan's posts as one self-contained web page to look at, as "
                    "send --dry-run --html does.")
 @click.option("--full", is_flag=True,

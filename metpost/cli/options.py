@@ -116,6 +116,24 @@ def checked_ledger(ctx: click.Context, param: click.Parameter,
     return value
 
 
+def file_to_write(ctx: click.Context, param: click.Parameter,
+                  value: str | None) -> str | None:
+    """A path metpost will write a file to (--html, --plan): refused as the command line is
+    read when something other than a file is there (a device, a named pipe, a folder), which
+    writing would replace, rather than after the broadcast has been rendered and shown."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    from metpost.files import NotAFileError, file_target
+
+    try:
+        file_target(Path(value))
+    except NotAFileError as error:
+        raise click.BadParameter(f"{value}: it is {error.kind}; give the path of a file") from None
+    return value
+
+
 def ledger_option(function: F) -> F:
     """``--ledger PATH`` (or $METPOST_LEDGER)."""
     return click.option(

@@ -19,6 +19,7 @@ from metpost.cli.options import (
     config_option,
     delivery_from,
     delivery_options,
+    file_to_write,
     json_option,
     load,
     open_ledger,
@@ -58,7 +59,7 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
                    "posts nothing twice, even if the text renders differently.")
 @click.option("--again", is_flag=True,
               help="Post even if this identical broadcast was sent before.")
-@click.option("--html", "html_file", metavar="FILE",
+@click.option("--html", "html_file", metavar="FILE", callback=file_to_write,
               help="With --dry-run: also write the posts as one self-contained web page to "
                    "look at (each distinct text as a card, problems in red).")
 @click.option("--full", is_flag=True,
@@ -83,7 +84,7 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
               help="Post a text too long for one post as a thread of numbered parts (1/3), "
                    "each a reply to the one before, on platforms that take threads (X, "
                    "Mastodon, Bluesky; elsewhere a text too long is still refused).")
-@click.option("--plan", "plan_file", metavar="FILE",
+@click.option("--plan", "plan_file", metavar="FILE", callback=file_to_write,
               help="Render and check every post as a send would, write them to FILE as a plan "
                    "to review, and send nothing; then metpost approve FILE and metpost apply "
                    "FILE.")

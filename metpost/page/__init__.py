@@ -9,9 +9,7 @@ untrusted.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -173,13 +171,14 @@ def render_page(posts: Sequence[Post], config: Config, titles: dict[str, str], *
 
 
 def write_page(path: Path, page: str) -> None:
-    """Write ``page`` to ``path`` atomically (a reader never sees half a page)."""
-    folder = path.parent if str(path.parent) else Path(".")
+    """Write ``page`` to ``path`` whole (a reader never sees half a page)."""
+    from metpost.files import NotAFileError, write_whole
+
     try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(page)
-        os.replace(temporary, path)
+        write_whole(path, page)
+    except NotAFileError as error:
+        raise MetpostError(f"--html {path}: it is {error.kind}; give the path of a file for "
+                           "the page") from None
     except OSError as error:
         raise MetpostError(f"--html {path}: cannot write it: {error.strerror}; choose a "
                            "writable path") from None

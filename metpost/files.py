@@ -1,0 +1,78 @@
+"""Writing a file that people or programs read while it changes: whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+class NotAFileError(OSError):
+    """The path names something other than a regular file; ``kind`` says what, as in "it is
+    a folder"."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a file")
+        self.kind = kind
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def write_whole(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` so that a reader sees the old file or the new one,
+    never half of one: it is written beside the file, flushed to disk, then renamed over it.
+
+    A symbolic link is written through, to the file it points at, and stays a link. What is
+    there must be a regular file, or nothing: renaming over a device (``/dev/null``), a FIFO
+    or a socket would replace it with a file (as root, breaking the machine), so those are
+    refused with ``NotAFileError``. An existing file keeps its permissions; a new one gets
+    the usual ones (0666 less the umask). Returns the path written.
+    """
+    target, mode = file_target(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode if mode is not None else 0o666 & ~_umask())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return target
+
+
+def file_target(path: Path) -> tuple[Path, int | None]:
+    """The file that writing ``path`` writes (a link's target), and its permissions if it
+    exists; ``NotAFileError`` if something other than a regular file is there. Checked by
+    ``write_whole``, and before anything is recorded by those who write after recording."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        found = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target, None
+    if not stat.S_ISREG(found):
+        raise NotAFileError(path, _kind(found))
+    return target, stat.S_IMODE(found)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, and setting it back at once)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

@@ -1,0 +1,79 @@
+"""Files metpost writes for people (the dry run's page, a plan): written whole, through a link,
+keeping their permissions; never over a device, a pipe or a folder."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+PREVIEW = ["send", "--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--dry-run"]
+PLAN = ["send", "--account", "hackney-x", "--message", "{{ borough }}: roads reopen at 6pm."]
+
+
+@pytest.mark.parametrize("option", ["--html", "--plan"])
+def test_a_named_pipe_is_refused_and_left_as_it_is(fleet, tmp_path, option):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    args = [*PREVIEW, "--html", str(pipe)] if option == "--html" else [*PLAN, "--plan",
+                                                                        str(pipe)]
+    outcome = fleet.run(args)
+    assert outcome.exit_code == 2, outcome
+    # Refused as the command line is read, before anything is rendered or shown.
+    assert outcome.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '{option}': {pipe}: it is a named pipe; give the path of a "
+        "file")
+    assert outcome.stdout == ""
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)  # not replaced by a file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet", "pipe"]  # nothing beside it
+    if option == "--plan":  # refused before the audit trail records a plan
+        events = fleet.run(["audit", "--json"])
+        assert "planned" not in events.stdout
+
+
+def test_a_folder_is_refused(fleet, tmp_path):
+    outcome = fleet.run([*PREVIEW, "--html", str(tmp_path)])
+    assert outcome.exit_code == 2
+    assert outcome.stderr.splitlines()[-1].endswith(f"{tmp_path}: it is a folder; give the "
+                                                    "path of a file")
+
+
+def test_the_page_writer_refuses_what_is_not_a_file_even_when_called_directly(tmp_path):
+    # The library, used without Click, keeps the same rule (``--html`` checks it earlier).
+    from metpost.errors import MetpostError
+    from metpost.page import write_page
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(MetpostError, match="it is a named pipe; give the path of a file for "
+                                           "the page"):
+        write_page(pipe, "<p>page</p>")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def test_a_link_is_written_through_and_stays_a_link(fleet, tmp_path):
+    real = tmp_path / "real.html"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "latest.html"
+    link.symlink_to(real)
+    outcome = fleet.run([*PREVIEW, "--html", str(link)])
+    assert outcome.exit_code == 0, outcome
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert "roads reopen" in real.read_text(encoding="utf-8")
+
+
+def test_a_page_rewritten_keeps_its_permissions_and_a_new_one_follows_the_umask(fleet,
+                                                                                 tmp_path):
+    shared = tmp_path / "shared.html"
+    shared.write_text("old", encoding="utf-8")
+    shared.chmod(0o644)
+    assert fleet.run([*PREVIEW, "--html", str(shared)]).exit_code == 0
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+    fresh = tmp_path / "fresh.html"
+    previous = os.umask(0o027)
+    try:
+        assert fleet.run([*PREVIEW, "--html", str(fresh)]).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
