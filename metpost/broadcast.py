@@ -15,7 +15,7 @@ from metpost.errors import MetpostError, TemplateError
 from metpost.models import Account, Config, Post, ThreadPart
 from metpost.plugins import platform_classes
 from metpost.render import MessageTemplate, Renderer, bind_variables
-from metpost.secrets import resolve_credentials
+from metpost.secrets import credential_problems, resolve_credentials
 from metpost.selection import Selection, choose_accounts
 from metpost.similarity import SimilarGroup, similar_x_groups
 from metpost.suggest import did_you_mean
@@ -120,7 +120,8 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
         problems, parts = fitted(platform, account.settings, text, thread=thread)
         posts.append(Post(account=account, text=text, length=platform.length(text),
                           limit=platform.limits_for(account.settings).max_length,
-                          problems=(*problems, *platform.media_problems(media)),
+                          problems=(*problems, *platform.media_problems(media),
+                                    *credential_problems(account, environ)),
                           missing_credentials=tuple(missing), media=media,
                           parts=tuple(ThreadPart(part, platform.length(part))
                                       for part in parts)))

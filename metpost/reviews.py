@@ -191,7 +191,7 @@ def _post_now(planned: PlanPost, by_name: Mapping[str, Account], platforms: Mapp
     """A planned post as a checked ``Post`` against today's config, and what stops it."""
     from metpost.media import still_the_same
     from metpost.models import Account, Post, ThreadPart
-    from metpost.secrets import resolve_credentials
+    from metpost.secrets import credential_problems, resolve_credentials
 
     account = by_name.get(planned.account)
     problems: list[str] = []
@@ -225,6 +225,7 @@ def _post_now(planned: PlanPost, by_name: Mapping[str, Account], platforms: Mapp
             problems.extend(platform.media_problems(media))
         if account.name in by_name:
             missing = tuple(resolve_credentials(account, environ)[1])
+            problems.extend(credential_problems(account, environ))
     for item in media:
         changed = still_the_same(item)
         if changed:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError
 from metpost.models import Account, Config, SendResult
 from metpost.plugins import platform_classes
-from metpost.secrets import resolve_credentials
+from metpost.secrets import credential_problems, resolve_credentials
 from metpost.status import PostStatus
 from metpost.suggest import did_you_mean
 
@@ -280,6 +280,8 @@ def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[
                     for var in resolve_credentials(by_name[post.account], environ)[1]})
     if unset:
         problems.append(f"credentials not set in the environment: {', '.join(unset)}")
+    problems.extend(f"{post.account}: {problem}" for post in to_touch if post.account in by_name
+                    for problem in credential_problems(by_name[post.account], environ))
     if problems:
         raise CheckFailed(*problems, f"nothing was {outcome}")
     return {post.account: by_name[post.account] for post in posts}

@@ -54,6 +54,22 @@ def resolve_credentials(account: Account,
 _UNESCAPED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
+# A control character inside a secret (a line break from a file read with ``$(cat ...)`` that
+# held two lines, a NUL): no platform's token has one, and an HTTP library refuses it in a
+# header before anything is sent, which would look like a lost connection.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def credential_problems(account: Account, environ: Mapping[str, str]) -> list[str]:
+    """One line per secret of ``account`` that is set but cannot be a credential as it is
+    (it holds a control character once its surrounding white space is gone); never the
+    value itself."""
+    return [f"credential {variable} holds a line break or another control character, which "
+            "no token has; set it again without it"
+            for variable in account.credentials.values()
+            if _CONTROL.search(environ.get(variable, "").strip())]
+
+
 def echoed_forms(secret: str) -> set[str]:
     """Every way ``secret`` may come back in a platform's error, a URL or a log line: as it
     is; percent-, form- and HTML-encoded; and inside a string literal, JSON's (ASCII-escaped

@@ -77,3 +77,43 @@ def test_a_page_rewritten_keeps_its_permissions_and_a_new_one_follows_the_umask(
     finally:
         os.umask(previous)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+
+
+# -- a reader that goes away ------------------------------------------------------------------
+
+def run_into_head(fleet, args: list[str]) -> tuple[int, str, str]:
+    """Run metpost as a process whose stdout is read for one line and then closed, as
+    ``metpost ... | head -1`` does; its exit code, that line, and its stderr."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "metpost", *args, "--config", str(fleet.config),
+               "--ledger", fleet.ledger]
+    process = subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # the reader goes away
+    errors = process.stderr.read()
+    return process.wait(timeout=60), first, errors
+
+
+def test_a_reader_that_goes_away_stops_the_output_not_the_broadcast(fleet):
+    fleet.x.latency = fleet.graph.latency = 0.3  # results come after the reader has gone
+    code, first, errors = run_into_head(fleet, [
+        "send", "--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--yes",
+        "--concurrency", "1"])
+    assert first.startswith("sent ")
+    assert (code, errors) == (0, "")  # every post went out: exit 0, nothing to complain of
+    assert fleet.ledger_rows("SELECT state, COUNT(*) FROM posts GROUP BY state") == [("sent", 4)]
+    # The run ended as runs end: the audit trail says how.
+    outcomes = [row[0] for row in fleet.ledger_rows(
+        "SELECT outcome FROM audit_events ORDER BY id")]
+    assert outcomes[-1] == "done", outcomes
+
+
+def test_a_dry_run_read_for_one_line_exits_0(fleet):
+    code, first, errors = run_into_head(fleet, [
+        "send", "--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--dry-run",
+        "--public-safety"])
+    assert first and code == 0 and "Error" not in errors and "error" not in errors

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -30,8 +30,27 @@ def output_mode(as_json: bool) -> Mode:
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
-    """Every line metpost prints goes through here, and no known secret gets past it."""
-    click.echo(REDACT(text), err=err)
+    """Every line metpost prints goes through here, and no known secret gets past it.
+
+    A reader that goes away (``metpost send ... | head -1``) stops the output, never the work:
+    a broadcast under way finishes, is recorded and exits as its posts say, whoever is
+    reading; what it would have printed is dropped."""
+    try:
+        click.echo(REDACT(text), err=err)
+    except BrokenPipeError:
+        _drop_output(sys.stderr if err else sys.stdout)
+
+
+def _drop_output(stream: TextIO) -> None:
+    """From now on, what is written to ``stream`` goes nowhere (its reader has gone), and
+    flushing it at exit raises nothing."""
+    import os
+
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
 
 
 def error(message: str) -> None:
