@@ -19,7 +19,7 @@ from metpost.render import (
     syntax_problems,
     template_names,
 )
-from metpost.secrets import resolve_credentials
+from metpost.secrets import credential_problems, resolve_credentials
 from metpost.template_check import variable_problems, variant_problems
 
 
@@ -31,6 +31,8 @@ class SetupReport:
     template_names: tuple[str, ...]
     template_problems: tuple[str, ...]
     missing_credentials: Mapping[str, tuple[str, ...]]  # account name -> unset variables
+    # secrets set in a form no token has ("ACCOUNT: credential VAR holds a line break ...")
+    credential_problems: tuple[str, ...] = ()
     schedules: int | None = None  # how many schedules schedules.yaml holds (None: no file)
     schedules_path: Path | None = None
 
@@ -80,10 +82,13 @@ def check_setup(config: Config, environ: Mapping[str, str],
         problems.extend(variable_problems(template, config, config.accounts))
         problems.extend(image_problems(template, config.templates_dir))
     missing = {}
+    malformed: list[str] = []
     for account in config.accounts:
         _, unset = resolve_credentials(account, environ)
         if unset:
             missing[account.name] = tuple(unset)
+        malformed.extend(f"{account.name}: {problem}"
+                         for problem in credential_problems(account, environ))
     schedules = None
     if schedules_file is not None and (schedules_given or schedules_file.exists()):
         from metpost.schedules_config import load_schedules
@@ -91,4 +96,5 @@ def check_setup(config: Config, environ: Mapping[str, str],
         schedules = len(load_schedules(schedules_file, config))
     return SetupReport(config=config, template_names=tuple(names),
                        template_problems=tuple(problems), missing_credentials=missing,
+                       credential_problems=tuple(malformed),
                        schedules=schedules, schedules_path=schedules_file)

@@ -350,3 +350,51 @@ def test_an_empty_broadcast_names_none(fleet, command):
             "(a unique prefix will do), the --key it was sent with, or 'last'")
     assert (fleet.x.request_count, fleet.graph.request_count) == sent
     assert fleet.ledger_rows("SELECT state FROM posts WHERE state = 'retracted'") == []
+
+
+def test_a_secret_with_a_line_break_inside_is_refused_before_anything_is_sent(fleet):
+    # `export TOKEN=$(cat token.txt)` of a file holding two lines: the HTTP library would
+    # refuse the header before sending, which looks like a lost connection ("may have been
+    # posted") and is retried until the deadline.
+    secret = "EAAB-first-line\nsecond-line-secret"
+    outcome = fleet.run(["send", "--all", "--message", "{{ borough }}: roads reopen.", "--yes"],
+                        env={"HACKNEY_FB_TOKEN": secret})
+    assert outcome.exit_code == 2, outcome
+    assert ("hackney-facebook: credential HACKNEY_FB_TOKEN holds a line break or another "
+            "control character, which no token has; set it again without it") in outcome.stderr
+    assert "second-line" not in outcome.stdout + outcome.stderr
+    assert fleet.x.request_count == fleet.graph.request_count == 0
+
+
+def test_retry_refuses_a_secret_with_a_control_character_too(fleet):
+    fleet.graph.fail_next(100, status=503)  # a post that fails now, for retry to finish
+    first = fleet.run(["send", "--account", "hackney-facebook", "--message", "Roads reopen.",
+                       "--yes", "--deadline", "1"])
+    assert first.exit_code == 1, first
+    before = fleet.graph.request_count
+    outcome = fleet.run(["retry", "last", "--yes"],
+                        env={"HACKNEY_FB_TOKEN": "EAAB\rtoken-secret"})
+    assert outcome.exit_code == 2, outcome
+    assert "credential HACKNEY_FB_TOKEN holds a line break or another control character" in (
+        outcome.stderr)
+    assert fleet.graph.request_count == before
+
+
+def test_check_reports_a_malformed_secret_and_its_json_is_one_document(fleet):
+    outcome = fleet.run(["check", "--json"], env={"HACKNEY_X_ACCESS_TOKEN": "tok\nen-secret"})
+    assert outcome.exit_code == 2
+    report = json.loads(outcome.stdout)  # one document: the report, with why it fails
+    problem = ("hackney-x: credential HACKNEY_X_ACCESS_TOKEN holds a line break or another "
+               "control character, which no token has; set it again without it")
+    assert report["credential_problems"] == [problem]
+    assert report["problems"] == [problem] and report["exit_code"] == 2
+    assert outcome.stderr.splitlines() == [f"metpost: error: {problem}"]
+    assert "en-secret" not in outcome.stdout + outcome.stderr
+
+
+def test_check_json_with_a_broken_template_is_one_document(fleet):
+    (fleet.root / "templates" / "broken.j2").write_text("{{ borough ", encoding="utf-8")
+    outcome = fleet.run(["check", "--json"])
+    assert outcome.exit_code == 2
+    report = json.loads(outcome.stdout)
+    assert report["problems"] == report["template_problems"] and report["problems"]

@@ -61,8 +61,10 @@ def show_templates(templates: Sequence[MessageTemplate], mode: Mode) -> None:
     table(("Name", "Description", "Vars (? = optional)", "Variants"), rows, mode)
 
 
-def show_setup_report(report: SetupReport, mode: Mode) -> None:
-    """The result of ``metpost check``."""
+def show_setup_report(report: SetupReport, mode: Mode, *,
+                      problems: Sequence[str] = ()) -> None:
+    """The result of ``metpost check``; ``problems`` are why it fails (exit 2), which JSON
+    carries in the same document (the lines themselves go to stderr)."""
     config = report.config
     if mode == "json":
         emit_json({
@@ -71,7 +73,9 @@ def show_setup_report(report: SetupReport, mode: Mode) -> None:
             "templates": list(report.template_names),
             "template_problems": list(report.template_problems),
             "missing_credentials": {k: list(v) for k, v in report.missing_credentials.items()},
+            "credential_problems": list(report.credential_problems),
             "statuses": _statuses(config.accounts), "schedules": report.schedules,
+            "problems": list(problems), "exit_code": 2 if problems else 0,
         })
         return
     ready = len(report.accounts_ready)
