@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.test_delivery import (  # noqa: F401 — the fixture applies to these tests too
     assert_exactly_one_post_each_and_ledger_agrees,
     duplicates_accepted,
@@ -72,14 +74,17 @@ def statuses_of(stdout: str) -> dict[str, str]:
     return {p["account"]: p["status"] for p in json.loads(stdout)["posts"]}
 
 
-def test_one_ctrl_c_lets_posts_in_flight_finish_and_starts_no_new_one(fleet):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_one_ctrl_c_or_sigterm_lets_posts_in_flight_finish_and_starts_no_new_one(fleet, stop):
+    # SIGTERM is what systemd, `timeout` and `kill` send: like Ctrl-C, not a silent death.
     fleet.x.latency = fleet.graph.latency = 1.0
     process = start(fleet, "--concurrency", "1")
     wait_for(lambda: fleet.x.in_flight == 1 and fleet.graph.in_flight == 1)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
-    assert "Stopping: no new posts will start" in stderr
+    name = "Ctrl-C" if stop == signal.SIGINT else "SIGTERM"
+    assert f"Stopping ({name}): no new posts will start" in stderr
     result = statuses_of(stdout)
     # The post in flight on each platform finished and was recorded; the next one never went.
     assert sorted(result.values()) == ["not sent", "not sent", "sent", "sent"]

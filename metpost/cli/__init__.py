@@ -131,7 +131,7 @@ def cli() -> None:
 
     \b
     Exit codes: 0 all sent, 1 some posts failed, 2 bad input (nothing sent),
-    3 internal error, 130 interrupted by Ctrl-C.
+    3 internal error, 130 interrupted by Ctrl-C or SIGTERM.
     """
 
 

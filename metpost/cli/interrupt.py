@@ -1,4 +1,5 @@
-"""Ctrl-C during delivery: the first asks the run to stop, the second ends it at once."""
+"""Ctrl-C (or SIGTERM, as systemd, ``timeout`` and ``kill`` send) during delivery: the first
+asks the run to stop, the second ends it at once."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it (SIGTERM too: one meaning, stopped)
+# The signals that ask a run to stop. SIGTERM's default would end the process silently, in
+# the middle of a post, with no summary for cron to mail.
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 @contextmanager
 def stop_on_ctrl_c() -> Iterator[threading.Event]:
-    """An event set by the first Ctrl-C: the run starts no new post, lets those in flight finish
-    and records them. A second Ctrl-C exits at once; the ledger still knows which posts were in
-    flight, and the next run reconciles them."""
+    """An event set by the first Ctrl-C or SIGTERM: the run starts no new post, lets those in
+    flight finish and records them. A second one exits at once; the ledger still knows which
+    posts were in flight, and the next run reconciles them."""
     from metpost import output
 
     stop = threading.Event()
@@ -24,15 +28,17 @@ def stop_on_ctrl_c() -> Iterator[threading.Event]:
         yield stop  # signals reach the main thread only
         return
 
-    def handle(_signal: int, _frame: FrameType | None) -> None:
+    def handle(number: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             os._exit(EXIT_INTERRUPTED)
         stop.set()
-        output.note("Stopping: no new posts will start; waiting for those in flight "
-                    "(Ctrl-C again to quit now).")
+        name = STOP_SIGNALS.get(signal.Signals(number), "the signal")
+        output.note(f"Stopping ({name}): no new posts will start; waiting for those in "
+                    f"flight ({name} again to quit now).")
 
-    previous = signal.signal(signal.SIGINT, handle)
+    previous = {number: signal.signal(number, handle) for number in STOP_SIGNALS}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
