@@ -398,3 +398,16 @@ def test_check_json_with_a_broken_template_is_one_document(fleet):
     assert outcome.exit_code == 2
     report = json.loads(outcome.stdout)
     assert report["problems"] == report["template_problems"] and report["problems"]
+
+
+@pytest.mark.parametrize(("key", "why"), [
+    ("", "is empty"), ("   ", "is empty"),
+    ("slot\n\x1b[31mEVIL", "holds a line break or another control character"),
+    ("k" * 201, "is 201 characters long; give at most 200"),
+])
+def test_a_key_that_cannot_name_a_broadcast_is_refused(fleet, key, why):
+    # `--key "$SLOT"` with SLOT unset must not quietly send without the guarantee.
+    outcome = fleet.run(["send", "--all", "--message", "Roads reopen.", "--yes", "--key", key])
+    assert outcome.exit_code == 2
+    assert outcome.stderr.splitlines()[-1].startswith(f"Error: Invalid value for '--key': {why}")
+    assert fleet.x.request_count == fleet.graph.request_count == 0

@@ -134,6 +134,29 @@ def file_to_write(ctx: click.Context, param: click.Parameter,
     return value
 
 
+# A key people type, and scripts build from variables: printable, on one line, not too long.
+MAX_KEY_LENGTH = 200
+
+
+def checked_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--key: refused when empty or blank (``--key "$SLOT"`` with SLOT unset would otherwise
+    lose the exactly-once guarantee without a word), when it holds a control character (a line
+    break splits history's rows; an escape sequence reaches the terminal), or when longer
+    than ``MAX_KEY_LENGTH``."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("is empty; give the broadcast's name (a script's unset "
+                                 "variable?), or leave --key out")
+    if any(not char.isprintable() for char in value):
+        raise click.BadParameter("holds a line break or another control character; give a "
+                                 "name on one line")
+    if len(value) > MAX_KEY_LENGTH:
+        raise click.BadParameter(f"is {len(value)} characters long; give at most "
+                                 f"{MAX_KEY_LENGTH}")
+    return value
+
+
 def ledger_option(function: F) -> F:
     """``--ledger PATH`` (or $METPOST_LEDGER)."""
     return click.option(

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 from metpost.cli.options import (
     as_option,
+    checked_key,
     config_option,
     delivery_from,
     delivery_options,
@@ -54,7 +55,7 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
               help="Render and check every post and show it; send nothing, make no network call.")
 @click.option("--yes", "-y", is_flag=True,
               help="Post without asking (needed when not on a terminal, e.g. from cron).")
-@click.option("--key", metavar="KEY",
+@click.option("--key", metavar="KEY", callback=checked_key,
               help="Name this broadcast (e.g. a scheduler's slot): a rerun with the same key "
                    "posts nothing twice, even if the text renders differently.")
 @click.option("--again", is_flag=True,
