@@ -372,3 +372,15 @@ def test_a_ledger_path_that_is_no_regular_file_is_refused_without_being_told_to_
     assert caught.value.problems == (
         "/dev/null is not a regular file (a device, a pipe or a socket); give the path of the "
         "ledger file",)
+
+
+@pytest.mark.parametrize("target", ["postgresql:/metpost:hunter2@db/metpost",
+                                    "mysql://metpost:hunter2@db/metpost"])
+def test_ledger_migrate_never_shows_the_password_of_a_target_it_refuses(cli_run, tmp_path,
+                                                                         target):
+    source = tmp_path / "ledger.sqlite3"
+    open_ledger(str(source)).close()
+    outcome = cli_run(["ledger", "migrate", "--from", str(source), "--to", target])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert "--to takes a PostgreSQL URL" in line and "hunter2" not in line

@@ -39,9 +39,9 @@ def migrate(source: str, target: str, as_json: bool) -> None:
     if URL_START.match(source):
         raise MetpostError(f"--from takes the path of a SQLite ledger file, not a URL "
                            f"({redacted_url(source)})")
-    if not is_database_url(target):
+    if not is_database_url(target):  # (a mistyped one may hold a password: never shown)
         raise MetpostError(f"--to takes a PostgreSQL URL (postgresql://user@host/database), "
-                           f"not '{target}'")
+                           f"not '{redacted_url(target)}'")
     refuse_password(target, "--to")
     from_ledger = open_ledger(source, create=False)
     to_ledger = open_ledger(target)
