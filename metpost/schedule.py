@@ -21,6 +21,7 @@ first slot on or after ``rota_start``; a schedule with a rota has no slots befor
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,17 +164,34 @@ def next_slot(schedule: Schedule, moment: datetime) -> Slot | None:
     return None
 
 
+# The turns counted so far, per schedule times (cron, zone, rota_start): for each slot counted,
+# its time and how many slots came before it, in time order. Counting for another slot goes on
+# from the latest of these before it, so that the slots one run looks at cost one pass since
+# rota_start rather than one each.
+_TURNS_COUNTED: dict[tuple[str, str, date], list[tuple[datetime, int]]] = {}
+
+
 def rota_entry(slot: Slot) -> tuple[int, Mapping[str, str]] | None:
-    """The rota entry that fills ``slot`` (its index and values), or None without a rota."""
+    """The rota entry that fills ``slot`` (its index and values), or None without a rota: the
+    one after as many turns as the schedule had slots from ``rota_start`` until this one."""
     schedule = slot.schedule
     first = _first_moment(schedule)
-    if not schedule.rota or first is None:
+    if not schedule.rota or first is None or schedule.rota_start is None:
         return None
-    turns = 0
-    for at in _times_after(schedule, first - timedelta(seconds=1)):
-        if at.strftime("%Y-%m-%dT%H:%M") == slot.key or at > slot.at:
+    times = (schedule.cron, str(schedule.zone), schedule.rota_start)
+    counted = _TURNS_COUNTED.setdefault(times, [])
+    before = bisect.bisect_right(counted, slot.at, key=lambda point: point[0])
+    start, turns = counted[before - 1] if before else (first, 0)
+    counted_to = start.strftime("%Y-%m-%dT%H:%M")
+    for at in _times_after(schedule, start - timedelta(seconds=1)):
+        key = at.strftime("%Y-%m-%dT%H:%M")
+        if key == slot.key or at > slot.at:
             break
+        if key < counted_to:  # a wall time counted already: October's repeated hour again
+            continue
         turns += 1
+    if not (before and counted[before - 1][0] == slot.at):
+        counted.insert(before, (slot.at, turns))
     index = turns % len(schedule.rota)
     return index, schedule.rota[index]
 

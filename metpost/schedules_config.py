@@ -9,6 +9,7 @@ so that putting a borough's accounts on hold does not stop every other schedule.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -24,6 +25,9 @@ from metpost.schedule import Schedule, check_cron
 from metpost.selection import Selection, choose_accounts
 from metpost.suggest import did_you_mean
 from metpost.yamlsource import FieldPath, YamlDocument
+
+# The years a rota may start in: the slots before or after them are beyond Python's dates.
+ROTA_YEARS = (1971, 9998)
 
 SCHEDULES_ENV = "METPOST_SCHEDULES"
 SCHEDULES_FILE = "schedules.yaml"
@@ -214,15 +218,20 @@ class SchedulesValidator(ConfigValidator):
         if not rota:
             self.problem(where, "rota_start is only for a rota; add rota: or remove it")
             return None
+        start: date | None = None
         if isinstance(value, date):
-            return value
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        self.problem(where, f"'{value}' is not a date like 2026-12-01")
-        return None
+            start = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                start = date.fromisoformat(value)
+        if start is None:
+            self.problem(where, f"'{value}' is not a date like 2026-12-01")
+            return None
+        if not ROTA_YEARS[0] <= start.year <= ROTA_YEARS[1]:
+            self.problem(where, f"{start.isoformat()} is not a date in the years "
+                                f"{ROTA_YEARS[0]} to {ROTA_YEARS[1]}")
+            return None
+        return start
 
     def variables(self, path: FieldPath, template: str | None, values: Mapping[str, str],
                   rota: list[dict[str, str]]) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
 from datetime import UTC, date, datetime, timedelta
@@ -174,6 +175,31 @@ def test_every_shipped_schedule_previews_and_fits_for_a_week(cli_run, name):
             assert post["ok"], (document["slot"], post)
         # No X post of a shipped schedule breaks X's rule on the same text on several accounts.
         assert "x_rules" not in document, document["x_rules"]
+
+
+def test_a_rota_turn_is_the_same_in_whatever_order_slots_are_looked_at():
+    # Turns counted for one slot are carried on for the next (one pass for a run's slots); a
+    # slot before those counted, or over the October repeated hour, must get the same turn
+    # as when counted from rota_start alone.
+    from metpost import schedule as module
+
+    rota = tuple({"n": str(n)} for n in range(7))
+    every = schedule("*/30 * * * *", rota=rota, rota_start=date(2026, 10, 24))
+    slots = slots_between(every, utc(2026, 10, 24), utc(2026, 10, 26))
+
+    def alone(slot):
+        module._TURNS_COUNTED.clear()
+        return rota_entry(slot)[0]
+
+    expected = [alone(slot) for slot in slots]
+    module._TURNS_COUNTED.clear()
+    assert [rota_entry(slot)[0] for slot in slots] == expected  # in order
+    assert [rota_entry(slot)[0] for slot in reversed(slots)] == expected[::-1]  # backwards
+    mixed = slots[40:] + slots[:40]
+    assert [rota_entry(slot)[0] for slot in mixed] == expected[40:] + expected[:40]
+    # One turn a wall-time slot, over the repeated hour too (00:00 and 00:30 local came first).
+    assert expected[0] == 2
+    assert all((b - a) % 7 == 1 for a, b in itertools.pairwise(expected))
 
 
 def test_preview_shows_the_rota_entry_of_that_slot(cli_run):
@@ -458,3 +484,22 @@ def test_renaming_a_schedule_with_renamed_from_does_not_post_its_last_slot_again
     assert fleet.run(["due", "--now", "2026-12-02T07:02:00Z"]).exit_code == 0
     assert len(fleet.x_texts("MPSHackney")) == 2
     assert fleet.run(["show", "schedule:roads-daily:2026-12-02T07:00"]).exit_code == 0
+
+
+@pytest.mark.parametrize("start", ["0001-01-01", "9999-12-31"])
+def test_a_rota_start_beyond_python_dates_is_one_line_with_its_line(project, cli_run, start):
+    config = write_schedules(project, f"""\
+        schedules:
+          - name: takeover
+            cron: "0 8 * * *"
+            select: {{personality: [on-the-street]}}
+            message: "Today {{{{ officer }}}}"
+            rota_start: {start}
+            rota:
+              - {{officer: "PC Patel"}}
+        """)
+    outcome = cli_run(["schedule", "preview", "takeover", "--config", str(config)])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert line.endswith(f":6: schedules[0].rota_start: {start} is not a date in the years "
+                         "1971 to 9998")
