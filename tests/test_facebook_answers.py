@@ -1,29 +1,37 @@
-"""What metpost makes of Graph answers that facebook-sdk cannot read: through ``metpost send``
-and ``metpost retry``, over real HTTP to the fake Graph server (or a small proxy in front of
-it), with the real facebook-sdk.
+"""What metpost makes of Graph answers that facebook-sdk cannot read, and of Graph's app-wide
+request limit (code 4): through ``metpost send`` and ``metpost retry``, over real HTTP to the
+fake Graph server (or a small proxy in front of it), with the real facebook-sdk.
 
 - An answer to the feed POST that cannot be read says nothing of what Graph did: the post may
   exist, so it is looked for on the page, never recorded as refused and never sent twice.
+- Code 4 is counted over a rolling hour and Meta says to stop calling: one page's refusal holds
+  every page of the app for the run, each post fails at once, and ``metpost retry`` sends them
+  once the limit is gone.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run, write_project
 from tests.fake_platforms import FakeGraph
 from tests.fake_platforms.server import Fault, Reply
 
 JSON_TYPE = "application/json; charset=UTF-8"
 HTML_PAGE = b"<html><body><h1>200 OK</h1><p>Served by the edge cache.</p></body></html>"
 MESSAGE = ["--message", "Roads reopen at 6pm.", "--yes", "--json"]
+APP_LIMIT = ("Facebook's app-wide request limit is reached (#4); Meta computes it over an hour: "
+             "metpost retry later")
 
 
 def feed_posts(graph: FakeGraph) -> list[str]:
@@ -173,3 +181,91 @@ def test_when_the_page_cannot_be_read_either_the_post_is_unknown_and_retry_finds
     [post] = posts_of(retried)
     assert (post["status"], post["remote_id"]) == ("already sent", live.id)  # found, not sent
     assert feed_posts(fleet.graph) == ["/v24.0/1001/feed"]
+
+
+# -- the app's request limit (code 4) ----------------------------------------------------------
+
+PAGES = ("2001", "2002", "2003", "2004", "2005")
+
+
+@pytest.fixture
+def pages(tmp_path: Path) -> Iterator[tuple[FakeGraph, Path, dict[str, str]]]:
+    """Five Facebook pages of one app on a fake Graph: the fake, accounts.yaml, the env."""
+    with FakeGraph() as graph:
+        env: dict[str, str] = {}
+        lines = ["accounts:"]
+        for page in PAGES:
+            token = f"page-{page}-token-s3cr3t"
+            graph.add_page(page, f"Page {page}", token)
+            env[f"FB_{page}"] = token
+            lines += [f"  - name: page-{page}", "    platform: facebook",
+                      f"    page_id: '{page}'", f"    api_url: {graph.url}",
+                      f"    credentials: {{page_access_token: '${{FB_{page}}}'}}"]
+        config = write_project(tmp_path / "app", "\n".join(lines) + "\n")
+        yield graph, config, env
+
+
+def send_to_pages(pages, command: str = "send", *extra: str):
+    """``metpost send --all`` (or ``retry last``) to the five pages."""
+    _, config, env = pages
+    ledger = str(config.parent / "ledger.sqlite3")
+    rest = [*MESSAGE, "--all"] if command == "send" else ["last", "--yes", "--json"]
+    return run([command, "--config", str(config), "--ledger", ledger, *rest, *extra], env=env)
+
+
+def test_the_app_request_limit_holds_every_page_after_one_request(pages):
+    graph = pages[0]
+    graph.rate_limit_next(100, code=4)  # X-App-Usage, which names no time
+    started = time.monotonic()
+    outcome = send_to_pages(pages, "send", "--concurrency", "1", "--deadline", "30")
+    assert time.monotonic() - started < 10  # no backing off towards the deadline
+    assert outcome.exit_code == 1, outcome.stdout
+    assert len(feed_posts(graph)) == 1
+    assert [(p["status"], p["error"]) for p in posts_of(outcome)] == [
+        ("failed", APP_LIMIT)] * len(PAGES)
+    # Once the limit is gone, a retry sends them all.
+    graph.clear_faults()
+    retried = send_to_pages(pages, "retry")
+    assert retried.exit_code == 0, retried.stdout
+    assert {p["status"] for p in posts_of(retried)} == {"sent"}
+    assert [len(graph.live_posts(page)) for page in PAGES] == [1] * len(PAGES)
+
+
+def test_pages_in_flight_together_send_no_second_request_after_the_app_limit(pages):
+    graph = pages[0]
+    graph.rate_limit_next(100, code=4)
+    outcome = send_to_pages(pages, "send", "--deadline", "30")
+    assert outcome.exit_code == 1, outcome.stdout
+    sent = feed_posts(graph)
+    assert 1 <= len(sent) <= len(PAGES) and len(set(sent)) == len(sent)  # none twice
+    assert {(p["status"], p["error"]) for p in posts_of(outcome)} == {("failed", APP_LIMIT)}
+
+
+def app_limit_lifting_in(minutes: int) -> Fault:
+    """Code 4 with a business-use-case header that says when access comes back."""
+    usage = {"call_count": 100, "total_cputime": 20, "total_time": 30}
+    headers = {"X-App-Usage": json.dumps(usage), "X-Business-Use-Case-Usage": json.dumps(
+        {"2001": [{"type": "pages", **usage, "estimated_time_to_regain_access": minutes}]})}
+    body = {"error": {"message": "(#4) Application request limit reached",
+                      "type": "OAuthException", "code": 4, "fbtrace_id": "AbC"}}
+    return Fault("app-limit", answer=lambda _r: Reply(400, body, headers=headers,
+                                                      content_type=JSON_TYPE))
+
+
+def test_the_app_request_limit_is_held_until_graph_says_it_lifts(pages):
+    graph = pages[0]
+    graph.queue_fault(100, app_limit_lifting_in(7))
+    before = time.time()
+    outcome = send_to_pages(pages, "send", "--concurrency", "1")
+    assert outcome.exit_code == 1, outcome.stdout
+    assert len(feed_posts(graph)) == 1
+    errors = {p["error"] for p in posts_of(outcome)}
+    assert len(errors) == 1
+    [error] = errors
+    prefix = ("Facebook's app-wide request limit is reached (#4); metpost retry once Facebook "
+              "lifts it, until ")
+    assert error.startswith(prefix), error
+    shown = error.removeprefix(prefix)
+    expected = {datetime.fromtimestamp(before + 7 * 60 + delta, UTC).astimezone()
+                .strftime("%H:%M:%S") for delta in range(0, 4)}
+    assert shown in expected

@@ -12,6 +12,13 @@ Errors", "Rate Limits", Pages API "Posts"):
   limit), 80001 (page business-use-case limit), 341 (app's feed-action limit). When to try again
   is in the usage headers (``X-Business-Use-Case-Usage``, ``X-Page-Usage``, ``X-App-Usage``):
   ``estimated_time_to_regain_access``, in minutes. No ``Retry-After`` is sent.
+- Code 4 is the app's Platform rate limit, "calculated as the number of calls within a rolling
+  one hour window", and "when the limit has been reached, stop making API calls. Continuing to
+  make calls will continue to increase your call count" (Graph API "Rate Limits"). So it is no
+  backoff: the post fails at once, and every page of the app is held (until the usage headers'
+  time if they give one, else for the rest of the run), with no further request; the failed
+  posts are left for ``metpost retry``. The other limits wait (or back off) while the deadline
+  allows, holding the page (17, 32, 613, 80001) or the app (341).
 - Codes 1 (unknown error) and 2 (service temporarily unavailable), and any 5xx, can come after
   the page post was made: *maybe posted*, looked for before any resend.
 - An answer facebook-sdk cannot read (no ``Content-Type``, a type that is not JSON, a body that
@@ -70,6 +77,7 @@ MAYBE_POSTED_CODES = {1, 2}
 # code -> whom the limit applies to: the page (this account) or the whole app.
 RATE_LIMIT_CODES = {4: "app", 17: "account", 32: "account", 613: "account", 80001: "account",
                     341: "app"}
+APP_HOUR_LIMIT = 4  # the app's limit over a rolling hour: stop calling, do not back off
 TOKEN_CODES = {102, 190}
 DUPLICATE_CODE = 506
 PERMISSION_CODES = {10, *range(200, 300)}
@@ -366,7 +374,17 @@ class FacebookPlatform(Platform):
         words = f"{message} (code {code})" if code is not None else message
         status = self._status
         failure: PublishError
-        if code in RATE_LIMIT_CODES:
+        if code == APP_HOUR_LIMIT:
+            # Not retry_safe: within this run nothing is tried again, and the hold it places
+            # lasts until the usage headers' time (or the run's end); metpost retry sends it.
+            regain_at = self._regain_access_at()
+            advice = ("metpost retry once Facebook lifts it" if regain_at is not None else
+                      "Meta computes it over an hour: metpost retry later")
+            failure = PublishError(
+                f"Facebook's app-wide request limit is reached (#{code}); {advice}",
+                status=status, retry_at=regain_at, problem="rate-limit",
+                throttle_key=APP_THROTTLE_KEY)
+        elif code in RATE_LIMIT_CODES:
             failure = PublishError(
                 f"Facebook rate limit reached: {words}", retry_safe=True, status=status,
                 retry_at=self._regain_access_at(), problem="rate-limit",
