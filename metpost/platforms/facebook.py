@@ -12,8 +12,18 @@ Errors", "Rate Limits", Pages API "Posts"):
   limit), 80001 (page business-use-case limit), 341 (app's feed-action limit). When to try again
   is in the usage headers (``X-Business-Use-Case-Usage``, ``X-Page-Usage``, ``X-App-Usage``):
   ``estimated_time_to_regain_access``, in minutes. No ``Retry-After`` is sent.
+- Code 4 is the app's Platform rate limit, "calculated as the number of calls within a rolling
+  one hour window", and "when the limit has been reached, stop making API calls. Continuing to
+  make calls will continue to increase your call count" (Graph API "Rate Limits"). So it is no
+  backoff: the post fails at once, and every page of the app is held (until the usage headers'
+  time if they give one, else for the rest of the run), with no further request; the failed
+  posts are left for ``metpost retry``. The other limits wait (or back off) while the deadline
+  allows, holding the page (17, 32, 613, 80001) or the app (341).
 - Codes 1 (unknown error) and 2 (service temporarily unavailable), and any 5xx, can come after
   the page post was made: *maybe posted*, looked for before any resend.
+- An answer facebook-sdk cannot read (no ``Content-Type``, a type that is not JSON, a body that
+  is not JSON: a proxy's page, a cut-off body) says nothing of what Graph did: to a write, even
+  with a 2xx, the post may exist, and is looked for before any resend; to a read it is an error.
 - Code 506 "Duplicate status message": the page's latest post has this text already.
 - Code 100 with subcode 33 is both "does not exist" and "cannot be loaded due to missing
   permissions", so after a delete that answers it, a lookup decides whether the post is gone.
@@ -67,6 +77,7 @@ MAYBE_POSTED_CODES = {1, 2}
 # code -> whom the limit applies to: the page (this account) or the whole app.
 RATE_LIMIT_CODES = {4: "app", 17: "account", 32: "account", 613: "account", 80001: "account",
                     341: "app"}
+APP_HOUR_LIMIT = 4  # the app's limit over a rolling hour: stop calling, do not back off
 TOKEN_CODES = {102, 190}
 DUPLICATE_CODE = 506
 PERMISSION_CODES = {10, *range(200, 300)}
@@ -110,6 +121,25 @@ def regain_access_minutes(headers: Mapping[str, str]) -> float | None:
     return max(found) if found else None
 
 
+def unreadable_answer(response: requests.Response | None) -> str:
+    """What an answer facebook-sdk could not read was, in words: "200 with a body that is not
+    JSON (text/html)". Never the body itself, which may be anything."""
+    if response is None:
+        return "with nothing metpost could read"
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    label = content_type or "no Content-Type"
+    body = response.content
+    if not body:
+        what = "an empty body"
+    else:
+        try:
+            json.loads(body)
+            what = "a body not labelled as JSON"
+        except ValueError:
+            what = "a body that is not JSON"
+    return f"{response.status_code} with {what} ({label})"
+
+
 def _page_posts(graph: facebook.GraphAPI, page_id: str, arguments: dict[str, str]) -> Any:
     """One page of a Facebook page's posts."""
     return graph.get_connections(page_id, "posts", **arguments)
@@ -150,7 +180,8 @@ class FacebookPlatform(Platform):
             {"media_fbid": self._photo(request.idempotency_key, number, item)})
             for number, item in enumerate(request.media)}
         result = self._call(lambda graph: graph.put_object(page_id, "feed", message=request.text,
-                                                           **attached), writing=True)
+                                                           **attached),
+                            effect="the post may have gone out")
         remote_id = str(result.get("id", "")) if isinstance(result, dict) else ""
         if not remote_id:
             raise PublishError("Facebook accepted the request but returned no post id",
@@ -174,7 +205,7 @@ class FacebookPlatform(Platform):
         try:
             result = self._call(lambda graph: graph.put_photo(
                 (item.path.name, content, item.mime_type), album_path=f"{page_id}/photos",
-                **fields))
+                **fields), effect="the image may have been uploaded")
         except PublishError as error:
             if error.maybe_posted:  # an answer lost: but an unpublished photo is no post
                 error.maybe_posted, error.retry_safe = False, True
@@ -236,7 +267,8 @@ class FacebookPlatform(Platform):
     def delete(self, remote_id: str) -> None:
         """Delete a post (DELETE /{post_id}); return once Graph no longer has it."""
         try:
-            self._call(lambda graph: graph.delete_object(remote_id), writing=True)
+            self._call(lambda graph: graph.delete_object(remote_id),
+                       effect="the post may have been deleted")
             return
         except PublishError as error:
             if error.code != NONEXISTENT_OBJECT:
@@ -271,27 +303,39 @@ class FacebookPlatform(Platform):
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _call(self, request: Callable[[facebook.GraphAPI], T], *, writing: bool = False) -> T:
+    def _call(self, request: Callable[[facebook.GraphAPI], T], *,
+              effect: str | None = None) -> T:
         """Run one Graph call, turning facebook-sdk's and requests' errors into PublishError.
-        ``writing``: the call can change something, so a server error may mean it did."""
+        ``effect``: what the call may have done when its answer says nothing ("the post may
+        have gone out"); None for a read, which changes nothing."""
         import facebook
         import requests
 
         self._last_response = None
+        writing = effect is not None
         try:
             return request(self._graph)
+        except requests.JSONDecodeError:  # labelled JSON, but not JSON (before its base class)
+            raise self._unreadable(effect) from None
         except facebook.GraphAPIError as error:
+            if not isinstance(error.result, dict):  # "Maintype was not text, image, ..."
+                raise self._unreadable(effect) from None
             raise self._graph_error(error, writing) from None
         except requests.RequestException as error:
             raise transport_error(error, "Facebook") from None
-        except (KeyError, ValueError):
-            # facebook-sdk fails this way on a body that is not JSON (a proxy's error page).
-            status = self._status
-            server_side = status is not None and status >= 500
-            raise PublishError(f"Facebook answered HTTP {status} with an unreadable body",
-                               retry_safe=server_side and not writing,
-                               maybe_posted=writing and (server_side or status is None),
-                               status=status) from None
+        except (KeyError, ValueError):  # no Content-Type at all (a KeyError), a bad encoding
+            raise self._unreadable(effect) from None
+
+    def _unreadable(self, effect: str | None) -> PublishError:
+        """An answer facebook-sdk could not read: whatever its status, it does not say what
+        Graph did, so a write may have been done; a read failed (worth trying again if the
+        server said it failed)."""
+        response = self._last_response
+        status = self._status
+        words = f"Facebook answered {unreadable_answer(response)}"
+        if effect is not None:
+            return PublishError(f"{words}; {effect}", maybe_posted=True, status=status)
+        return PublishError(words, retry_safe=status is None or status >= 500, status=status)
 
     @cached_property
     def _graph(self) -> facebook.GraphAPI:
@@ -330,7 +374,17 @@ class FacebookPlatform(Platform):
         words = f"{message} (code {code})" if code is not None else message
         status = self._status
         failure: PublishError
-        if code in RATE_LIMIT_CODES:
+        if code == APP_HOUR_LIMIT:
+            # Not retry_safe: within this run nothing is tried again, and the hold it places
+            # lasts until the usage headers' time (or the run's end); metpost retry sends it.
+            regain_at = self._regain_access_at()
+            advice = ("metpost retry once Facebook lifts it" if regain_at is not None else
+                      "Meta computes it over an hour: metpost retry later")
+            failure = PublishError(
+                f"Facebook's app-wide request limit is reached (#{code}); {advice}",
+                status=status, retry_at=regain_at, problem="rate-limit",
+                throttle_key=APP_THROTTLE_KEY)
+        elif code in RATE_LIMIT_CODES:
             failure = PublishError(
                 f"Facebook rate limit reached: {words}", retry_safe=True, status=status,
                 retry_at=self._regain_access_at(), problem="rate-limit",

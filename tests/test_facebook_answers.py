@@ -1,0 +1,271 @@
+"""What metpost makes of Graph answers that facebook-sdk cannot read, and of Graph's app-wide
+request limit (code 4): through ``metpost send`` and ``metpost retry``, over real HTTP to the
+fake Graph server (or a small proxy in front of it), with the real facebook-sdk.
+
+- An answer to the feed POST that cannot be read says nothing of what Graph did: the post may
+  exist, so it is looked for on the page, never recorded as refused and never sent twice.
+- Code 4 is counted over a rolling hour and Meta says to stop calling: one page's refusal holds
+  every page of the app for the run, each post fails at once, and ``metpost retry`` sends them
+  once the limit is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run, write_project
+from tests.fake_platforms import FakeGraph
+from tests.fake_platforms.server import Fault, Reply
+
+JSON_TYPE = "application/json; charset=UTF-8"
+HTML_PAGE = b"<html><body><h1>200 OK</h1><p>Served by the edge cache.</p></body></html>"
+MESSAGE = ["--message", "Roads reopen at 6pm.", "--yes", "--json"]
+APP_LIMIT = ("Facebook's app-wide request limit is reached (#4); Meta computes it over an hour: "
+             "metpost retry later")
+
+
+def feed_posts(graph: FakeGraph) -> list[str]:
+    """The paths of the feed POSTs the fake received, in order."""
+    return [r.path for r in graph.requests if r.method == "POST" and r.path.endswith("/feed")]
+
+
+def posts_of(outcome) -> list[dict]:
+    return json.loads(outcome.stdout)["posts"]
+
+
+def log_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def stored_then(answer: Reply) -> Fault:
+    """The post is stored, then ``answer`` goes back instead of Graph's ``{"id": ...}``."""
+    return Fault("unreadable", process=True, answer=lambda _request: answer)
+
+
+# -- an answer that cannot be read -------------------------------------------------------------
+
+class ContentTypeStripper:
+    """A proxy on 127.0.0.1 in front of the fake that passes everything on, except that the
+    answer to a feed POST loses its Content-Type header (the fake always sends one)."""
+
+    def __init__(self, upstream: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {name: value for name, value in self.headers.items()
+                           if name.lower() in ("content-type", "authorization")}
+                request = urllib.request.Request(upstream + self.path, data=body,
+                                                 headers=headers, method=self.command)
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:
+                        status, payload, kind = answer.status, answer.read(), answer.headers
+                except urllib.error.HTTPError as error:
+                    status, payload, kind = error.code, error.read(), error.headers
+                self.send_response(status)
+                if not (self.command == "POST" and self.path.split("?")[0].endswith("/feed")):
+                    self.send_header("Content-Type", kind.get("Content-Type", ""))
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                """No access log."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stripper(fleet) -> Iterator[ContentTypeStripper]:
+    """The fleet's Facebook pages reached through a proxy that strips Content-Type from feed
+    answers."""
+    proxy = ContentTypeStripper(fleet.graph.url)
+    config = fleet.config.read_text(encoding="utf-8")
+    fleet.config.write_text(config.replace(f"api_url: {fleet.graph.url}",
+                                           f"api_url: {proxy.url}"), encoding="utf-8")
+    yield proxy
+    proxy.close()
+
+
+UNREADABLE = {
+    "html": (Reply(200, HTML_PAGE, content_type="text/html; charset=utf-8"),
+             "Facebook answered 200 with a body that is not JSON (text/html)"),
+    "json-label-on-html": (Reply(200, HTML_PAGE, content_type=JSON_TYPE),
+                           "Facebook answered 200 with a body that is not JSON "
+                           "(application/json)"),
+    "empty": (Reply(200, b"", content_type=JSON_TYPE),
+              "Facebook answered 200 with an empty body (application/json)"),
+    "html-from-a-gateway": (Reply(502, HTML_PAGE, content_type="text/html"),
+                            "Facebook answered 502 with a body that is not JSON (text/html)"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNREADABLE))
+def test_an_unreadable_answer_to_the_post_is_looked_for_not_sent_again(fleet, kind, tmp_path):
+    answer, words = UNREADABLE[kind]
+    fleet.graph.queue_fault(1, stored_then(answer))
+    log = tmp_path / "attempts.jsonl"
+    outcome = fleet.run(["send", "--account", "hackney-facebook", *MESSAGE,
+                         "--log-file", str(log)])
+    assert outcome.exit_code == 0, outcome.stdout
+    [live] = fleet.graph.live_posts("1001")
+    [post] = posts_of(outcome)
+    assert (post["status"], post["remote_id"]) == ("sent", live.id)
+    assert feed_posts(fleet.graph) == ["/v24.0/1001/feed"]
+    [maybe] = [line for line in log_lines(log) if line.get("outcome") == "maybe-posted"]
+    assert maybe["error"] == f"{words}; the post may have gone out"
+    assert [line["outcome"] for line in log_lines(log)][-2:] == ["maybe-posted",
+                                                                 "reconciled-found"]
+    retried = fleet.run(["retry", "last", "--yes", "--json"])
+    assert retried.exit_code == 0, retried.stdout
+    assert feed_posts(fleet.graph) == ["/v24.0/1001/feed"]
+
+
+def test_an_answer_with_no_content_type_is_looked_for_not_sent_again(fleet, stripper,
+                                                                      tmp_path):
+    log = tmp_path / "attempts.jsonl"
+    outcome = fleet.run(["send", "--account", "hackney-facebook", *MESSAGE,
+                         "--log-file", str(log)])
+    assert outcome.exit_code == 0, outcome.stdout
+    [live] = fleet.graph.live_posts("1001")
+    [post] = posts_of(outcome)
+    assert (post["status"], post["remote_id"]) == ("sent", live.id)
+    assert feed_posts(fleet.graph) == ["/v24.0/1001/feed"]
+    [maybe] = [line for line in log_lines(log) if line.get("outcome") == "maybe-posted"]
+    # The body is Graph's {"id": ...}, but unlabelled facebook-sdk will not read it.
+    assert maybe["error"] == ("Facebook answered 200 with a body not labelled as JSON "
+                              "(no Content-Type); the post may have gone out")
+
+
+def test_when_the_page_cannot_be_read_either_the_post_is_unknown_and_retry_finds_it(fleet):
+    fleet.graph.queue_fault(1, stored_then(Reply(200, HTML_PAGE, content_type="text/html")))
+    # The listing that would find it is answered with the same page.
+    fleet.graph.queue_fault(20, Fault("unreadable-list", methods=frozenset({"GET"}),
+                                      answer=lambda _r: Reply(200, HTML_PAGE,
+                                                              content_type="text/html")))
+    outcome = fleet.run(["send", "--account", "hackney-facebook", *MESSAGE])
+    assert outcome.exit_code == 1, outcome.stdout
+    [post] = posts_of(outcome)
+    assert post["status"] == "unknown"
+    assert post["error"].startswith(
+        "Facebook answered 200 with a body that is not JSON (text/html); the post may have "
+        "gone out")
+    assert "could not check: Facebook answered 200 with a body that is not JSON (text/html)" \
+        in post["error"]
+    assert "Maintype" not in outcome.stdout + outcome.stderr
+    fleet.graph.clear_faults()
+    retried = fleet.run(["retry", "last", "--yes", "--json"])
+    assert retried.exit_code == 0, retried.stdout
+    [live] = fleet.graph.live_posts("1001")
+    [post] = posts_of(retried)
+    assert (post["status"], post["remote_id"]) == ("already sent", live.id)  # found, not sent
+    assert feed_posts(fleet.graph) == ["/v24.0/1001/feed"]
+
+
+# -- the app's request limit (code 4) ----------------------------------------------------------
+
+PAGES = ("2001", "2002", "2003", "2004", "2005")
+
+
+@pytest.fixture
+def pages(tmp_path: Path) -> Iterator[tuple[FakeGraph, Path, dict[str, str]]]:
+    """Five Facebook pages of one app on a fake Graph: the fake, accounts.yaml, the env."""
+    with FakeGraph() as graph:
+        env: dict[str, str] = {}
+        lines = ["accounts:"]
+        for page in PAGES:
+            token = f"page-{page}-token-s3cr3t"
+            graph.add_page(page, f"Page {page}", token)
+            env[f"FB_{page}"] = token
+            lines += [f"  - name: page-{page}", "    platform: facebook",
+                      f"    page_id: '{page}'", f"    api_url: {graph.url}",
+                      f"    credentials: {{page_access_token: '${{FB_{page}}}'}}"]
+        config = write_project(tmp_path / "app", "\n".join(lines) + "\n")
+        yield graph, config, env
+
+
+def send_to_pages(pages, command: str = "send", *extra: str):
+    """``metpost send --all`` (or ``retry last``) to the five pages."""
+    _, config, env = pages
+    ledger = str(config.parent / "ledger.sqlite3")
+    rest = [*MESSAGE, "--all"] if command == "send" else ["last", "--yes", "--json"]
+    return run([command, "--config", str(config), "--ledger", ledger, *rest, *extra], env=env)
+
+
+def test_the_app_request_limit_holds_every_page_after_one_request(pages):
+    graph = pages[0]
+    graph.rate_limit_next(100, code=4)  # X-App-Usage, which names no time
+    started = time.monotonic()
+    outcome = send_to_pages(pages, "send", "--concurrency", "1", "--deadline", "30")
+    assert time.monotonic() - started < 10  # no backing off towards the deadline
+    assert outcome.exit_code == 1, outcome.stdout
+    assert len(feed_posts(graph)) == 1
+    assert [(p["status"], p["error"]) for p in posts_of(outcome)] == [
+        ("failed", APP_LIMIT)] * len(PAGES)
+    # Once the limit is gone, a retry sends them all.
+    graph.clear_faults()
+    retried = send_to_pages(pages, "retry")
+    assert retried.exit_code == 0, retried.stdout
+    assert {p["status"] for p in posts_of(retried)} == {"sent"}
+    assert [len(graph.live_posts(page)) for page in PAGES] == [1] * len(PAGES)
+
+
+def test_pages_in_flight_together_send_no_second_request_after_the_app_limit(pages):
+    graph = pages[0]
+    graph.rate_limit_next(100, code=4)
+    outcome = send_to_pages(pages, "send", "--deadline", "30")
+    assert outcome.exit_code == 1, outcome.stdout
+    sent = feed_posts(graph)
+    assert 1 <= len(sent) <= len(PAGES) and len(set(sent)) == len(sent)  # none twice
+    assert {(p["status"], p["error"]) for p in posts_of(outcome)} == {("failed", APP_LIMIT)}
+
+
+def app_limit_lifting_in(minutes: int) -> Fault:
+    """Code 4 with a business-use-case header that says when access comes back."""
+    usage = {"call_count": 100, "total_cputime": 20, "total_time": 30}
+    headers = {"X-App-Usage": json.dumps(usage), "X-Business-Use-Case-Usage": json.dumps(
+        {"2001": [{"type": "pages", **usage, "estimated_time_to_regain_access": minutes}]})}
+    body = {"error": {"message": "(#4) Application request limit reached",
+                      "type": "OAuthException", "code": 4, "fbtrace_id": "AbC"}}
+    return Fault("app-limit", answer=lambda _r: Reply(400, body, headers=headers,
+                                                      content_type=JSON_TYPE))
+
+
+def test_the_app_request_limit_is_held_until_graph_says_it_lifts(pages):
+    graph = pages[0]
+    graph.queue_fault(100, app_limit_lifting_in(7))
+    before = time.time()
+    outcome = send_to_pages(pages, "send", "--concurrency", "1")
+    assert outcome.exit_code == 1, outcome.stdout
+    assert len(feed_posts(graph)) == 1
+    errors = {p["error"] for p in posts_of(outcome)}
+    assert len(errors) == 1
+    [error] = errors
+    prefix = ("Facebook's app-wide request limit is reached (#4); metpost retry once Facebook "
+              "lifts it, until ")
+    assert error.startswith(prefix), error
+    shown = error.removeprefix(prefix)
+    expected = {datetime.fromtimestamp(before + 7 * 60 + delta, UTC).astimezone()
+                .strftime("%H:%M:%S") for delta in range(0, 4)}
+    assert shown in expected
