@@ -17,7 +17,7 @@ from metpost.platforms.api import Destination, PostRequest, PublishError
 from metpost.platforms.bluesky import BlueskyPlatform, created_at, record_key
 from tests.conftest import Outcome, run, write_project
 from tests.fake_platforms.bluesky_api import FakeBluesky, record_cid
-from tests.fake_platforms.server import Fault
+from tests.fake_platforms.server import Fault, Reply
 
 ACCOUNTS = {"hackney": ("did:plc:hackney0000000000000001", "hackney-app-pass-s3cret"),
             "camden": ("did:plc:camden00000000000000002", "camden-app-pass-s3cret")}
@@ -261,6 +261,44 @@ def test_a_pds_that_cannot_log_in_fails_the_post_as_never_sent(pds):
     assert post["status"] == "failed", post  # nothing was written: not "unknown"
     assert post["error"].startswith("Bluesky server error: NotEnoughResources")
     assert pds.requests_to(PUT) == []
+
+
+def test_a_session_the_pds_calls_expired_is_opened_again_and_the_post_made(pds):
+    # The PDS refuses the session's token (its clock ahead of ours, or the session ended
+    # there): that is no fault of the app password. metpost logs in again, once, and posts.
+    pds.fake.queue_fault(1, Fault("expired", paths=frozenset({PUT}), answer=lambda _r: Reply(
+        400, {"error": "ExpiredToken", "message": "Token has expired"})))
+    outcome = pds.send(account="hackney-bluesky")
+    assert outcome.exit_code == 0, outcome.stdout
+    assert pds.fake.sessions_created == {"mpshackney.bsky.social": 2}
+    assert len(pds.fake.post_keys("mpshackney.bsky.social")) == 1
+
+
+def test_a_client_logs_in_again_only_once_however_often_its_session_is_called_expired(pds):
+    # A PDS whose clock runs far ahead calls every session expired: each of a run's calls
+    # must not open a new one (createSession is limited to 30 in 5 minutes).
+    client = BlueskyPlatform(Destination(
+        account="hackney-bluesky", handle="mpshackney.bsky.social",
+        credentials={"app_password": ACCOUNTS["hackney"][1]}, api_url=pds.fake.url))
+    expired = Fault("expired", paths=frozenset({PUT}), answer=lambda _r: Reply(
+        400, {"error": "ExpiredToken", "message": "Token has expired"}))
+    pds.fake.queue_fault(1, expired)
+    client.publish(PostRequest(text="First", idempotency_key="k-first"))
+    assert pds.fake.sessions_created == {"mpshackney.bsky.social": 2}
+    pds.fake.queue_fault(1, expired)
+    with pytest.raises(PublishError, match="ExpiredToken"):
+        client.publish(PostRequest(text="Second", idempotency_key="k-second"))
+    assert pds.fake.sessions_created == {"mpshackney.bsky.social": 2}
+
+
+def test_a_session_expired_again_after_logging_in_again_fails_without_a_loop(pds):
+    pds.fake.queue_fault(5, Fault("expired", paths=frozenset({PUT}), answer=lambda _r: Reply(
+        400, {"error": "ExpiredToken", "message": "Token has expired"})))
+    outcome = pds.send(account="hackney-bluesky")
+    [post] = pds.posts(outcome).values()
+    assert post["status"] == "failed" and "ExpiredToken" in post["error"], post
+    assert pds.fake.sessions_created == {"mpshackney.bsky.social": 2}
+    assert pds.fake.post_keys("mpshackney.bsky.social") == []
 
 
 def test_one_session_per_account_per_run(pds):

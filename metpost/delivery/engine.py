@@ -536,6 +536,8 @@ class Delivery:
         return wait
 
     def _gave_up(self, error: PublishError, account: Account, reason: str) -> str:
+        if error.retry_at == float("inf"):  # a limit that names no end, beyond any run
+            return reason
         if error.retry_at is not None and error.retry_at > self.clock.time():
             who = account.handle or account.name
             return f"rate limited until {_clock_time(error.retry_at)} " \

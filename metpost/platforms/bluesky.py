@@ -315,6 +315,18 @@ class BlueskyPlatform(Platform):
         PublishError. ``writing``: the call can change something, so a server error or a
         lost answer may mean it did. Logging in is never a write."""
         client = self._client_logged_in()
+        try:
+            return _guarded(lambda: request(client), writing)
+        except PublishError as error:
+            if error.code != "ExpiredToken" or self.__dict__.get("_logged_in_again"):
+                raise
+        # The PDS says the session's token has expired (its clock ahead of ours, or the
+        # session ended there): log in again, once a run, and make the call again. A call
+        # refused for its token changed nothing. The app password is not at fault.
+        self.__dict__["_logged_in_again"] = True
+        self.close()
+        del self.__dict__["_client"]
+        client = self._client_logged_in()
         return _guarded(lambda: request(client), writing)
 
     def _client_logged_in(self) -> Client:
@@ -377,8 +389,10 @@ def _guarded(call: Callable[[], T], writing: bool) -> T:
     except httpx.HTTPError as error:  # the SDK lets some through, such as a dropped connection
         raise _transport(error, writing) from None
     except AtProtocolError as error:  # an answer the SDK could not read
+        # Its words can run to many lines (a pydantic validation report): the first says it.
+        words = (str(error).strip().splitlines() or [""])[0]
         raise PublishError(f"Bluesky answered in a way the SDK could not read: "
-                           f"{type(error).__name__}: {error}", maybe_posted=writing,
+                           f"{type(error).__name__}: {words}", maybe_posted=writing,
                            retry_safe=not writing) from None
 
 
