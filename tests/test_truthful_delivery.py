@@ -638,3 +638,32 @@ def test_even_an_internal_error_line_never_shows_a_secret(install_plugin, projec
         "metpost: error: internal error: RuntimeError: cannot weigh with token [redacted] (set "
         "METPOST_DEBUG=1 for details, and please report it)"]
     assert secret not in outcome.stdout + outcome.stderr
+
+
+ENDLESS_LIMIT_PLATFORM = '''
+from metpost.platforms.api import Platform, PublishError, TextLimits
+
+
+class EndlessLimit(Platform):
+    """A platform whose limit names no end: retry-safe, but not within any run."""
+
+    name = "endless"
+    title = "Endless"
+    credential_keys = ()
+    limits = TextLimits(max_length=500)
+
+    def publish(self, request):
+        raise PublishError("the daily quota is used up", retry_safe=True,
+                           retry_at=float("inf"), problem="rate-limit")
+'''
+
+
+def test_a_limit_with_no_end_fails_the_post_with_its_reason(install_plugin, project, cli_run,
+                                                            tmp_path):
+    install_plugin("endless", "metpost_endless", "EndlessLimit", ENDLESS_LIMIT_PLATFORM)
+    config = project("accounts:\n  - name: endless-1\n    platform: endless\n")
+    outcome = cli_run(["send", "--config", str(config), "--all", "-m", "hi", "--yes", "--json",
+                       "--ledger", str(tmp_path / "ledger.sqlite3")])
+    assert outcome.exit_code == 1, outcome.stderr
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert (post["status"], post["error"]) == ("failed", "the daily quota is used up")
