@@ -207,6 +207,15 @@ def test_a_secret_given_but_not_set_stops_the_send(hooks):
     ("    url: https://hooks.example/x\n    body: '{\"t\": \"{{ txt }}\"}'\n",
      "accounts[0].body: names {{ txt }}, which a body cannot have (it can have: text, "
      "idempotency_key, account, handle)"),
+    # A filter or an expression is no placeholder: it would go out as written, braces and all.
+    ("    url: https://hooks.example/x\n    body: '{\"t\": \"{{ text|upper }}\"}'\n",
+     "accounts[0].body: holds {{ text|upper }}, which a body cannot have: its strings take only "
+     "the placeholders {{ text }}, {{ idempotency_key }}, {{ account }}, {{ handle }}, put in as "
+     "they are (no filters, no expressions)"),
+    ("    url: https://hooks.example/x\n    body: '{\"t\": \"{% if text %}x{% endif %}\"}'\n",
+     "accounts[0].body: holds {% endif %}, {% if text %}, which a body cannot have: its strings "
+     "take only the placeholders {{ text }}, {{ idempotency_key }}, {{ account }}, {{ handle }}, "
+     "put in as they are (no filters, no expressions)"),
     ("    url: ftp://hooks.example/x\n",
      "accounts[0].url: 'ftp://hooks.example/x' is not an http(s) address like "
      "https://example.org/hook"),

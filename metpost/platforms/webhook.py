@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 DEFAULT_BODY = '{"text": "{{ text }}"}'
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 BODY_FIELDS = ("text", "idempotency_key", "account", "handle")
 SECRET_PREFIX = "whsec_"
 URL = re.compile(r"https?://[^/\s?#]+(/\S*)?")
@@ -60,7 +61,16 @@ def body_problem(template: str) -> str | None:
         document = json.loads(template)
     except ValueError as error:
         return f"is not JSON ({error}); write a JSON document such as {DEFAULT_BODY}"
-    unknown = sorted({name for text in _strings(document) for name in PLACEHOLDER.findall(text)
+    strings = _strings(document)
+    # Anything else in braces is no placeholder: a filter or an expression ({{ text|upper }},
+    # {% if %}) would be sent as it is written, braces and all.
+    other = sorted({found for text in strings for found in TEMPLATE_SYNTAX.findall(text)
+                    if not PLACEHOLDER.fullmatch(found)})
+    if other:
+        return (f"holds {', '.join(other)}, which a body cannot have: its strings take only "
+                f"the placeholders {', '.join('{{ ' + name + ' }}' for name in BODY_FIELDS)}, "
+                "put in as they are (no filters, no expressions)")
+    unknown = sorted({name for text in strings for name in PLACEHOLDER.findall(text)
                       if name not in BODY_FIELDS})
     if unknown:
         return (f"names {', '.join('{{ ' + name + ' }}' for name in unknown)}, which a body "
