@@ -367,3 +367,25 @@ def test_a_dry_run_shows_each_slot_due_and_what_it_would_send(fleet):
     assert outcome.stdout == ("dry run      on-the-street 2026-12-01T08:00\n"
                               "    hackney-x: Today PC Amy Patel (CE123) runs @MPSHackney.\n")
     assert fleet.x.request_count == 0
+
+
+def test_after_a_long_outage_the_missed_slots_of_a_schedule_are_one_line_of_the_mail(fleet):
+    fleet.x.refuse_duplicates = False
+    write_schedules(fleet, """\
+        schedules:
+          - name: roads
+            cron: "*/5 * * * *"
+            timezone: Europe/London
+            select: {account: [hackney-x]}
+            message: "Roads around the market reopen at 6pm."
+        """)
+    assert due(fleet, "2026-12-01T08:00:00Z") == quiet()
+    # cron stopped for three hours: the slots from 08:05 to 10:25 are missed; those of the
+    # last half hour are sent, and those up to 08:00 were sent already.
+    outcome = due(fleet, "2026-12-01T11:00:00Z")
+    assert outcome.exit_code == 1
+    assert outcome.stderr.splitlines() == [
+        "metpost due: 29 of 43 slots need attention:",
+        "  missed       roads 2026-12-01T08:05 to 2026-12-01T10:25: 29 slots not sent within "
+        "the catch-up window"]
+    assert len(fleet.x_texts("MPSHackney")) == 7 + 7

@@ -48,14 +48,43 @@ def show_due(outcomes: Sequence[SlotOutcome], mode: Mode, *, verbose: bool,
         note(f"metpost due: {len(problems)} of {len(outcomes)} slot"
              f"{'s' if len(outcomes) != 1 else ''} need{'s' if len(problems) == 1 else ''} "
              "attention:")
-    for outcome in problems:
-        note("  " + _line(outcome))
+    for line in _summary_lines(problems):
+        note("  " + line)
     broadcasts = sorted({o.broadcast for o in problems if o.broadcast and o.status != "missed"})
     for broadcast in broadcasts:
         note(f"  the next metpost due within the catch-up window tries again; or run: "
              f"metpost retry {broadcast}")
     for line in notes:
         note(f"metpost due: {line}")
+
+
+# Missed slots of one schedule in a row, beyond which the summary gives them as one range: after
+# a long outage a five-minute schedule misses hundreds, and cron's mail is for people.
+MISSED_IN_FULL = 3
+
+
+def _summary_lines(problems: Sequence[SlotOutcome]) -> list[str]:
+    """One line per slot that needs attention, except that a run of more than
+    ``MISSED_IN_FULL`` missed slots of one schedule, one after another, is one line."""
+    lines: list[str] = []
+    index = 0
+    while index < len(problems):
+        outcome = problems[index]
+        run = index + 1
+        while (outcome.status == "missed" and run < len(problems)
+               and problems[run].status == "missed"
+               and problems[run].slot.schedule.name == outcome.slot.schedule.name):
+            run += 1
+        if run - index > MISSED_IN_FULL:
+            last = problems[run - 1]
+            lines.append(f"{'missed':<12} {outcome.slot.schedule.name} {outcome.slot.key} to "
+                         f"{last.slot.key}: {run - index} slots not sent within the catch-up "
+                         "window")
+            index = run
+            continue
+        lines.append(_line(outcome))
+        index += 1
+    return lines
 
 
 def _line(outcome: SlotOutcome) -> str:
