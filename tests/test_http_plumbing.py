@@ -1,13 +1,25 @@
-"""The HTTP plumbing under tweepy and facebook-sdk: requests go to the account's api_url, with
-timeouts, no retries of their own, and the environment's proxy settings read once per client."""
+"""The HTTP plumbing under tweepy, facebook-sdk and Mastodon.py: requests go to the account's
+api_url, with timeouts, no retries of their own, no redirects followed, a bound on the time an
+answer's body takes, and the environment's proxy settings read once per client."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
-from metpost.platforms.api import Timeouts
+from metpost.platforms.api import Destination, PostRequest, PublishError, Timeouts
 from metpost.platforms.http import routed_session
+from tests.conftest import write_project
 
 ORIGIN = "https://api.twitter.com"
 
@@ -67,3 +79,339 @@ def test_a_url_that_cannot_be_used_is_told_apart_from_one_that_can():
     for appended_to in ("http://host/api?key=1", "http://host/#top", "http://host/?"):
         assert url_problem(appended_to).startswith("has a ? query or # fragment")
         assert url_problem(appended_to, base=False) is None
+
+
+# -- real servers on 127.0.0.1: redirects are refused, a trickled body is cut off ------------------
+
+X_CREDENTIALS = {"consumer_key": "ck-s3cr3t", "consumer_secret": "cs-s3cr3t",
+                 "access_token": "1001-at-s3cr3t", "access_token_secret": "ats-s3cr3t"}
+PAGE_TOKEN = "page-token-s3cr3t"
+# The redirect's Location carries a query, as a real one might carry a token: never shown.
+LOCATION_SECRET = "location-s3cr3t"
+FAST = Timeouts(connect=1.0, read=0.5)  # an answer's body is cut off 1 s after its headers
+TRICKLE_EVERY = 0.1  # seconds between bytes: each read is well inside the read timeout
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class LocalServer:
+    """An HTTP server on 127.0.0.1 that records every connection and request it reads, and
+    answers each request with ``answer(handler, server)``."""
+
+    def __init__(self, answer: Callable[[BaseHTTPRequestHandler, LocalServer], None]) -> None:
+        self.requests: list[Seen] = []
+        self.connections = 0
+        self.stopped = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                server.connections += 1
+
+            def serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                server.requests.append(Seen(self.command, self.path, dict(self.headers), body))
+                answer(self, server)
+
+            do_GET = do_POST = do_DELETE = serve
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> LocalServer:
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopped.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def received(self) -> bytes:
+        """Everything its requests carried: lines, headers and bodies."""
+        return b"\n".join(f"{seen.method} {seen.path} {seen.headers}".encode() + seen.body
+                          for seen in self.requests)
+
+
+def never_answer(handler: BaseHTTPRequestHandler, server: LocalServer) -> None:
+    """A host that takes the request and sits on it."""
+    server.stopped.wait(120)
+
+
+def redirect_to(target: str) -> Callable[[BaseHTTPRequestHandler, LocalServer], None]:
+    def answer(handler: BaseHTTPRequestHandler, server: LocalServer) -> None:
+        handler.send_response(307)
+        handler.send_header("Location", f"{target}/v24.0/1001/feed?access_token={LOCATION_SECRET}")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+    return answer
+
+
+def trickle(bodies: dict[str, object], *, every: float = TRICKLE_EVERY, padding: int = 200
+            ) -> Callable[[BaseHTTPRequestHandler, LocalServer], None]:
+    """Answers 201 to a POST (200 otherwise) at once, then its JSON body (``bodies`` by method,
+    after ``padding`` spaces) one byte per chunk, a chunk every ``every`` seconds."""
+    def answer(handler: BaseHTTPRequestHandler, server: LocalServer) -> None:
+        body = b" " * padding + json.dumps(bodies[handler.command]).encode()
+        handler.send_response(201 if handler.command == "POST" else 200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            handler.wfile.flush()
+            for byte in body:
+                if server.stopped.wait(every):
+                    return
+                handler.wfile.write(b"1\r\n" + bytes([byte]) + b"\r\n")
+                handler.wfile.flush()
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except OSError:  # the client has given up on it
+            pass
+    return answer
+
+
+def x_client(url: str, timeouts: Timeouts = FAST):
+    from metpost.platforms.x import XPlatform
+
+    return XPlatform(Destination(account="hackney-x", handle="@MPSHackney",
+                                 credentials=X_CREDENTIALS, api_url=url, timeouts=timeouts))
+
+
+def facebook_client(url: str, timeouts: Timeouts = FAST):
+    from metpost.platforms.facebook import FacebookPlatform
+
+    return FacebookPlatform(Destination(account="hackney-facebook", settings={"page_id": "1001"},
+                                        credentials={"page_access_token": PAGE_TOKEN},
+                                        api_url=url, timeouts=timeouts))
+
+
+def mastodon_client(url: str, timeouts: Timeouts = FAST):
+    from metpost.platforms.mastodon import MastodonPlatform
+
+    return MastodonPlatform(Destination(account="hackney-mastodon", settings={"api_url": url},
+                                        credentials={"access_token": "masto-s3cr3t"},
+                                        timeouts=timeouts))
+
+
+CLIENTS = {"X": x_client, "Facebook": facebook_client, "Mastodon": mastodon_client}
+POST = PostRequest(text="Roads reopen at 6pm.", idempotency_key="k-1")
+
+
+@pytest.fixture
+def redirected():
+    """A platform that answers every request with a redirect to another host, which takes
+    whatever reaches it and never answers."""
+    with LocalServer(never_answer) as elsewhere, \
+            LocalServer(redirect_to(elsewhere.url)) as platform:
+        yield platform, elsewhere
+
+
+def assert_nothing_reached(elsewhere: LocalServer) -> None:
+    time.sleep(0.1)  # a request on its way would have connected by now
+    assert elsewhere.connections == 0 and elsewhere.requests == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("title", CLIENTS)
+def test_a_redirected_post_is_not_followed_and_may_have_gone_out(redirected, title):
+    platform, elsewhere = redirected
+    client = CLIENTS[title](platform.url)
+    started = time.monotonic()
+    with pytest.raises(PublishError) as raised:
+        client.publish(POST)
+    assert time.monotonic() - started < 5  # not the other host's silence, which has no end
+    error = raised.value
+    assert error.reason == (f"{title} answered with a redirect to {elsewhere.url}, which metpost "
+                            "never follows; the post may have gone out")
+    assert error.maybe_posted and not error.retry_safe and error.status == 307
+    assert [seen.method for seen in platform.requests] == ["POST"]  # the platform had it
+    assert_nothing_reached(elsewhere)
+    assert LOCATION_SECRET not in error.reason
+    client.close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("title", CLIENTS)
+def test_a_redirected_listing_is_an_error_and_nothing_follows_it(redirected, title):
+    from datetime import UTC, datetime, timedelta
+
+    platform, elsewhere = redirected
+    client = CLIENTS[title](platform.url)
+    with pytest.raises(PublishError) as raised:
+        client.recent_posts(datetime.now(UTC) - timedelta(hours=1))
+    error = raised.value
+    assert error.reason == (f"{title} answered with a redirect to {elsewhere.url}, which metpost "
+                            "never follows")
+    assert not error.maybe_posted and not error.retry_safe
+    assert_nothing_reached(elsewhere)
+    client.close()
+
+
+@pytest.mark.timeout(30)
+def test_an_image_upload_redirected_made_no_post(redirected, tmp_path):
+    from metpost.platforms.api import Media
+
+    platform, elsewhere = redirected
+    image = tmp_path / "a.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    request = PostRequest(text="With a map", idempotency_key="k-2",
+                          media=(Media(path=image, mime_type="image/png"),))
+    with pytest.raises(PublishError) as raised:
+        x_client(platform.url).publish(request)
+    assert raised.value.reason == (f"X answered with a redirect to {elsewhere.url}, which "
+                                   "metpost never follows (to upload an image); no post was made")
+    assert not raised.value.maybe_posted
+    assert_nothing_reached(elsewhere)
+
+
+def test_no_redirect_is_followed_whatever_the_caller_asks(redirected):
+    platform, elsewhere = redirected
+    session = routed_session(requests.Session(), ORIGIN, platform.url, FAST)
+    for allow in (True, False):
+        with pytest.raises(requests.TooManyRedirects):
+            session.post(f"{ORIGIN}/2/tweets", json={}, allow_redirects=allow)
+    # Nor for a URL outside the origin the adapter is mounted on.
+    with pytest.raises(requests.TooManyRedirects):
+        session.post(f"{platform.url}/2/tweets", json={})
+    assert_nothing_reached(elsewhere)
+
+
+def test_a_redirect_is_shown_by_its_scheme_and_host_only():
+    from metpost.platforms.http import transport_error
+
+    def refused(location: str, method: str = "POST") -> str:
+        response = requests.Response()
+        response.status_code, response.url = 308, "https://api.example/2/tweets"
+        response.headers["Location"] = location
+        response.request = requests.Request(method, response.url).prepare()
+        return transport_error(requests.TooManyRedirects("", response=response), "X").reason
+
+    assert refused("https://user:pw@other.example:8443/a?token=t#f").startswith(
+        "X answered with a redirect to https://other.example:8443, which")
+    assert refused("/elsewhere?token=t").startswith(
+        "X answered with a redirect to https://api.example, which")
+    assert refused("http://[::1]:8080/x").startswith("X answered with a redirect to http://[::1]:")
+    assert refused("javascript:alert(1)") == (
+        "X answered with a redirect, which metpost never follows; the post may have gone out")
+    assert refused("https://other.example/", "DELETE").endswith(
+        "never follows; the post may have been deleted")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("title, bodies", [
+    ("X", {"POST": {"data": {"id": "1", "text": POST.text}}}),
+    ("Facebook", {"POST": {"id": "1001_1"}}),
+    ("Mastodon", {"POST": {"id": "1", "url": "https://example/1"}}),
+])
+def test_a_trickled_answer_to_a_post_is_cut_off_and_the_post_may_exist(title, bodies):
+    # 200 bytes at 0.1 s each: 20 s unbounded; cut off 1 s (twice the read timeout) after
+    # the headers came.
+    with LocalServer(trickle(bodies)) as platform:
+        client = CLIENTS[title](platform.url)
+        started = time.monotonic()
+        with pytest.raises(PublishError) as raised:
+            client.publish(POST)
+        elapsed = time.monotonic() - started
+        client.close()
+    assert elapsed < 5, elapsed
+    assert raised.value.reason == f"{title} did not answer in time; the post may have gone out"
+    assert raised.value.maybe_posted
+
+
+@pytest.mark.timeout(30)
+def test_a_slow_body_whole_within_the_limit_is_kept_and_streaming_still_works():
+    answer = {"GET": {"id": 7}}
+    # 9 bytes at 0.2 s: longer than the read timeout, but whole within the 3 s allowed.
+    with LocalServer(trickle(answer, padding=0, every=0.2)) as slow:
+        session = routed_session(requests.Session(), ORIGIN, slow.url,
+                                 Timeouts(connect=1.0, read=1.5))
+        assert session.get(f"{ORIGIN}/2/users/me").json() == answer["GET"]
+        streamed = session.get(f"{ORIGIN}/2/users/me", stream=True)
+        assert json.loads(b"".join(streamed.iter_content(3))) == answer["GET"]
+    many = {"GET": list(range(2000))}  # a body of several reads, at once
+    with LocalServer(trickle(many, padding=0, every=0)) as fast:
+        session = routed_session(requests.Session(), ORIGIN, fast.url, FAST)
+        for _ in range(3):  # the connection is kept and used again
+            assert session.get(f"{ORIGIN}/x").json() == many["GET"]
+        assert fast.connections == 1
+
+
+# -- the same through `metpost send`, as a process ---------------------------------------------
+
+def send_process(config, tmp_path, env, *options: str) -> tuple[dict, float, str]:
+    command = [sys.executable, "-m", "metpost", "send", "--config", str(config), "--ledger",
+               str(tmp_path / "ledger.sqlite3"), "--all", "-m", POST.text, "--yes", "--json",
+               *options]
+    started = time.monotonic()
+    finished = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True,
+                              timeout=120)
+    elapsed = time.monotonic() - started
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    [post] = json.loads(finished.stdout)["posts"]
+    return post, elapsed, finished.stdout + finished.stderr
+
+
+@pytest.mark.timeout(150)
+def test_metpost_send_to_a_page_that_redirects_sends_the_token_nowhere_else(redirected,
+                                                                           tmp_path):
+    platform, elsewhere = redirected
+    config = write_project(tmp_path / "project", f"""\
+        accounts:
+          - name: hackney-facebook
+            platform: facebook
+            page_id: '1001'
+            api_url: {platform.url}
+            credentials: {{page_access_token: '${{FB_TOKEN}}'}}
+        """)
+    post, elapsed, output = send_process(config, tmp_path, {"FB_TOKEN": PAGE_TOKEN},
+                                         "--deadline", "10", "--read-timeout", "5")
+    assert post["status"] == "unknown", post
+    assert post["error"].startswith(
+        f"Facebook answered with a redirect to {elsewhere.url}, which metpost never follows; "
+        "the post may have gone out")
+    assert elapsed < 60, elapsed  # the other host never answers: following it had no end
+    assert_nothing_reached(elsewhere)
+    assert PAGE_TOKEN.encode() not in elsewhere.received()
+    assert LOCATION_SECRET not in output and PAGE_TOKEN not in output
+    assert platform.requests[0].method == "POST"
+    assert PAGE_TOKEN.encode() in platform.requests[0].body  # the page's own host had it
+
+
+@pytest.mark.timeout(150)
+def test_metpost_send_to_x_that_trickles_ends_within_its_limits(tmp_path):
+    bodies = {"POST": {"data": {"id": "1", "text": POST.text}},
+              "GET": {"data": [], "meta": {"result_count": 0}}}
+    # 200 bytes at 0.3 s: a minute for each answer, unbounded; each is cut off 3 s after its
+    # headers (twice --read-timeout).
+    with LocalServer(trickle(bodies, every=0.3)) as platform:
+        credentials = ", ".join(f"{key}: '${{X_{key.upper()}}}'" for key in X_CREDENTIALS)
+        config = write_project(tmp_path / "project", f"""\
+            accounts:
+              - name: hackney-x
+                platform: x
+                handle: '@MPSHackney'
+                api_url: {platform.url}
+                credentials: {{{credentials}}}
+            """)
+        env = {f"X_{key.upper()}": value for key, value in X_CREDENTIALS.items()}
+        post, elapsed, _ = send_process(config, tmp_path, env,
+                                        "--deadline", "10", "--read-timeout", "1.5")
+    assert post["status"] == "unknown", post
+    assert post["error"].startswith("X did not answer in time; the post may have gone out")
+    # The post's answer and the listing that looks for it, 3 s each, and a wide margin.
+    assert elapsed < 30, elapsed
+    assert [seen.method for seen in platform.requests].count("POST") == 1

@@ -1,12 +1,19 @@
 """HTTP plumbing shared by clients whose libraries talk through ``requests``.
 
-tweepy and facebook-sdk hard-code their hosts and set no timeouts. Rather than patch them, we
-mount a transport adapter on the ``requests.Session`` each library uses: it sends the request to
-the account's ``api_url`` when one is configured, and always applies connect/read timeouts.
+tweepy, facebook-sdk and Mastodon.py hard-code their hosts (or take one root), set no timeouts
+of their own and follow redirects. Rather than patch them, we mount a transport adapter on the
+``requests.Session`` each library uses: it sends the request to the account's ``api_url`` when
+one is configured, always applies connect/read timeouts, bounds the time an answer's body may
+take, and refuses every redirect.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import threading
+import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -16,27 +23,179 @@ from metpost.platforms.api import PublishError, Timeouts
 if TYPE_CHECKING:
     import requests
 
+# An answer's body must be whole within this many read timeouts of its headers arriving.
+BODY_READ_TIMEOUTS = 2
+
 
 def routed_session(session: requests.Session, origin: str, api_url: str | None,
                    timeouts: Timeouts) -> requests.Session:
-    """Mount an adapter on ``session`` for ``origin`` (e.g. ``https://api.twitter.com``)."""
+    """Mount an adapter on ``session`` for ``origin`` (e.g. ``https://api.twitter.com``).
+
+    Every request to ``origin`` then goes to ``api_url`` (when given), with ``timeouts``, and is
+    never retried by the transport. Its answer is held to two limits beyond requests' own (the
+    connect timeout, and the read timeout for each read from the socket):
+
+    - **No redirect is followed.** A platform API never redirects a write, and following one
+      would replay the request, credentials in its body included (facebook-sdk's page token),
+      to another host through requests' default adapter, without our timeouts. An answer with
+      a redirect raises ``requests.TooManyRedirects`` without anything being sent to where it
+      points, whatever ``allow_redirects`` says; ``transport_error`` says what that means. The
+      session's ``max_redirects`` is 0 as well, for any URL outside ``origin``.
+    - **The body is bounded as a whole.** A server that trickles its body a byte at a time
+      satisfies every per-read timeout for ever; so the body must be complete within
+      ``BODY_READ_TIMEOUTS`` times the read timeout of the headers arriving, or the connection is
+      cut and ``requests.ReadTimeout`` raised (after a write: the post may exist). A request
+      then lasts at most the connect timeout, the wait for the headers (the read timeout, per
+      read) and twice the read timeout for the body. A caller that asks ``stream=True`` reads
+      the body itself, unbounded as a whole.
+    """
     from requests.adapters import HTTPAdapter
+    from requests.exceptions import ReadTimeout, TooManyRedirects
+
+    body_limit = BODY_READ_TIMEOUTS * timeouts.read
 
     class RoutedAdapter(HTTPAdapter):
-        """Rewrites the origin to ``api_url`` and enforces timeouts; never retries by itself."""
+        """Rewrites the origin to ``api_url``, enforces timeouts, refuses redirects; never
+        retries by itself."""
 
         def send(self, request: requests.PreparedRequest, stream: bool = False,
                  timeout: Any = None, verify: bool | str = True, cert: Any = None,
                  proxies: Mapping[str, str] | None = None) -> requests.Response:
             if api_url and request.url and request.url.startswith(origin):
                 request.url = api_url + request.url[len(origin):]
-            return super().send(request, stream=stream, timeout=(timeouts.connect, timeouts.read),
-                                verify=verify, cert=cert, proxies=proxies)
+            response = super().send(request, stream=True,
+                                    timeout=(timeouts.connect, timeouts.read),
+                                    verify=verify, cert=cert, proxies=proxies)
+            if response.is_redirect:
+                response.close()  # its body is not wanted, nor its connection kept
+                raise TooManyRedirects("a redirect, which is never followed",
+                                       response=response, request=request)
+            if not stream and not _read_body(response, body_limit):
+                response.close()
+                raise ReadTimeout(f"the answer's body took more than {body_limit:g}s",
+                                  request=request)
+            return response
 
     # max_retries=0: a silent transport-level retry of a POST could publish twice.
     session.mount(origin, RoutedAdapter(max_retries=0))
+    session.max_redirects = 0
     _settle_environment(session, origin)
     return session
+
+
+def _read_body(response: requests.Response, limit: float) -> bool:
+    """Read ``response``'s body into it, as requests does for a caller that does not stream;
+    False if it was not whole within ``limit`` seconds (its connection is then cut)."""
+    cutoff = _Cutoff(response.raw, time.monotonic() + limit)
+    _WATCHDOG.watch(cutoff)
+    try:
+        response.content  # noqa: B018 — reads the body, and keeps it for the caller
+    except BaseException as error:
+        if cutoff.finish() and isinstance(error, Exception):  # the cut broke the read
+            return False
+        raise
+    # A body that runs until the connection closes ends quietly when it is cut.
+    return not cutoff.finish()
+
+
+class _Cutoff:
+    """Cuts the connection under one answer if its body is still being read at ``at``."""
+
+    __slots__ = ("at", "lock", "raw", "state")
+
+    def __init__(self, raw: Any, at: float) -> None:
+        self.at = at
+        self.raw: Any = raw
+        self.lock = threading.Lock()
+        self.state = "reading"  # then "done" (read in time) or "cut"
+
+    def fire(self) -> None:
+        """The deadline: cut the connection, unless the body was read. Under the lock, so that
+        the reading thread, which takes it to finish, cannot reuse the connection before."""
+        with self.lock:
+            if self.state != "reading":
+                return
+            self.state = "cut"
+            _shut_down(self.raw)
+            self.raw = None
+
+    def finish(self) -> bool:
+        """The body was read, or its read failed: whether it had been cut."""
+        with self.lock:
+            if self.state == "reading":
+                self.state = "done"
+            self.raw = None
+            return self.state == "cut"
+
+
+def _shut_down(raw: Any) -> None:
+    """Shut the socket under a urllib3 response for reading, which ends a read blocked on it
+    in another thread at once (closing it would not). ``HTTPResponse.shutdown`` is urllib3's
+    own way (from 2.3); before it, the connection's socket."""
+    import socket
+
+    shutdown = getattr(raw, "shutdown", None)
+    if shutdown is not None:
+        try:
+            shutdown()
+            return
+        except RuntimeError:  # the connection went back to the pool: the body was read
+            return
+        except (ValueError, OSError):
+            pass
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread that fires each ``_Cutoff`` at its time. A cutoff whose body was read
+    stays queued until then and does nothing; arming one costs a heap push, not a thread."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Cutoff]] = []
+        self._wake = threading.Condition()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, cutoff: _Cutoff) -> None:
+        import heapq
+
+        with self._wake:
+            heapq.heappush(self._due, (cutoff.at, next(self._order), cutoff))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="metpost-http-watchdog")
+                self._thread.start()
+            elif self._due[0][2] is cutoff:  # sooner than the thread is waiting for
+                self._wake.notify()
+
+    def _run(self) -> None:
+        import heapq
+
+        while True:
+            with self._wake:
+                while True:
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    if wait is not None and wait <= 0:
+                        cutoff = heapq.heappop(self._due)[2]
+                        break
+                    self._wake.wait(wait)
+            with contextlib.suppress(Exception):  # the thread lives on; the read then fails
+                cutoff.fire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _new_watchdog() -> None:
+    """A forked child has no watchdog thread, and may have a lock held by it: start afresh."""
+    global _WATCHDOG
+    _WATCHDOG = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_new_watchdog)
 
 
 def _settle_environment(session: requests.Session, origin: str) -> None:
@@ -110,6 +269,8 @@ def transport_error(error: Exception, where: str) -> PublishError:
     """Turn a ``requests`` transport failure into a PublishError that says if a retry is safe."""
     import requests
 
+    if isinstance(error, requests.TooManyRedirects):
+        return _redirect_refused(error, where)
     if isinstance(error, requests.ConnectTimeout):
         return PublishError(f"could not connect to {where} in time", retry_safe=True)
     if isinstance(error, requests.ReadTimeout):
@@ -119,6 +280,51 @@ def transport_error(error: Exception, where: str) -> PublishError:
         return PublishError(f"could not connect to {where}", retry_safe=True)
     return PublishError(f"the connection to {where} broke before it answered; "
                         "the post may have gone out", maybe_posted=True)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def redirect_refusal(error: requests.TooManyRedirects, where: str) -> str:
+    """What a redirect ``routed_session`` refused was, in words: where it pointed, as scheme
+    and host only (its path or query may carry a token)."""
+    response = error.response
+    target = _redirect_origin(response) if response is not None else None
+    to = f" to {target}" if target else ""
+    return f"{where} answered with a redirect{to}, which metpost never follows"
+
+
+def _redirect_refused(error: requests.TooManyRedirects, where: str) -> PublishError:
+    """A redirect answer: nothing went to where it points. After a write the platform had the
+    request and answered something other than a result, so the post may exist: look for it
+    before any resend. After a read (a listing) it is an error like any refusal."""
+    response = error.response
+    status = response.status_code if response is not None else None
+    request = error.request if error.request is not None else (
+        response.request if response is not None else None)
+    method = str(request.method or "GET").upper() if request is not None else "GET"
+    said = redirect_refusal(error, where)
+    if method in SAFE_METHODS:
+        return PublishError(said, status=status)
+    effect = "the post may have been deleted" if method == "DELETE" else (
+        "the post may have gone out")
+    return PublishError(f"{said}; {effect}", maybe_posted=True, status=status)
+
+
+def _redirect_origin(response: requests.Response) -> str | None:
+    """scheme://host[:port] of the answer's Location, read against the URL it answered."""
+    from urllib.parse import urljoin, urlsplit
+
+    location = response.headers.get("Location", "")
+    try:
+        parts = urlsplit(urljoin(response.url or "", location.strip()))
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.scheme.lower() not in ("http", "https"):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port else "")
 
 
 def _never_connected(error: Exception) -> bool:

@@ -58,7 +58,7 @@ from metpost.platforms.api import (
     TextLimits,
     comparable_text,
 )
-from metpost.platforms.http import routed_session, transport_error
+from metpost.platforms.http import redirect_refusal, routed_session, transport_error
 
 if TYPE_CHECKING:
     import requests
@@ -171,6 +171,9 @@ class XPlatform(Platform):
                       credentials["access_token"], credentials["access_token_secret"])
         try:
             response = self._client.session.post(X_ORIGIN + path, auth=auth, **sending)
+        except requests.TooManyRedirects as error:
+            raise PublishError(f"{redirect_refusal(error, 'X')} (to {doing}); no post was made",
+                               retry_safe=True) from None
         except requests.RequestException as error:
             raise PublishError(f"X could not be reached to {doing} ({type(error).__name__}); "
                                "no post was made", retry_safe=True) from None
