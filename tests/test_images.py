@@ -307,8 +307,9 @@ def test_facebook_photo_upload_errors_are_retried_and_a_lost_post_is_found(fleet
 # -- Mastodon -------------------------------------------------------------------------------------
 
 def test_mastodon_media_carry_their_description_and_a_resend_reuses_them(mastodon, png):
+    # Mastodon's own 500: it is done with the request, so the status is resent at once.
     on_part(mastodon.fake, 1, Fault("post_then_fail", process=True,
-                                    answer=lambda _r: mastodon.fake.error_reply(502)),
+                                    answer=lambda _r: mastodon.fake.error_reply(500)),
             path="/api/v1/statuses")
     outcome = mastodon.send(TEXT, "--image", str(png), "--alt", ALT)
     assert outcome.exit_code == 0, outcome.stdout
