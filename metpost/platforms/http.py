@@ -289,7 +289,7 @@ def redirect_refusal(error: requests.TooManyRedirects, where: str) -> str:
     """What a redirect ``routed_session`` refused was, in words: where it pointed, as scheme
     and host only (its path or query may carry a token)."""
     response = error.response
-    target = _redirect_origin(response) if response is not None else None
+    target = redirect_origin(response) if response is not None else None
     to = f" to {target}" if target else ""
     return f"{where} answered with a redirect{to}, which metpost never follows"
 
@@ -311,7 +311,7 @@ def _redirect_refused(error: requests.TooManyRedirects, where: str) -> PublishEr
     return PublishError(f"{said}; {effect}", maybe_posted=True, status=status)
 
 
-def _redirect_origin(response: requests.Response) -> str | None:
+def redirect_origin(response: requests.Response) -> str | None:
     """scheme://host[:port] of the answer's Location, read against the URL it answered."""
     from urllib.parse import urljoin, urlsplit
 

@@ -39,7 +39,7 @@ from metpost.platforms.api import (
     Receipt,
     TextLimits,
 )
-from metpost.platforms.http import transport_error, url_problem
+from metpost.platforms.http import redirect_origin, transport_error, url_problem
 
 if TYPE_CHECKING:
     import requests
@@ -227,9 +227,12 @@ def _refusal(response: requests.Response) -> PublishError:
                             retry_safe=True, retry_at=_retry_after(response),
                             problem="rate-limit" if status == 429 else None)
     if 300 <= status < 400:
-        where = response.headers.get("Location", "elsewhere")
-        return PublishError(f"the webhook answered {status}, moved to {where}; update the "
-                            "account's url (redirects are not followed)", status=status)
+        # Only where it points, scheme and host: a webhook's address may itself be a secret
+        # (Slack's, Teams', Discord's carry the token in the path).
+        target = redirect_origin(response)
+        where = f"moved to {target}" if target else "moved"
+        return PublishError(f"the webhook answered {status}, {where}; update the account's url "
+                            "(redirects are not followed)", status=status)
     if status == 410:
         return PublishError(f"the webhook answered 410: the receiver wants no more posts: "
                             f"{words}", status=status)
