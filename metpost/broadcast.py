@@ -6,6 +6,7 @@ sent; ``metpost.runner`` records and delivers what it returns. A dry run needs o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,6 +21,10 @@ from metpost.selection import Selection, choose_accounts
 from metpost.similarity import SimilarGroup, similar_x_groups
 from metpost.suggest import did_you_mean
 from metpost.template_check import variable_problems, variant_problems
+
+# Characters no post should hold: C0 controls but tab, line feed and carriage return, and DEL
+# (a NUL or a bell from a template or a --var, which a platform shows as garbage or refuses).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 if TYPE_CHECKING:
     from metpost.media import ImageSpec
@@ -118,6 +123,9 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
         _, missing = resolve_credentials(account, environ)
         media = media_for[account.platform]
         problems, parts = fitted(platform, account.settings, text, thread=thread)
+        if (control := CONTROL_CHARACTER.search(text)) is not None:
+            problems = (*problems, f"the text holds a control character (U+{ord(control[0]):04X}"
+                        "), which no platform shows; remove it from the template or --var")
         posts.append(Post(account=account, text=text, length=platform.length(text),
                           limit=platform.limits_for(account.settings).max_length,
                           problems=(*problems, *platform.media_problems(media),

@@ -411,3 +411,16 @@ def test_a_key_that_cannot_name_a_broadcast_is_refused(fleet, key, why):
     assert outcome.exit_code == 2
     assert outcome.stderr.splitlines()[-1].startswith(f"Error: Invalid value for '--key': {why}")
     assert fleet.x.request_count == fleet.graph.request_count == 0
+
+
+def test_a_control_character_in_a_post_is_refused_before_anything_is_sent(fleet):
+    outcome = fleet.run(["send", "--all", "--message", "{{ borough }}: roads {{ bell }}reopen.",
+                         "--var", "bell=\a", "--yes"])
+    assert outcome.exit_code == 2
+    assert ("the text holds a control character (U+0007), which no platform shows; remove it "
+            "from the template or --var") in outcome.stderr
+    assert fleet.x.request_count == fleet.graph.request_count == 0
+    # Line breaks and tabs are text, not control characters.
+    dry = fleet.run(["send", "--all", "--message", "{{ borough }}:\n\troads reopen.",
+                     "--dry-run", "--public-safety"])
+    assert dry.exit_code == 0, dry.stderr
