@@ -120,3 +120,17 @@ def test_retry_on_a_terminal_shows_what_it_will_retry_and_asks(fleet):
     assert whole("Retry 1 post? [y/N]", lines)
     assert whole("Camden: all clear.", lines)
     assert len(fleet.x.live_posts("MPSCamden")) == 1
+
+
+def test_between_80_and_120_columns_only_the_flexible_column_is_cut_and_with_an_ellipsis():
+    # Planned accounts have a Status column: at any width a table is drawn, it is whole.
+    selection = ["--borough", "Croydon", "--borough", "Kingston upon Thames"]
+    for columns in (84, 92, 100, 105, 120):
+        _, screen = run_on_terminal(["accounts", "list", *SHIPPED, *selection],
+                                    columns=columns)
+        lines = screen.splitlines()
+        assert all(len(line) <= columns for line in lines), columns
+        rows = [line for line in lines if line.startswith(("croydon-", "kingston-"))]
+        assert rows and all(line.rstrip().endswith("planned") for line in rows), (columns, rows)
+        tags = [line for line in rows if "Kingston upon Thames" in line]
+        assert all("bcu-sw" in line or "…" in line for line in tags), (columns, tags)

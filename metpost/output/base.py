@@ -163,12 +163,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode, *,
 
     grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
                  header_style="bold")
+    # Every column's width is given: left to share the room out (a ratio), rich cut whole
+    # columns too, a status to "pla", and the flexible one without its "…".
+    room = screen.width - fixed - GAP * (len(headers) - 1)
     for column, header in enumerate(headers):
         if column == flex:
-            grid.add_column(header, overflow="ellipsis", no_wrap=True, ratio=1,
-                            min_width=FLEX_MIN_WIDTH)
+            grid.add_column(header, overflow="ellipsis", no_wrap=True,
+                            width=max(FLEX_MIN_WIDTH, min(widths[column], room)))
         else:
-            grid.add_column(header, no_wrap=True, min_width=widths[column])
+            grid.add_column(header, no_wrap=True, width=widths[column])
     for row in rows:
         grid.add_row(*(escape(cell) for cell in row))
     screen.print(grid)
