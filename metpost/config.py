@@ -261,6 +261,7 @@ class ConfigValidator:
     def boroughs(self, value: object) -> dict[str, Borough]:
         """The ``boroughs`` list, keyed by name."""
         boroughs: dict[str, Borough] = {}
+        folded: set[str] = set()  # the names so far, case-folded: one look-up each
         for index, item in enumerate(self.sequence(("boroughs",), value)):
             path: FieldPath = ("boroughs", index)
             if not isinstance(item, dict):
@@ -272,9 +273,10 @@ class ConfigValidator:
             bcu = self.string((*path, "bcu"), item.get("bcu"))
             if name is None or bcu is None:
                 continue
-            if name.casefold() in (known.casefold() for known in boroughs):
+            if name.casefold() in folded:
                 self.problem((*path, "name"), f"borough '{name}' is listed twice")
                 continue
+            folded.add(name.casefold())
             boroughs[name] = Borough(name=name, bcu=bcu)
         return boroughs
 

@@ -135,6 +135,13 @@ def test_yaml_syntax_error_names_the_line(project):
         "11: invalid YAML: expected ',' or ']', but got ':'"]
 
 
+def test_a_borough_listed_twice_in_any_case_is_a_problem_on_its_line(project):
+    text = GOOD.replace("  - {name: Hackney, bcu: CE}\n",
+                        "  - {name: Hackney, bcu: CE}\n  - {name: Camden, bcu: CN}\n"
+                        "  - {name: HACKNEY, bcu: CE}\n")
+    assert problems_of(project, text) == ["4: boroughs[2].name: borough 'HACKNEY' is listed twice"]
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.yaml")
