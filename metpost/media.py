@@ -63,6 +63,29 @@ def image_type(head: bytes) -> str | None:
     return None
 
 
+FORMAT_NAMES = {"image/png": "a PNG", "image/gif": "a GIF", "image/webp": "a WebP"}
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
+
+
+def whole_image(mime_type: str, head: bytes, tail: bytes, size: int) -> bool:
+    """Whether an image of ``size`` bytes, starting ``head`` and ending ``tail`` (its last 12
+    bytes), is whole as far as its format says at its two ends: a PNG's first chunk is its
+    header, with a width and a height, and its last is IEND; a GIF has a screen size and ends
+    with its trailer; a WebP's RIFF size is the file's. A file cut short (a download that
+    stopped) fails, as a platform would refuse it for every account, mid-broadcast. Other
+    formats are taken as they start: a JPEG from a phone often carries more after its
+    end-of-image marker (a motion photo's video), so its end proves nothing."""
+    if mime_type == "image/png":
+        return (head[12:16] == b"IHDR" and int.from_bytes(head[16:20], "big") > 0
+                and int.from_bytes(head[20:24], "big") > 0 and tail == PNG_END)
+    if mime_type == "image/gif":
+        return (size >= 14 and int.from_bytes(head[6:8], "little") > 0
+                and int.from_bytes(head[8:10], "little") > 0 and tail.endswith(b"\x3b"))
+    if mime_type == "image/webp":
+        return int.from_bytes(head[4:8], "little") + 8 == size
+    return True
+
+
 def file_digest(path: Path) -> tuple[str, int]:
     """The file's SHA-256 (hex) and size, read in chunks."""
     digest = hashlib.sha256()
@@ -83,11 +106,16 @@ def load_image(path: Path, alt: str, shown: str) -> Media:
             raise MetpostError(f"{shown}: {path.stat().st_size:,} bytes is far too big for an "
                                "image on any platform")
         with path.open("rb") as stream:
-            head = stream.read(16)
+            head = stream.read(32)
+            stream.seek(max(0, path.stat().st_size - 12))
+            tail = stream.read(12)
         mime_type = image_type(head)
         if mime_type is None:
             raise MetpostError(f"{shown}: not an image metpost recognises (PNG, JPEG, GIF, "
                                "WebP, BMP, TIFF, HEIF or AVIF)")
+        if not whole_image(mime_type, head, tail, path.stat().st_size):
+            raise MetpostError(f"{shown}: the file is cut short or damaged (it does not end as "
+                               f"{FORMAT_NAMES.get(mime_type, 'an image')} does); save it again")
         sha256, size = file_digest(path)
     except OSError as error:
         raise MetpostError(f"{shown}: cannot read it: {error.strerror}") from None

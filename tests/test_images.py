@@ -126,6 +126,18 @@ FACEBOOK_TOO_BIG = png_bytes(padding=10_000_000)
      "for an image"),
     ("notes.png", b"Officers' notes, not a picture", "hackney-x",
      "not an image metpost recognises (PNG, JPEG, GIF, WebP, BMP, TIFF, HEIF or AVIF)"),
+    # Cut short, as a download that stopped: the platform would refuse each, mid-broadcast.
+    ("cut.png", png_bytes(4, 3)[:-20], "hackney-x",
+     "cut.png: the file is cut short or damaged (it does not end as a PNG does); save it again"),
+    ("signature.png", b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "hackney-x",
+     "signature.png: the file is cut short or damaged (it does not end as a PNG does); save it "
+     "again"),
+    ("six.gif", b"GIF89a", "hackney-x",
+     "six.gif: the file is cut short or damaged (it does not end as a GIF does); save it again"),
+    ("cut.webp", b"RIFF" + (1000).to_bytes(4, "little") + b"WEBPVP8 " + b"\x00" * 40,
+     "hackney-x",
+     "cut.webp: the file is cut short or damaged (it does not end as a WebP does); save it "
+     "again"),
 ])
 def test_a_type_or_size_the_platform_does_not_take_is_refused(fleet, tmp_path, name, data,
                                                               account, problem):
