@@ -235,6 +235,10 @@ def load_template(templates_dir: Path, name: str) -> MessageTemplate:
             f"without its folder or '{TEMPLATE_SUFFIX}' (letters, digits, '-' and '_' only, "
             "e.g. --template rumour-control); see metpost templates list")
     base_path = templates_dir / f"{name}{TEMPLATE_SUFFIX}"
+    if base_path.exists() and not base_path.is_file():
+        kind = "a folder" if base_path.is_dir() else "not a regular file"
+        raise TemplateError(f"template '{name}': {base_path} is {kind}; a template is a text "
+                            "file")
     if not base_path.is_file():
         known = [known for known in template_names(templates_dir) if TEMPLATE_NAME.match(known)]
         hint = did_you_mean(name, known) or (

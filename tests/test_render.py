@@ -143,6 +143,20 @@ def test_unknown_template_suggests(config):
         "unknown template 'rumor' — did you mean 'rumour'?; see metpost templates list",)
 
 
+def test_a_template_name_that_is_a_folder_or_a_pipe_is_said_to_be_so(config):
+    import os
+
+    folder = config.templates_dir / "road.j2"
+    folder.mkdir()
+    os.mkfifo(config.templates_dir / "pipe.j2")
+    for name, kind in (("road", "a folder"), ("pipe", "not a regular file")):
+        with pytest.raises(TemplateError) as caught:
+            load_template(config.templates_dir, name)
+        path = config.templates_dir / f"{name}.j2"
+        assert caught.value.problems == (
+            f"template '{name}': {path} is {kind}; a template is a text file",)
+
+
 def test_syntax_error_has_file_and_real_line(config):
     path = config.templates_dir / "broken.j2"
     path.write_text("---\ndescription: x\n---\nline four\n{{ borough }\n", encoding="utf-8")
