@@ -201,7 +201,7 @@ class SchedulesValidator(ConfigValidator):
                                              "{officer: \"PC Amy Patel\"}")
                 continue
             entries.append(self.string_map((*path, index), entry))
-        if value is not None and not entries and isinstance(value, list):
+        if isinstance(value, list) and not value:  # (entries that are wrong are said above)
             self.problem(path, "must list at least one entry (or leave rota: out)")
         return entries
 
@@ -216,7 +216,8 @@ class SchedulesValidator(ConfigValidator):
                                    "first slot takes the rota's first entry")
             return None
         if not rota:
-            self.problem(where, "rota_start is only for a rota; add rota: or remove it")
+            if item.get("rota") is None:  # a rota given but wrong has its own problems
+                self.problem(where, "rota_start is only for a rota; add rota: or remove it")
             return None
         start: date | None = None
         if isinstance(value, date):

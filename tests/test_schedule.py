@@ -503,3 +503,20 @@ def test_a_rota_start_beyond_python_dates_is_one_line_with_its_line(project, cli
     [line] = outcome.error_lines
     assert line.endswith(f":6: schedules[0].rota_start: {start} is not a date in the years "
                          "1971 to 9998")
+
+
+def test_a_rota_of_one_empty_entry_is_one_problem_not_three(project, cli_run):
+    config = write_schedules(project, """\
+        schedules:
+          - name: takeover
+            cron: "0 8 * * *"
+            select: {personality: [on-the-street]}
+            message: "Today {{ officer }}"
+            rota_start: 2026-12-01
+            rota: [{}]
+        """)
+    outcome = cli_run(["schedule", "list", "--config", str(config)])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert line.endswith(':7: schedules[0].rota[0]: must be a mapping of template variables, '
+                         'like {officer: "PC Amy Patel"}')
