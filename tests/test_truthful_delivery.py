@@ -667,3 +667,17 @@ def test_a_limit_with_no_end_fails_the_post_with_its_reason(install_plugin, proj
     assert outcome.exit_code == 1, outcome.stderr
     [post] = json.loads(outcome.stdout)["posts"]
     assert (post["status"], post["error"]) == ("failed", "the daily quota is used up")
+
+
+def test_a_look_that_times_out_is_said_once_as_a_look_not_as_a_post(fleet):
+    # The post may exist (a 503 after X stored it); the look for it gets no answer in time.
+    # That look changed nothing: it is no second "the post may have gone out".
+    fleet.x.post_then_fail_next(1, status=503)
+    fleet.x.queue_fault(5, Fault("stall", process=True, delay=3, methods=frozenset({"GET"})))
+    outcome = fleet.run(["send", "--account", "hackney-x", *MESSAGE, "--read-timeout", "1",
+                         "--deadline", "3"])
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert post["status"] == "unknown", post
+    assert post["error"].endswith("may have been posted; could not check: X did not answer in "
+                                  "time"), post["error"]
+    assert post["error"].count("may have gone out") <= 1

@@ -273,13 +273,21 @@ def transport_error(error: Exception, where: str) -> PublishError:
         return _redirect_refused(error, where)
     if isinstance(error, requests.ConnectTimeout):
         return PublishError(f"could not connect to {where} in time", retry_safe=True)
-    if isinstance(error, requests.ReadTimeout):
-        return PublishError(f"{where} did not answer in time; the post may have gone out",
-                            maybe_posted=True)
-    if isinstance(error, requests.ConnectionError) and _never_connected(error):
+    if isinstance(error, requests.ConnectionError) and not isinstance(
+            error, requests.ReadTimeout) and _never_connected(error):
         return PublishError(f"could not connect to {where}", retry_safe=True)
-    return PublishError(f"the connection to {where} broke before it answered; "
-                        "the post may have gone out", maybe_posted=True)
+    lost = (f"{where} did not answer in time" if isinstance(error, requests.ReadTimeout)
+            else f"the connection to {where} broke before it answered")
+    if _reading(error):  # a look (a listing, a check) changed nothing: it may be asked again
+        return PublishError(lost, retry_safe=True)
+    return PublishError(f"{lost}; the post may have gone out", maybe_posted=True)
+
+
+def _reading(error: Exception) -> bool:
+    """Whether the request ``error`` is about only read (GET, HEAD, OPTIONS)."""
+    request = getattr(error, "request", None)
+    method = getattr(request, "method", None)
+    return isinstance(method, str) and method.upper() in SAFE_METHODS
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
