@@ -24,9 +24,10 @@ is what ``apply`` believes: the digest recorded when the plan was made, and the 
 recorded for that digest. Nothing here reads a file, the ledger or the clock.
 
 A post's ``destination`` is what, besides its platform and handle, says where it goes: the
-account's ``api_url`` and the platform's settings that name the page, instance, receiver or
-file (``DESTINATION_SETTINGS``). ``apply`` refuses an account whose destination is not what was
-approved, so an edit to accounts.yaml can never send an approved text somewhere else.
+account's ``api_url`` and the platform's settings that name the page, receiver or file (each
+platform declares them: ``Platform.destination_fields``). ``apply`` refuses an account whose
+destination is not what was approved, so an edit to accounts.yaml can never send an approved
+text somewhere else.
 
 Reading is bounded: a file larger than ``MAX_PLAN_BYTES``, nested deeper than ``MAX_DEPTH``,
 with numbers no plan has (``NaN``, ``Infinity``, hundreds of digits) or text that is not
@@ -63,22 +64,6 @@ MAX_PLAN_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 32  # a plan is 6 deep; json's own limit is Python's recursion limit, a crash
 MAX_NUMBER_CHARACTERS = 30  # a plan's numbers (its format, image sizes) have a dozen at most
 MAX_PROBLEMS = 20  # shape problems listed; a file with more is not a plan gone slightly wrong
-
-# What, besides the platform, the handle and the api_url, says where a post to an account of
-# each built-in platform goes: setting -> whether its value may hold a secret (a webhook's url
-# often carries the receiver's token), which the plan then records only as a digest. Mastodon's
-# instance is its api_url; Bluesky's handle is the account's handle and its PDS the api_url.
-# Credentials are not part of it: a renewed token posts to the same place. A platform not named
-# here (a plugin) has every setting taken as part of where it posts, and each as a secret.
-DESTINATION_SETTINGS: Mapping[str, Mapping[str, bool]] = {
-    "x": {},
-    "facebook": {"page_id": False},
-    "mastodon": {},
-    "bluesky": {},
-    "webhook": {"url": True},
-    "feed": {"path": False},
-}
-
 
 class PlanError(MetpostError):
     """A plan file that cannot be read as one (its name and the field say where)."""
@@ -231,13 +216,22 @@ def with_approval(plan: Plan, entry: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- where a post goes ---------------------------------------------------------------------------
 
+def _destination_fields(platform: str) -> Mapping[str, bool] | None:
+    """The platform's ``destination_fields`` (None for one not installed here, or a plugin that
+    does not say: then every setting counts, each as a secret)."""
+    from metpost.plugins import platform_classes
+
+    platforms = platform_classes()
+    return platforms[platform].destination_fields if platform in platforms else None
+
+
 def _secret_setting(platform: str, key: str) -> bool:
-    known = DESTINATION_SETTINGS.get(platform)
+    known = _destination_fields(platform)
     return True if known is None else known.get(key, True)
 
 
 def _destination_keys(account: Account) -> list[str]:
-    known = DESTINATION_SETTINGS.get(account.platform)
+    known = _destination_fields(account.platform)
     if known is not None:
         return list(known)
     # handle and api_url, when a platform declares them too, are the account's own, above

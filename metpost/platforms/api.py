@@ -282,6 +282,11 @@ class Platform(ABC):
     # account fields that name files: given relative to the accounts file's folder, and handed
     # to the client as absolute paths
     path_fields: ClassVar[tuple[str, ...]] = ()
+    # The account fields that, besides the handle and api_url, say where a post goes (a page,
+    # a receiver, a file): field -> whether its value may be a secret (a webhook's url often
+    # carries the receiver's token). An approved plan records them (a secret as a digest) and
+    # is applied only while they are unchanged. None: every field counts, each as a secret.
+    destination_fields: ClassVar[Mapping[str, bool] | None] = None
     # the account field that limits_for() reads to vary the limit per account, if any
     limit_field: ClassVar[str | None] = None
     limits: ClassVar[TextLimits]  # the usual limit; limits_for() may vary it per account

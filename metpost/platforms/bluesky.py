@@ -104,6 +104,7 @@ class BlueskyPlatform(Platform):
     title = "Bluesky"
     credential_keys = ("app_password",)
     account_fields = {"handle": True}  # noqa: RUF012 — the login identifier
+    destination_fields = {}  # noqa: RUF012 — the handle logs in; the PDS is the api_url
     limits = TextLimits(max_length=300, unit="graphemes")
     capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True,
                                 threads=True, can_verify=True, media=True, max_media=4,

@@ -152,6 +152,7 @@ class FacebookPlatform(Platform):
     title = "Facebook"
     credential_keys = ("page_access_token",)
     account_fields = {"page_id": True, "graph_version": False}  # noqa: RUF012
+    destination_fields = {"page_id": False}  # noqa: RUF012
     limits = TextLimits(max_length=63206)
     capabilities = Capabilities(can_list_recent=True, can_delete=True, can_verify=True,
                                 media=True, max_media=10,

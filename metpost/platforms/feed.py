@@ -127,6 +127,7 @@ class FeedPlatform(Platform):
     title = "Atom feed"
     account_fields = {"path": True, "title": False, "link": False}  # noqa: RUF012
     path_fields = ("path",)
+    destination_fields = {"path": False}  # noqa: RUF012
     limits = TextLimits(max_length=100_000, unit="characters")
     # An entry is text: no image file to enclose (the feed's readers could not reach a path on
     # this machine), no replies, and no account to verify.

@@ -141,6 +141,7 @@ class MastodonPlatform(Platform):
     credential_keys = ("access_token",)
     account_fields = {"api_url": True, "max_characters": False}  # noqa: RUF012
     limit_field = "max_characters"
+    destination_fields = {}  # noqa: RUF012 — the instance is the api_url
     limits = TextLimits(max_length=DEFAULT_MAX_CHARACTERS, unit="characters")
     capabilities = Capabilities(can_list_recent=True, can_delete=True, idempotent_publish=True,
                                 idempotency_window=IDEMPOTENCY_WINDOW,

@@ -128,6 +128,7 @@ class WebhookPlatform(Platform):
     optional_credential_keys = ("secret",)
     account_fields = {"url": True, "body": False, "max_characters": False}  # noqa: RUF012
     limit_field = "max_characters"
+    destination_fields = {"url": True}  # noqa: RUF012
     limits = TextLimits(max_length=100_000, unit="characters")
     # A receiver gets JSON: no file, no reply to an earlier delivery, no "who am I" to ask.
     capabilities = Capabilities(idempotent_publish=True, media=False, threads=False,

@@ -90,6 +90,7 @@ class XPlatform(Platform):
     name = "x"
     title = "X"
     credential_keys = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+    destination_fields = {}  # noqa: RUF012 — the handle says where
     limits = TextLimits(max_length=280, unit="weighted characters")
     capabilities = Capabilities(can_list_recent=True, can_delete=True, threads=True,
                                 reposts=True, can_verify=True, media=True, max_media=4,
