@@ -5,6 +5,7 @@ back, telling an edited plan from the recorded one, who may approve what, and th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -203,6 +204,31 @@ def test_a_plan_records_where_each_post_goes_and_only_a_digest_of_a_secret():
     assert destination_record(PLUGIN) == {
         "api_url": "https://pager.example",
         "channel": "sha256:" + hashlib.sha256(b"ops").hexdigest()}
+
+
+PAGER_PLUGIN = """
+from metpost.platforms.api import Platform, Receipt, TextLimits
+
+
+class Pager(Platform):
+    name = "pager"
+    title = "Pager"
+    account_fields = {"channel": True, "colour": False}
+    destination_fields = {"channel": False}  # where it goes, and no secret; colour is how
+    limits = TextLimits(max_length=500)
+
+    def publish(self, request):
+        return Receipt(remote_id="1")
+"""
+
+
+def test_a_plugin_that_declares_where_its_posts_go_has_those_fields_compared(install_plugin):
+    install_plugin("pager", "metpost_pager", "Pager", PAGER_PLUGIN)
+    account = replace(PLUGIN, settings={**PLUGIN.settings, "colour": "red"})
+    assert destination_record(account) == {"api_url": "https://pager.example", "channel": "ops"}
+    assert destination_changes(planned_for(account), moved(account, channel="all")) == [
+        "channel was 'ops', now 'all'"]
+    assert destination_changes(planned_for(account), moved(account, colour="blue")) == []
 
 
 @pytest.mark.parametrize("account, changes, said", [
