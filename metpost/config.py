@@ -374,6 +374,10 @@ class ConfigValidator:
             status=self.choice((*path, "status"), item.get("status"), ACCOUNT_STATUSES, "live",
                                "status"),
         )
+        if platform is not None and account.name:
+            for key, message in platform.account_problems(settings,
+                                                          account.credentials).items():
+                self.problem((*path, key), message)
         return account if len(self.problems) == before else None
 
     def x_apps(self, value: object, accounts: list[Account]) -> dict[str, str]:

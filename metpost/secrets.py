@@ -61,13 +61,20 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def credential_problems(account: Account, environ: Mapping[str, str]) -> list[str]:
-    """One line per secret of ``account`` that is set but cannot be a credential as it is
-    (it holds a control character once its surrounding white space is gone); never the
-    value itself."""
-    return [f"credential {variable} holds a line break or another control character, which "
-            "no token has; set it again without it"
-            for variable in account.credentials.values()
-            if _CONTROL.search(environ.get(variable, "").strip())]
+    """One line per secret of ``account`` that is set but cannot be used as it is: it holds a
+    control character once its surrounding white space is gone, or its platform refuses its
+    value (``Platform.credential_problems``); never the value itself."""
+    from metpost.plugins import platform_classes
+
+    problems = [f"credential {variable} holds a line break or another control character, "
+                "which no token has; set it again without it"
+                for variable in account.credentials.values()
+                if _CONTROL.search(environ.get(variable, "").strip())]
+    if problems or account.platform not in (platforms := platform_classes()):
+        return problems
+    values, _ = resolve_credentials(account, environ)
+    return [f"credential {account.credentials[key]}: {problem}"
+            for key, problem in platforms[account.platform].credential_problems(values).items()]
 
 
 def echoed_forms(secret: str) -> set[str]:

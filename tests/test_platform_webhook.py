@@ -201,7 +201,7 @@ def test_a_secret_given_but_not_set_stops_the_send(hooks):
 
 @pytest.mark.parametrize("lines, problem", [
     ("    url: https://hooks.example/x\n    credentials: {token: '${T}'}\n",
-     "accounts[0].credentials.token: unknown credential 'token' (known: secret)"),
+     "accounts[0].credentials.token: unknown credential 'token' (known: secret, url)"),
     ("    url: https://hooks.example/x\n    body: 'not json'\n",
      "accounts[0].body: is not JSON (Expecting value: line 1 column 1 (char 0)); write a JSON "
      "document such as {\"text\": \"{{ text }}\"}"),
@@ -220,7 +220,8 @@ def test_a_secret_given_but_not_set_stops_the_send(hooks):
     ("    url: ftp://hooks.example/x\n",
      "accounts[0].url: 'ftp://hooks.example/x' is not an http(s) address like "
      "https://example.org/hook"),
-    ("    body: '{}'\n", "accounts[0]: missing required key 'url' for platform 'webhook'"),
+    ("    body: '{}'\n", "accounts[0].url: missing: give url: https://… or, when the address "
+     "is itself a secret, credentials: {url: '${VAR}'}"),
 ])
 def test_account_keys_are_checked_when_the_config_loads(tmp_path, lines, problem):
     config = write_project(tmp_path, "accounts:\n  - name: w\n    platform: webhook\n" + lines)
@@ -247,3 +248,52 @@ def test_the_signature_matches_the_standard_webhooks_test_vector():
     assert signature(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
                      b'{"test": 2432232314}') == (
         "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+
+
+# -- an address that is itself a secret ---------------------------------------------------------
+
+def secret_url_config(extra: str = "") -> str:
+    return ("accounts:\n  - name: slack\n    platform: webhook\n"
+            "    credentials: {url: '${SLACK_WEBHOOK_URL}'}\n" + extra)
+
+
+def test_a_receiver_whose_address_is_a_secret_takes_it_from_the_environment(tmp_path):
+    with FakeWebhookReceiver() as receiver:
+        config = write_project(tmp_path / "project", secret_url_config())
+        address = f"{receiver.url}/services/T0/B0/s3cr3t-hook-token"
+        outcome = run(["send", "--config", str(config), "--ledger", str(tmp_path / "l.sqlite3"),
+                       "--all", "-m", "Roads reopen at 6pm.", "--yes", "--json"],
+                      env={"SLACK_WEBHOOK_URL": address})
+        assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+        [delivery] = receiver.deliveries
+        assert delivery.body == {"text": "Roads reopen at 6pm."}
+        assert [r.path for r in receiver.requests] == ["/services/T0/B0/s3cr3t-hook-token"]
+        listed = run(["accounts", "list", "--config", str(config), "--json"],
+                     env={"SLACK_WEBHOOK_URL": address})
+        assert "s3cr3t-hook-token" not in outcome.stdout + outcome.stderr + listed.stdout
+        assert "${SLACK_WEBHOOK_URL}" not in listed.stdout  # only the variable's name
+        assert "SLACK_WEBHOOK_URL" in listed.stdout
+
+
+def test_a_secret_address_that_is_no_address_is_refused_before_anything_is_sent(tmp_path):
+    config = write_project(tmp_path / "project", secret_url_config())
+    outcome = run(["send", "--config", str(config), "--ledger", str(tmp_path / "l.sqlite3"),
+                   "--all", "-m", "Roads reopen.", "--yes"],
+                  env={"SLACK_WEBHOOK_URL": "ftp://hooks.example/s3cr3t-hook-token"})
+    assert outcome.exit_code == 2
+    assert ("slack: credential SLACK_WEBHOOK_URL: the url in the environment is not an http(s) "
+            "address like https://example.org/hook") in outcome.stderr
+    assert "s3cr3t" not in outcome.stderr + outcome.stdout
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ("    url: https://hooks.example/x\n",
+     "accounts[0].url: is given twice, here and in credentials; keep one (credentials when the "
+     "address is itself a secret)"),
+])
+def test_a_receivers_address_is_given_once(tmp_path, extra, problem):
+    config = write_project(tmp_path, secret_url_config(extra))
+    outcome = run(["check", "--config", str(config)])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert line.endswith(problem), line

@@ -303,6 +303,19 @@ class Platform(ABC):
         return {}
 
     @classmethod
+    def account_problems(cls, settings: Mapping[str, str],
+                         credentials: Mapping[str, str]) -> dict[str, str]:
+        """Problems of an account's fields and credentials taken together (``credentials``:
+        each key's variable name), by field; checked when the config loads."""
+        return {}
+
+    @classmethod
+    def credential_problems(cls, credentials: Mapping[str, str]) -> dict[str, str]:
+        """Problems with the account's secrets as set in the environment, by credential key,
+        never quoting them; checked with the broadcast, before anything is sent."""
+        return {}
+
+    @classmethod
     def limits_for(cls, settings: Mapping[str, str]) -> TextLimits:
         """The text limit of one account (an instance's own maximum, a paid tier's longer posts)."""
         return cls.limits

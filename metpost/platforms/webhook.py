@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from metpost.platforms.api import (
     Capabilities,
+    Destination,
     Platform,
     PostRequest,
     PublishError,
@@ -110,6 +111,19 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
+def receiver_url(destination: Destination) -> str:
+    """Where the account's posts go: its ``url``, or the one its credentials name."""
+    return destination.settings.get("url") or destination.credentials["url"]
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a receiver's address (as "is ..."), or None."""
+    if not URL.fullmatch(url):
+        return "is not an http(s) address like https://example.org/hook"
+    unusable = url_problem(url, base=False)
+    return f"{unusable}; write an address like https://example.org/hook" if unusable else None
+
+
 def _strings(item: Any) -> list[str]:
     if isinstance(item, str):
         return [item]
@@ -125,8 +139,10 @@ class WebhookPlatform(Platform):
 
     name = "webhook"
     title = "Webhook"
-    optional_credential_keys = ("secret",)
-    account_fields = {"url": True, "body": False, "max_characters": False}  # noqa: RUF012
+    # A receiver's address is often itself a secret (Slack's, Teams' and Discord's carry the
+    # token in the path): it may then be given as a credential, url: '${VAR}', instead.
+    optional_credential_keys = ("secret", "url")
+    account_fields = {"url": False, "body": False, "max_characters": False}  # noqa: RUF012
     limit_field = "max_characters"
     destination_fields = {"url": True}  # noqa: RUF012
     limits = TextLimits(max_length=100_000, unit="characters")
@@ -139,10 +155,8 @@ class WebhookPlatform(Platform):
         """url must be http(s); body a JSON template; max_characters a whole number."""
         problems = {}
         url = settings.get("url")
-        if url is not None and not URL.fullmatch(url):
-            problems["url"] = f"'{url}' is not an http(s) address like https://example.org/hook"
-        elif url is not None and (unusable := url_problem(url, base=False)):
-            problems["url"] = f"'{url}' {unusable}; write an address like https://example.org/hook"
+        if url is not None and (unusable := _url_problem(url)):
+            problems["url"] = f"'{url}' {unusable}"
         body = settings.get("body")
         problem = body_problem(body) if body is not None else None
         if problem:
@@ -151,6 +165,26 @@ class WebhookPlatform(Platform):
         if maximum is not None and not POSITIVE_NUMBER.fullmatch(maximum):
             problems["max_characters"] = f"'{maximum}' is not a number of characters"
         return problems
+
+    @classmethod
+    def account_problems(cls, settings: Mapping[str, str],
+                         credentials: Mapping[str, str]) -> dict[str, str]:
+        """The receiver's address is given once: as ``url``, or as a credential."""
+        if "url" in settings and "url" in credentials:
+            return {"url": "is given twice, here and in credentials; keep one (credentials "
+                           "when the address is itself a secret)"}
+        if "url" not in settings and "url" not in credentials:
+            return {"url": "missing: give url: https://… or, when the address is itself a "
+                           "secret, credentials: {url: '${VAR}'}"}
+        return {}
+
+    @classmethod
+    def credential_problems(cls, credentials: Mapping[str, str]) -> dict[str, str]:
+        """A url given as a credential must be an http(s) address (it is never quoted)."""
+        url = credentials.get("url")
+        if url is not None and (unusable := _url_problem(url)):
+            return {"url": f"the url in the environment {unusable}"}
+        return {}
 
     @classmethod
     def limits_for(cls, settings: Mapping[str, str]) -> TextLimits:
@@ -180,7 +214,7 @@ class WebhookPlatform(Platform):
             headers["webhook-signature"] = self._signed(secret, message_id, timestamp, body)
         timeouts = destination.timeouts
         try:
-            response = self._session.post(destination.settings["url"], data=body,
+            response = self._session.post(receiver_url(destination), data=body,
                                           headers=headers, allow_redirects=False,
                                           timeout=(timeouts.connect, timeouts.read))
         except requests.RequestException as error:
