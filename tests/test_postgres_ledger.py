@@ -628,7 +628,7 @@ def test_migrate_twice_copies_nothing_the_second_time(pg_fleet, tmp_path):
     again = pg_fleet.run([*command, "--json"])
     assert again.exit_code == 0
     assert json.loads(again.stdout) == {"from": old, "to": pg_fleet.ledger, "copied": False,
-                                        "broadcasts": 2, "posts": 8}
+                                        "broadcasts": 2, "posts": 8, "skipped": []}
     assert pg_fleet.ledger_rows("SELECT COUNT(*) FROM posts") == [(8,)]
 
 
@@ -647,6 +647,41 @@ def test_migrate_refuses_a_target_that_holds_part_of_the_ledger(pg_fleet, tmp_pa
     assert line.endswith("); nothing was copied. A ledger can be copied only into one that "
                          "holds none of it, or all of it (copied before)")
     assert pg_fleet.ledger_rows("SELECT COUNT(*) FROM posts") == [(8,)]
+
+
+def test_two_hosts_that_both_sent_a_broadcast_go_into_one_ledger_with_skip_existing(
+        pg_fleet, tmp_path):
+    # Before they shared a ledger, both cron hosts sent the keyed broadcast roads-1 (each
+    # platform took both); host B also sent one of its own.
+    pg_fleet.x.refuse_duplicates = pg_fleet.graph.refuse_duplicates = False
+    host_a, host_b = str(tmp_path / "a.sqlite3"), str(tmp_path / "b.sqlite3")
+    for ledger in (host_a, host_b):
+        assert pg_fleet.run([*SEND, "--key", "roads-1", "--ledger", ledger]).exit_code == 0
+    assert pg_fleet.run(["send", "--all", "-m", "{{ borough }}: B only", "--yes", "--ledger",
+                         host_b]).exit_code == 0
+    migrate = ["ledger", "migrate", "--to", pg_fleet.ledger]
+    assert pg_fleet.run([*migrate, "--from", host_a]).exit_code == 0
+    kept = pg_fleet.ledger_rows("SELECT broadcast_id, account, remote_id FROM posts")
+    assert pg_fleet.run([*migrate, "--from", host_b]).exit_code == 2  # without the option
+    outcome = pg_fleet.run([*migrate, "--from", host_b, "--skip-existing", "--json"])
+    assert outcome.exit_code == 0, outcome.stderr
+    document = json.loads(outcome.stdout)
+    shared_id = shown(pg_fleet, host_b, "roads-1")["id"]
+    assert (document["copied"], document["broadcasts"], document["posts"],
+            document["skipped"]) == (True, 1, 4, [shared_id])
+    # The shared ledger keeps host A's record of roads-1, and has host B's own broadcast.
+    rows = pg_fleet.ledger_rows("SELECT broadcast_id, account, remote_id FROM posts")
+    assert set(kept) <= set(rows) and len(rows) == 8
+    history = json.loads(pg_fleet.run(["history", "--json"]).stdout)["broadcasts"]
+    assert len(history) == 2
+    # Run again, everything of host B's is there: both are named as left out.
+    plain = pg_fleet.run([*migrate, "--from", host_b, "--skip-existing"])
+    assert plain.exit_code == 0
+    both = ", ".join(sorted(b["id"] for b in history))
+    assert plain.stdout == (
+        f"Left out 2 broadcasts {pg_fleet.ledger} holds already ({both}): {pg_fleet.ledger} "
+        f"keeps its own record; this host's posts of them stay in {host_b} (metpost show ID "
+        f"--ledger {host_b}).\n")
 
 
 def test_migrate_into_a_ledger_in_use_renumbers_the_posts(pg_fleet, tmp_path):

@@ -19,14 +19,19 @@ def ledger() -> None:
 @click.option("--to", "target", metavar="URL", required=True,
               help="The PostgreSQL ledger to copy into, e.g. postgresql://metpost@db/metpost; "
                    "the password comes from PGPASSWORD or .pgpass, never the URL.")
+@click.option("--skip-existing", is_flag=True,
+              help="Leave out what URL holds already (a broadcast both hosts sent before they "
+                   "shared a ledger: URL keeps its own record, the skipped ones are named), "
+                   "instead of copying nothing.")
 @json_option
-def migrate(source: str, target: str, as_json: bool) -> None:
+def migrate(source: str, target: str, skip_existing: bool, as_json: bool) -> None:
     """Copy every broadcast and post of a SQLite ledger into a PostgreSQL ledger.
 
     Broadcasts keep their ids, so `metpost show` and `metpost retry` find them as before;
     posts are numbered anew in the target. Nothing is copied if the target already holds some
-    of them; if it holds them all (copied before), there is nothing to do, so running this
-    twice is safe. Stop the cron jobs that use the SQLite file first, then point them at URL.
+    of them (unless --skip-existing); if it holds them all (copied before), there is nothing
+    to do, so running this twice is safe. Stop the cron jobs that use the SQLite file first,
+    then point them at URL.
     """
     from metpost import output
     from metpost.errors import MetpostError
@@ -46,7 +51,7 @@ def migrate(source: str, target: str, as_json: bool) -> None:
     from_ledger = open_ledger(source, create=False)
     to_ledger = open_ledger(target)
     try:
-        copied = copy_ledger(from_ledger, to_ledger)
+        copied = copy_ledger(from_ledger, to_ledger, skip_existing=skip_existing)
     finally:
         from_ledger.close()
         to_ledger.close()

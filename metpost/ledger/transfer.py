@@ -7,6 +7,12 @@ events, which keep their own names (``uid``) and their order. The copy is one tr
 of it or nothing. It is refused if the target already holds some of the source's broadcasts,
 posts or events, unless it holds them all (an earlier copy): then there is nothing to do, so
 running it twice is safe.
+
+With ``skip_existing``, what the target holds already is left out instead: a broadcast it
+holds (by id or key), with that broadcast's posts, threads' parts and images, and any post or
+audit event it holds. That is how the histories of two hosts that both sent the same broadcast
+(before they shared a ledger) go into one: the target keeps its own record of it, and the
+skipped ones are named so that a person can look at the other host's posts.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class LedgerCopy:
     posts: int
     copied: bool
     events: int = 0  # audit events
+    skipped: tuple[str, ...] = ()  # ids of the source's broadcasts left out (skip_existing)
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,8 @@ def _found(db: Cursor, sql: str, values: Sequence[Any]) -> set[tuple[Any, ...]]:
     return found
 
 
-def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
+def copy_ledger(source: SqlLedger, target: SqlLedger, *,
+                skip_existing: bool = False) -> LedgerCopy:
     """Copy every broadcast and post of ``source`` into ``target`` (see the module's doc)."""
     rows = source._read(_read_everything)
     ids = _column(rows.broadcast_columns, rows.broadcasts, "id")
@@ -101,6 +109,12 @@ def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
                           broadcasts=len(ids), posts=len(post_keys), copied=False,
                           events=len(event_uids))
         _copy_schedule_marks(db, rows.schedule_runs)
+        if skip_existing and (held or held_posts or held_events):
+            held_keys = {pair[1] for pair in held}
+            held_ids = {pair[0] for pair in held} | {
+                broadcast for broadcast, key in zip(ids, keys, strict=True) if key in held_keys}
+            return _copy_the_rest(db, rows, done, held_ids, {key[0] for key in held_posts},
+                                  {uid[0] for uid in held_events})
         if held or held_posts or held_events:
             all_held = (held == set(zip(ids, keys, strict=True))
                         and len(held_posts) == len(post_keys))
@@ -119,24 +133,56 @@ def copy_ledger(source: SqlLedger, target: SqlLedger) -> LedgerCopy:
                 f"and {len(held_posts)} of the {len(post_keys)} posts in {source.location} "
                 f"(such as {example[0]}); nothing was copied. A ledger can be copied only "
                 "into one that holds none of it, or all of it (copied before)")
-        db.many(f"INSERT INTO broadcasts ({_names(rows.broadcast_columns)}) VALUES "
-                f"({placeholders(rows.broadcast_columns)})", rows.broadcasts)
-        keep = [n for n, name in enumerate(rows.post_columns) if name != "id"]
-        db.many(f"INSERT INTO posts ({_names([rows.post_columns[n] for n in keep])}) VALUES "
-                f"({placeholders(keep)})", [tuple(row[n] for n in keep) for row in rows.posts])
-        for table, columns, attached in rows.attached:
-            if attached:
-                db.many(f"INSERT INTO {table} ({_names(columns)}) VALUES "
-                        f"({placeholders(columns)})", attached)
-        keep_event = [n for n, name in enumerate(rows.event_columns) if name != "id"]
-        if rows.events:
-            db.many(f"INSERT INTO audit_events "
-                    f"({_names([rows.event_columns[n] for n in keep_event])}) VALUES "
-                    f"({placeholders(keep_event)})",
-                    [tuple(row[n] for n in keep_event) for row in rows.events])
+        _insert(db, rows)
         return replace(done, copied=True)
 
     return target._write(copy)
+
+
+def _copy_the_rest(db: Cursor, rows: _Rows, done: LedgerCopy, held_broadcasts: set[str],
+                   held_posts: set[str], held_events: set[str]) -> LedgerCopy:
+    """Copy what the target does not hold: the broadcasts it does, with all that is theirs,
+    and the posts and events it does, are left out."""
+    broadcast_of = rows.broadcast_columns.index("id")
+    post_broadcast = rows.post_columns.index("broadcast_id")
+    post_key = rows.post_columns.index("idempotency_key")
+    broadcasts = [row for row in rows.broadcasts if row[broadcast_of] not in held_broadcasts]
+    posts = [row for row in rows.posts if row[post_broadcast] not in held_broadcasts
+             and row[post_key] not in held_posts]
+    kept_keys = {row[post_key] for row in posts}
+    attached = [(table, columns, [row for row in items
+                                  if row[columns.index("post_key")] in kept_keys])
+                for table, columns, items in rows.attached]
+    uid = rows.event_columns.index("uid")
+    events = [row for row in rows.events if row[uid] not in held_events]
+    _insert(db, replace(rows, broadcasts=broadcasts, posts=posts, attached=attached,
+                        events=events))
+    skipped = tuple(sorted(str(row[broadcast_of]) for row in rows.broadcasts
+                           if row[broadcast_of] in held_broadcasts))
+    return replace(done, broadcasts=len(broadcasts), posts=len(posts), events=len(events),
+                   copied=bool(broadcasts or posts or events), skipped=skipped)
+
+
+def _insert(db: Cursor, rows: _Rows) -> None:
+    """Insert ``rows`` into the target: broadcasts with their ids, posts and audit events
+    numbered anew, in their order."""
+    if rows.broadcasts:
+        db.many(f"INSERT INTO broadcasts ({_names(rows.broadcast_columns)}) VALUES "
+                f"({placeholders(rows.broadcast_columns)})", rows.broadcasts)
+    keep = [n for n, name in enumerate(rows.post_columns) if name != "id"]
+    if rows.posts:
+        db.many(f"INSERT INTO posts ({_names([rows.post_columns[n] for n in keep])}) VALUES "
+                f"({placeholders(keep)})", [tuple(row[n] for n in keep) for row in rows.posts])
+    for table, columns, attached in rows.attached:
+        if attached:
+            db.many(f"INSERT INTO {table} ({_names(columns)}) VALUES "
+                    f"({placeholders(columns)})", attached)
+    keep_event = [n for n, name in enumerate(rows.event_columns) if name != "id"]
+    if rows.events:
+        db.many(f"INSERT INTO audit_events "
+                f"({_names([rows.event_columns[n] for n in keep_event])}) VALUES "
+                f"({placeholders(keep_event)})",
+                [tuple(row[n] for n in keep_event) for row in rows.events])
 
 
 def _copy_schedule_marks(db: Cursor, marks: Sequence[tuple[Any, ...]]) -> None:

@@ -14,10 +14,17 @@ def show_ledger_copy(copy: LedgerCopy, mode: Mode) -> None:
     """How many broadcasts and posts went from one ledger to the other, or that none had to."""
     if mode == "json":
         emit_json({"from": copy.source, "to": copy.target, "copied": copy.copied,
-                   "broadcasts": copy.broadcasts, "posts": copy.posts})
+                   "broadcasts": copy.broadcasts, "posts": copy.posts,
+                   "skipped": list(copy.skipped)})
         return
     what = f"{plural(copy.broadcasts, 'broadcast')} and {plural(copy.posts, 'post')}"
     if copy.copied:
         echo(f"Copied {what} from {copy.source} to {copy.target}.")
-    else:
+    elif not copy.skipped:
         echo(f"Nothing to copy: {copy.target} already holds the {what} of {copy.source}.")
+    if copy.skipped:
+        shown = ", ".join(copy.skipped[:5]) + (f" and {len(copy.skipped) - 5} more"
+                                               if len(copy.skipped) > 5 else "")
+        echo(f"Left out {plural(len(copy.skipped), 'broadcast')} {copy.target} holds already "
+             f"({shown}): {copy.target} keeps its own record; this host's posts of them stay "
+             f"in {copy.source} (metpost show ID --ledger {copy.source}).")
