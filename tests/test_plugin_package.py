@@ -202,11 +202,11 @@ def test_the_list_shows_limits_credentials_and_capabilities():
     assert rows["mastodon"][2:5] == ["500 characters (per account: max_characters)",
                                      "access_token", "idempotent for 1 hour, list, delete, "
                                      "threads, media (4), verify"]
-    assert rows["webhook"][3] == "secret (optional)"
+    assert rows["webhook"][3] == "secret (optional), url (optional)"
     assert rows["bluesky"][2] == "300 graphemes"
     listed = {p["name"]: p for p in json.loads(run(["platforms", "list", "--json"]).stdout)[
         "platforms"]}
-    assert listed["webhook"]["optional_credential_keys"] == ["secret"]
+    assert listed["webhook"]["optional_credential_keys"] == ["secret", "url"]
     assert listed["mastodon"]["capabilities"]["idempotency_window"] == 3600.0
     assert listed["feed"]["account_fields"] == {"path": True, "title": False, "link": False}
 
