@@ -60,7 +60,7 @@ def write_whole(path: Path, text: str) -> Path:
 def file_target(path: Path) -> tuple[Path, int | None]:
     """The file that writing ``path`` writes (a link's target), and its permissions if it
     exists; ``NotAFileError`` if something other than a regular file is there. Checked by
-    ``write_whole``, and before anything is recorded by those who write after recording."""
+    ``write_whole``, and by the command line as it is read (``--html``, ``--plan``)."""
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         found = os.stat(target).st_mode
