@@ -415,3 +415,24 @@ def test_metpost_send_to_x_that_trickles_ends_within_its_limits(tmp_path):
     # The post's answer and the listing that looks for it, 3 s each, and a wide margin.
     assert elapsed < 30, elapsed
     assert [seen.method for seen in platform.requests].count("POST") == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_webhook_receiver_that_trickles_its_answer_is_cut_off_too(tmp_path):
+    # The webhook has its own session (any address, its own redirect handling): its answer is
+    # bounded as the platforms' are, not left to run for as long as the receiver likes.
+    from tests.conftest import run, write_project
+
+    with LocalServer(trickle({"POST": {"ok": True}})) as receiver:
+        config = write_project(tmp_path / "project", (
+            "accounts:\n  - name: hook\n    platform: webhook\n"
+            f"    url: {receiver.url}/hook\n"))
+        started = time.monotonic()
+        outcome = run(["send", "--config", str(config), "--ledger", str(tmp_path / "l.sqlite3"),
+                       "--all", "-m", "Roads reopen.", "--yes", "--json", "--read-timeout",
+                       "0.5", "--deadline", "2"])
+        elapsed = time.monotonic() - started
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert post["status"] == "unknown", post  # taken, perhaps: never reported failed
+    assert "did not answer in time" in post["error"]
+    assert elapsed < 15, elapsed  # unbounded, each attempt would take 20 s

@@ -28,7 +28,7 @@ BODY_READ_TIMEOUTS = 2
 
 
 def routed_session(session: requests.Session, origin: str, api_url: str | None,
-                   timeouts: Timeouts) -> requests.Session:
+                   timeouts: Timeouts, *, refuse_redirects: bool = True) -> requests.Session:
     """Mount an adapter on ``session`` for ``origin`` (e.g. ``https://api.twitter.com``).
 
     Every request to ``origin`` then goes to ``api_url`` (when given), with ``timeouts``, and is
@@ -48,6 +48,9 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
       then lasts at most the connect timeout, the wait for the headers (the read timeout, per
       read) and twice the read timeout for the body. A caller that asks ``stream=True`` reads
       the body itself, unbounded as a whole.
+
+    ``refuse_redirects=False`` leaves a redirect answer to the caller (a webhook reports it as
+    a refusal: its receiver did not take the post), still never followed.
     """
     from requests.adapters import HTTPAdapter
     from requests.exceptions import ReadTimeout, TooManyRedirects
@@ -66,7 +69,7 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
             response = super().send(request, stream=True,
                                     timeout=(timeouts.connect, timeouts.read),
                                     verify=verify, cert=cert, proxies=proxies)
-            if response.is_redirect:
+            if response.is_redirect and refuse_redirects:
                 response.close()  # its body is not wanted, nor its connection kept
                 raise TooManyRedirects("a redirect, which is never followed",
                                        response=response, request=request)
@@ -78,7 +81,8 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
 
     # max_retries=0: a silent transport-level retry of a POST could publish twice.
     session.mount(origin, RoutedAdapter(max_retries=0))
-    session.max_redirects = 0
+    if refuse_redirects:  # (requests raises at 0 even for allow_redirects=False: its _next)
+        session.max_redirects = 0
     _settle_environment(session, origin)
     return session
 

@@ -30,6 +30,7 @@ import time
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from metpost.platforms.api import (
     Capabilities,
@@ -40,7 +41,12 @@ from metpost.platforms.api import (
     Receipt,
     TextLimits,
 )
-from metpost.platforms.http import redirect_origin, transport_error, url_problem
+from metpost.platforms.http import (
+    redirect_origin,
+    routed_session,
+    transport_error,
+    url_problem,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -242,6 +248,11 @@ class WebhookPlatform(Platform):
 
         session = requests.Session()
         session.headers["User-Agent"] = f"metpost/{__version__}"
+        # The receiver's whole answer is bounded in time, as the platforms' are; a redirect
+        # comes back to publish, which reports it (it is never followed).
+        url = urlsplit(receiver_url(self.destination))
+        routed_session(session, f"{url.scheme}://{url.netloc}", None,
+                       self.destination.timeouts, refuse_redirects=False)
         return session
 
     def close(self) -> None:
