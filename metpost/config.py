@@ -375,8 +375,12 @@ class ConfigValidator:
                                "status"),
         )
         if platform is not None and account.name:
-            for key, message in platform.account_problems(settings,
-                                                          account.credentials).items():
+            # Fields and credentials taken together: a credential given but written wrongly
+            # (said above) still counts as given, with no variable.
+            written = item.get("credentials")
+            given = {str(key): account.credentials.get(str(key), "")
+                     for key in (written if isinstance(written, dict) else {})}
+            for key, message in platform.account_problems(settings, given).items():
                 self.problem((*path, key), message)
         return account if len(self.problems) == before else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -66,6 +67,10 @@ def file_target(path: Path) -> tuple[Path, int | None]:
         found = os.stat(target).st_mode
     except FileNotFoundError:
         return target, None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotAFileError(path, "a loop of symbolic links") from None
+        raise
     if not stat.S_ISREG(found):
         raise NotAFileError(path, _kind(found))
     return target, stat.S_IMODE(found)

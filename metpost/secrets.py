@@ -47,7 +47,32 @@ def resolve_credentials(account: Account,
         else:
             missing.append(variable)
     REDACT.add(given)  # as given, which covers as used (see ``echoed_forms``)
+    REDACT.add(piece for value in given for piece in secret_url_pieces(value.strip()))
     return values, missing
+
+
+# A piece of a URL's path is taken for a token when it is long, or mixes in digits: "services"
+# or "hooks" are words, "T0KENSECRET123" and "B07QX9" are not.
+_TOKEN_LIKE = re.compile(r"(?=.*\d)[^/]{6,}|[^/]{16,}")
+
+
+def secret_url_pieces(value: str) -> list[str]:
+    """For a secret that is a URL (a webhook's address, whose token is its path or query),
+    the parts a receiver may quote on their own: its path and query, each token-like path
+    segment, each query value, and the password in it. Empty for any other secret."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if "://" not in value:
+        return []
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return []
+    pieces = [parts.path, f"{parts.path}?{parts.query}" if parts.query else "", parts.query,
+              parts.password or ""]
+    pieces += [segment for segment in parts.path.split("/") if _TOKEN_LIKE.fullmatch(segment)]
+    pieces += [item for _, item in parse_qsl(parts.query, keep_blank_values=True)]
+    return [piece for piece in pieces if len(piece) >= MIN_SECRET_LENGTH]
 
 
 # Characters that no escaping below changes: a secret made of them only is echoed as it is.

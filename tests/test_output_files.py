@@ -117,3 +117,28 @@ def test_a_dry_run_read_for_one_line_exits_0(fleet):
         "send", "--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--dry-run",
         "--public-safety"])
     assert first and code == 0 and "Error" not in errors and "error" not in errors
+
+
+def test_a_closed_stdout_is_no_reason_to_fail_the_broadcast(fleet):
+    # `metpost send ... >&-` (a cron line or a service with no stdout): Python has None for it.
+    import shlex
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "metpost", "send", "--all", "--message",
+               "{{ borough }}: roads reopen at 6pm.", "--yes", "--config", str(fleet.config),
+               "--ledger", fleet.ledger]
+    finished = subprocess.run(["bash", "-c", " ".join(map(shlex.quote, command)) + " >&-"],
+                              env={**os.environ, **fleet.env}, capture_output=True, text=True,
+                              timeout=60)
+    assert (finished.returncode, finished.stderr) == (0, ""), finished.stderr
+    assert fleet.ledger_rows("SELECT state, COUNT(*) FROM posts GROUP BY state") == [("sent", 4)]
+
+
+def test_a_loop_of_links_is_refused_as_the_command_line_is_read(fleet, tmp_path):
+    (tmp_path / "a.html").symlink_to(tmp_path / "b.html")
+    (tmp_path / "b.html").symlink_to(tmp_path / "a.html")
+    outcome = fleet.run([*PREVIEW, "--html", str(tmp_path / "a.html")])
+    assert outcome.exit_code == 2, outcome
+    assert outcome.stderr.splitlines()[-1].endswith("it is a loop of symbolic links; give the "
+                                                    "path of a file")

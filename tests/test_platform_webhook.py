@@ -297,3 +297,47 @@ def test_a_receivers_address_is_given_once(tmp_path, extra, problem):
     assert outcome.exit_code == 2
     [line] = outcome.error_lines
     assert line.endswith(problem), line
+
+
+def test_a_receiver_quoting_part_of_a_secret_address_gets_that_part_redacted(tmp_path):
+    # A receiver's error quotes the path it was sent to, or its query, not the whole address
+    # (an Express 404 says "Cannot POST /hooks/<token>"): those pieces are the secret too.
+    with FakeWebhookReceiver() as receiver:
+        receiver.answer_next(1, 404, {"error": "Cannot POST /hooks/T0KENSECRET123, "
+                                               "query sig=QSECRETQ1"})
+        config = write_project(tmp_path / "project", secret_url_config())
+        log = tmp_path / "attempts.jsonl"
+        ledger = tmp_path / "l.sqlite3"
+        outcome = run(["send", "--config", str(config), "--ledger", str(ledger), "--all", "-m",
+                       "Roads reopen.", "--yes", "--json", "--log-file", str(log)],
+                      env={"SLACK_WEBHOOK_URL":
+                           f"{receiver.url}/hooks/T0KENSECRET123?sig=QSECRETQ1"})
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert post["status"] == "failed" and "[redacted]" in post["error"], post
+    from tests.postgres_server import ledger_text
+
+    everything = outcome.stdout + outcome.stderr + log.read_text() + ledger_text(str(ledger))
+    assert "T0KENSECRET123" not in everything and "QSECRETQ1" not in everything
+
+
+def test_a_secret_address_written_into_the_config_is_one_problem(tmp_path):
+    config = write_project(tmp_path, "accounts:\n  - name: slack\n    platform: webhook\n"
+                                     "    credentials: {url: 'https://hooks.example/${T}'}\n")
+    outcome = run(["check", "--config", str(config)])
+    assert outcome.exit_code == 2
+    [line] = outcome.error_lines
+    assert "accounts[0].credentials.url: secrets must not be written in the config" in line
+
+
+def test_the_pieces_of_a_secret_address_that_are_hidden_on_their_own():
+    from metpost.secrets import secret_url_pieces
+
+    pieces = secret_url_pieces("https://user:pa55word-x@hooks.slack.com/services/T0A1B2C3/"
+                               "B0D4E5F6/abcdefghijklmnopqrstuvwx?sig=s1gnature&v=1")
+    assert set(pieces) == {
+        "/services/T0A1B2C3/B0D4E5F6/abcdefghijklmnopqrstuvwx",
+        "/services/T0A1B2C3/B0D4E5F6/abcdefghijklmnopqrstuvwx?sig=s1gnature&v=1",
+        "sig=s1gnature&v=1", "pa55word-x", "T0A1B2C3", "B0D4E5F6",
+        "abcdefghijklmnopqrstuvwx", "s1gnature"}
+    assert "services" not in pieces  # a word, not a token: shown where it appears
+    assert secret_url_pieces("EAAB-a-page-token") == []

@@ -144,6 +144,17 @@ def cli() -> None:
 GC_THRESHOLD = 100_000
 
 
+def _give_closed_streams_somewhere() -> None:
+    """A process started with stdout or stderr closed (``metpost send ... >&-``) has None for
+    it in Python: what would be written there goes nowhere, and the work is done all the same,
+    as it is for a reader that goes away."""
+    import sys
+
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -159,6 +170,7 @@ def main() -> None:
 
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD, middle, oldest)
+    _give_closed_streams_somewhere()
     try:
         cli(prog_name="metpost")
     except BrokenPipeError:

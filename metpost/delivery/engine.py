@@ -217,16 +217,13 @@ class Delivery:
         if resent_unseen:
             # The earlier request's answer was lost when the post was last recorded: on a
             # platform that may still be working on it, the resend waits until it cannot be.
+            # It is said at once rather than waited for: a silent minute looks like a hang.
             until = _parse_time(post.updated_at) + client.capabilities.in_flight_for
             if until > self.clock.time():
-                if not self._can_wait_until(until):
-                    return self.outcomes.unknown(account, unit, (
-                        f"may have been posted, and {self._title(post)} may still be making "
-                        f"it; a rerun after {_clock_time(until)} resends it with the same "
-                        "idempotency key, which cannot post twice"))
-                if self.clock.wait(until - self.clock.time(), self.stop):
-                    return self.outcomes.unknown(account, unit, "may have been posted "
-                                                 "(interrupted before the resend)")
+                return self.outcomes.unknown(account, unit, (
+                    f"may have been posted, and {self._title(post)} may still be making it; a "
+                    f"rerun after {_clock_time(until)} resends it with the same idempotency "
+                    "key, which cannot post twice"))
         changed = _changed_media(media)
         if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
             return self.outcomes.give_up(resent_unseen, account, unit, changed, 0)
@@ -374,9 +371,9 @@ class Delivery:
         if error.maybe_posted and self._idempotent(client, request.first_attempt_at):
             wait = self._retry_wait(error, attempt, at_least=_in_flight_for(client, error))
             if wait is None:
-                return self.outcomes.unknown(account, unit, and_then(
-                    reason, "may have been posted (a rerun resends it with the same "
-                    "idempotency key, which cannot post twice once this request is over)"))
+                return self.outcomes.unknown(account, unit, _posted_perhaps(
+                    reason, "a rerun resends it with the same idempotency key, which cannot "
+                    "post twice once this request is over"))
             if self.clock.wait(wait, self.stop):
                 return self.outcomes.unknown(account, unit, and_then(
                     reason, "may have been posted (interrupted before the resend)"))
@@ -559,6 +556,14 @@ def _changed_media(media: Sequence[Media]) -> str | None:
     from metpost.media import still_the_same
 
     return next((problem for item in media if (problem := still_the_same(item))), None)
+
+
+def _posted_perhaps(reason: str, more: str) -> str:
+    """``reason``, then that the post may have been posted (unless it says so already) and
+    ``more``."""
+    if "may have gone out" in reason:
+        return and_then(reason, more)
+    return and_then(reason, f"may have been posted ({more})")
 
 
 # Answers that a proxy in front of the platform gives while the platform itself may still be
