@@ -75,7 +75,7 @@ def run_due(config: Config, schedules: Sequence[Schedule], ledger: Ledger | None
     at. ``ledger`` may be None only for a dry run with no ledger yet."""
     control = control or RunControl()
     checked = {name: _checked(ledger, name) for schedule in schedules
-               for name in (schedule.name, schedule.renamed_from) if name is not None}
+               for name in (schedule.name, *schedule.renamed_from)}
     outcomes = [_guarded_one(config, due, ledger, environ, dry_run, control)
                 for due in due_slots(schedules, now, catch_up, checked)]
     if ledger is not None and not dry_run:

@@ -8,7 +8,8 @@ that happens twice when clocks go back runs once, the first time (01:30 BST, not
 
 A slot is one such time, named by its local wall time (``2026-12-01T08:00``), so that the hour
 October repeats is one slot even for an every-30-minutes schedule. Each slot is one broadcast,
-keyed ``schedule:NAME:SLOT``; a schedule renamed with ``renamed_from: OLD`` finds its slots
+keyed ``schedule:NAME:SLOT``; a schedule renamed with ``renamed_from: OLD`` (or a list of
+every former name) finds its slots
 sent as ``schedule:OLD:SLOT`` too, and goes on from OLD's last run, since a new name alone
 would make its last slot look unsent.
 
@@ -49,7 +50,8 @@ class Schedule:
     rota_start: date | None = None
     public_safety: bool = False
     x_repost_from: str | None = None
-    renamed_from: str | None = None  # its former name, whose sent slots and last run it keeps
+    # its former names, newest first, whose sent slots and last run it keeps
+    renamed_from: tuple[str, ...] = ()
     line: int = 0
 
     @property
@@ -77,11 +79,11 @@ class Slot:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """The keys this slot may have been sent under: its label, then the one it had under
-        the schedule's former name (``renamed_from``), which finds a slot sent before a
+        """The keys this slot may have been sent under: its label, then those it had under
+        the schedule's former names (``renamed_from``), which find a slot sent before a
         rename."""
-        former = self.schedule.renamed_from
-        return (self.label, *([f"schedule:{former}:{self.key}"] if former else []))
+        return (self.label, *(f"schedule:{former}:{self.key}"
+                              for former in self.schedule.renamed_from))
 
 
 @dataclass(frozen=True)
@@ -217,8 +219,9 @@ def due_slots(schedules: Sequence[Schedule], now: datetime, catch_up: timedelta,
     looked: list[DueSlot] = []
     for schedule in schedules:
         previous = checked_until.get(schedule.name)
-        if previous is None and schedule.renamed_from is not None:
-            previous = checked_until.get(schedule.renamed_from)
+        for former in schedule.renamed_from:
+            if previous is None:
+                previous = checked_until.get(former)
         since = previous if previous is not None and previous <= now else now
         start = max(since - catch_up, now - LOOKBACK)
         for slot in slots_between(schedule, start, now):

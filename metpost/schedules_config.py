@@ -119,11 +119,21 @@ class SchedulesValidator(ConfigValidator):
 
     # -- fields -------------------------------------------------------------------------------
 
-    def renamed_from(self, path: FieldPath, value: object, name: str | None) -> str | None:
-        """``renamed_from``: the schedule's former name, whose sent slots and last run it
-        takes over, so that a rename does not post the last slot again under the new name. It
-        belongs to one schedule, and to none that has it now: two schedules claiming the same
-        slots would each take the other's as sent."""
+    def renamed_from(self, path: FieldPath, value: object,
+                     name: str | None) -> tuple[str, ...]:
+        """``renamed_from``: the schedule's former name, or a list of every one (a schedule
+        renamed twice lists both), whose sent slots and last run it takes over, so that a
+        rename does not post the last slot again under the new name."""
+        if isinstance(value, list):
+            return tuple(former for index, item in enumerate(value)
+                         if (former := self.former_name((*path, index), item, name)))
+        former = self.former_name(path, value, name)
+        return (former,) if former else ()
+
+    def former_name(self, path: FieldPath, value: object, name: str | None) -> str | None:
+        """One former name of schedule ``name``. It belongs to one schedule, and to none that
+        has it now: two schedules claiming the same slots would each take the other's as
+        sent."""
         former = self.string(path, value)
         if former is None:
             return None

@@ -420,7 +420,7 @@ def test_an_empty_schedules_file_is_refused_not_taken_for_none(fleet, text):
 def test_a_renamed_schedule_goes_on_from_its_former_names_last_run():
     daily = schedule("0 8 * * *")
     renamed = Schedule(name="daily", cron="0 8 * * *", timezone="Europe/London",
-                       selection=EVERYONE, renamed_from="s")
+                       selection=EVERYONE, renamed_from=("s",))
     now = utc(2026, 12, 3, 8, 10)
     marks = {"s": utc(2026, 12, 1, 8, 5), "daily": None}
     # The days between the former name's last run and now are looked at, as for the old name.
@@ -484,6 +484,23 @@ def test_renaming_a_schedule_with_renamed_from_does_not_post_its_last_slot_again
     assert fleet.run(["due", "--now", "2026-12-02T07:02:00Z"]).exit_code == 0
     assert len(fleet.x_texts("MPSHackney")) == 2
     assert fleet.run(["show", "schedule:roads-daily:2026-12-02T07:00"]).exit_code == 0
+
+
+def test_a_schedule_renamed_twice_lists_both_former_names_and_posts_nothing_again(fleet):
+    fleet.x.refuse_duplicates = False  # only metpost can keep the slot from going out twice
+    path = fleet.root / "schedules.yaml"
+    path.write_text(textwrap.dedent(RENAMED.format(name="roads")), encoding="utf-8")
+    assert fleet.run(["due", "--now", "2026-12-01T07:02:00Z"]).exit_code == 0
+    path.write_text(textwrap.dedent(RENAMED.format(name="roads-daily"))
+                    + "    renamed_from: roads\n", encoding="utf-8")
+    assert fleet.run(["due", "--now", "2026-12-01T07:07:00Z"]).exit_code == 0
+    path.write_text(textwrap.dedent(RENAMED.format(name="roads-am"))
+                    + "    renamed_from: [roads-daily, roads]\n", encoding="utf-8")
+    outcome = fleet.run(["due", "--now", "2026-12-01T07:12:00Z", "--json"])
+    assert outcome.exit_code == 0, outcome.stderr
+    [slot] = json.loads(outcome.stdout)["slots"]
+    assert (slot["schedule"], slot["status"]) == ("roads-am", "already sent")
+    assert len(fleet.x_texts("MPSHackney")) == 1
 
 
 @pytest.mark.parametrize("start", ["0001-01-01", "9999-12-31"])
