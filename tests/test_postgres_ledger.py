@@ -645,7 +645,8 @@ def test_migrate_refuses_a_target_that_holds_part_of_the_ledger(pg_fleet, tmp_pa
     assert line.startswith(f"metpost: error: {pg_fleet.ledger} already holds 2 of the 3 "
                            f"broadcasts and 8 of the 12 posts in {old} (such as ")
     assert line.endswith("); nothing was copied. A ledger can be copied only into one that "
-                         "holds none of it, or all of it (copied before)")
+                         "holds none of it, or all of it (copied before), unless "
+                         "--skip-existing leaves out what it holds")
     assert pg_fleet.ledger_rows("SELECT COUNT(*) FROM posts") == [(8,)]
 
 
@@ -679,9 +680,28 @@ def test_two_hosts_that_both_sent_a_broadcast_go_into_one_ledger_with_skip_exist
     assert plain.exit_code == 0
     both = ", ".join(sorted(b["id"] for b in history))
     assert plain.stdout == (
-        f"Left out 2 broadcasts {pg_fleet.ledger} holds already ({both}): {pg_fleet.ledger} "
-        f"keeps its own record; this host's posts of them stay in {host_b} (metpost show ID "
-        f"--ledger {host_b}).\n")
+        f"2 broadcasts {pg_fleet.ledger} holds already ({both}) keep its record, with any "
+        f"posts of theirs it lacked added; the posts this host sent of them again stay in "
+        f"{host_b} (metpost show ID --ledger {host_b}).\n")
+
+
+def test_a_broadcast_one_host_sent_in_part_gains_the_other_hosts_posts(pg_fleet, tmp_path):
+    # Host B sent the keyed broadcast to the X accounts only (the rest failed, or were not
+    # chosen); host A sent it to every account. Merged, a rerun must find all of it sent.
+    pg_fleet.x.refuse_duplicates = pg_fleet.graph.refuse_duplicates = False
+    host_a, host_b = str(tmp_path / "a.sqlite3"), str(tmp_path / "b.sqlite3")
+    assert pg_fleet.run([*SEND, "--key", "partial", "--platform", "x", "--ledger", host_b]
+                        ).exit_code == 0
+    assert pg_fleet.run([*SEND, "--key", "partial", "--ledger", host_a]).exit_code == 0
+    migrate = ["ledger", "migrate", "--to", pg_fleet.ledger]
+    assert pg_fleet.run([*migrate, "--from", host_b]).exit_code == 0
+    outcome = pg_fleet.run([*migrate, "--from", host_a, "--skip-existing", "--json"])
+    assert outcome.exit_code == 0, outcome.stderr
+    assert json.loads(outcome.stdout)["posts"] == 2  # A's two Facebook posts; its X ones held
+    requests = pg_fleet.x.request_count + pg_fleet.graph.request_count
+    rerun = pg_fleet.run([*SEND, "--key", "partial"])
+    assert set(statuses(rerun).values()) == {"already sent"}, rerun.stdout
+    assert pg_fleet.x.request_count + pg_fleet.graph.request_count == requests
 
 
 def test_migrate_into_a_ledger_in_use_renumbers_the_posts(pg_fleet, tmp_path):

@@ -9,10 +9,11 @@ posts or events, unless it holds them all (an earlier copy): then there is nothi
 running it twice is safe.
 
 With ``skip_existing``, what the target holds already is left out instead: a broadcast it
-holds (by id or key), with that broadcast's posts, threads' parts and images, and any post or
-audit event it holds. That is how the histories of two hosts that both sent the same broadcast
-(before they shared a ledger) go into one: the target keeps its own record of it, and the
-skipped ones are named so that a person can look at the other host's posts.
+holds keeps the target's record, and gains only the posts of the source's that it lacks (a
+rerun with its key then finds every account's post sent); any post or audit event it holds is
+left out. That is how the histories of two hosts that both sent the same broadcast (before
+they shared a ledger) go into one; the broadcasts kept as the target had them are named, so
+that a person can look at the other host's posts of them.
 """
 
 from __future__ import annotations
@@ -110,10 +111,14 @@ def copy_ledger(source: SqlLedger, target: SqlLedger, *,
                           events=len(event_uids))
         _copy_schedule_marks(db, rows.schedule_runs)
         if skip_existing and (held or held_posts or held_events):
-            held_keys = {pair[1] for pair in held}
-            held_ids = {pair[0] for pair in held} | {
-                broadcast for broadcast, key in zip(ids, keys, strict=True) if key in held_keys}
-            return _copy_the_rest(db, rows, done, held_ids, {key[0] for key in held_posts},
+            # The target's broadcast for each source broadcast it holds by key (its posts
+            # the target lacks join it); one held only by its id is another broadcast.
+            target_of_key = {str(pair[1]): str(pair[0]) for pair in held}
+            joins = {broadcast: target_of_key[key]
+                     for broadcast, key in zip(ids, keys, strict=True) if key in target_of_key}
+            held_ids = {str(pair[0]) for pair in held} | set(joins)
+            return _copy_the_rest(db, rows, done, held_ids, joins,
+                                  {key[0] for key in held_posts},
                                   {uid[0] for uid in held_events})
         if held or held_posts or held_events:
             all_held = (held == set(zip(ids, keys, strict=True))
@@ -125,14 +130,15 @@ def copy_ledger(source: SqlLedger, target: SqlLedger, *,
                     f"{target.location} already holds {len(held_events)} of the "
                     f"{len(event_uids)} audit events in {source.location}; nothing was copied. "
                     "A ledger can be copied only into one that holds none of it, or all of it "
-                    "(copied before)")
+                    "(copied before), unless --skip-existing leaves out what it holds")
             example = sorted(str(pair[0]) for pair in held)[:1] or sorted(
                 str(key[0]) for key in held_posts)[:1]
             raise MetpostError(
                 f"{target.location} already holds {len(held)} of the {len(ids)} broadcasts "
                 f"and {len(held_posts)} of the {len(post_keys)} posts in {source.location} "
                 f"(such as {example[0]}); nothing was copied. A ledger can be copied only "
-                "into one that holds none of it, or all of it (copied before)")
+                "into one that holds none of it, or all of it (copied before), unless "
+                "--skip-existing leaves out what it holds")
         _insert(db, rows)
         return replace(done, copied=True)
 
@@ -140,14 +146,19 @@ def copy_ledger(source: SqlLedger, target: SqlLedger, *,
 
 
 def _copy_the_rest(db: Cursor, rows: _Rows, done: LedgerCopy, held_broadcasts: set[str],
-                   held_posts: set[str], held_events: set[str]) -> LedgerCopy:
-    """Copy what the target does not hold: the broadcasts it does, with all that is theirs,
-    and the posts and events it does, are left out."""
+                   joins: dict[str, str], held_posts: set[str],
+                   held_events: set[str]) -> LedgerCopy:
+    """Copy what the target does not hold. A broadcast it holds keeps the target's record,
+    and gains the posts of this one that it lacks (``joins``: source broadcast id -> the
+    target's broadcast of the same key), so that a keyed rerun finds them sent rather than
+    posting them again; the posts and events it holds are left out."""
     broadcast_of = rows.broadcast_columns.index("id")
     post_broadcast = rows.post_columns.index("broadcast_id")
     post_key = rows.post_columns.index("idempotency_key")
     broadcasts = [row for row in rows.broadcasts if row[broadcast_of] not in held_broadcasts]
-    posts = [row for row in rows.posts if row[post_broadcast] not in held_broadcasts
+    posts = [(*row[:post_broadcast], joins.get(row[post_broadcast], row[post_broadcast]),
+              *row[post_broadcast + 1:]) for row in rows.posts
+             if (row[post_broadcast] not in held_broadcasts or row[post_broadcast] in joins)
              and row[post_key] not in held_posts]
     kept_keys = {row[post_key] for row in posts}
     attached = [(table, columns, [row for row in items

@@ -25,6 +25,7 @@ def show_ledger_copy(copy: LedgerCopy, mode: Mode) -> None:
     if copy.skipped:
         shown = ", ".join(copy.skipped[:5]) + (f" and {len(copy.skipped) - 5} more"
                                                if len(copy.skipped) > 5 else "")
-        echo(f"Left out {plural(len(copy.skipped), 'broadcast')} {copy.target} holds already "
-             f"({shown}): {copy.target} keeps its own record; this host's posts of them stay "
-             f"in {copy.source} (metpost show ID --ledger {copy.source}).")
+        echo(f"{plural(len(copy.skipped), 'broadcast')} {copy.target} holds already "
+             f"({shown}) keep its record, with any posts of theirs it lacked added; the posts "
+             f"this host sent of them again stay in {copy.source} (metpost show ID --ledger "
+             f"{copy.source}).")
