@@ -36,8 +36,10 @@ SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"MM\x00*", "image/tiff"),
 )
 # ISO base media files (HEIF, AVIF) name their brand at offset 8, after "ftyp" at offset 4.
-FTYP_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heif",
-               b"avif": "image/avif"}
+FTYP_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"heim": "image/heic",
+               b"heis": "image/heic", b"hevc": "image/heic", b"hevx": "image/heic",
+               b"mif1": "image/heif", b"msf1": "image/heif",
+               b"avif": "image/avif", b"avis": "image/avif"}
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,13 @@ def file_digest(path: Path) -> tuple[str, int]:
 def load_image(path: Path, alt: str, shown: str) -> Media:
     """``path`` as Media, or a MetpostError naming it as ``shown`` and saying what is wrong."""
     try:
-        if not path.is_file():
+        if not path.exists():
             raise MetpostError(f"{shown}: no such file")
+        if not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            raise MetpostError(f"{shown}: it is {kind}; give the path of an image file")
+        if path.stat().st_size == 0:
+            raise MetpostError(f"{shown}: the file is empty (0 bytes); save the image again")
         if path.stat().st_size > MAX_READ_BYTES:
             raise MetpostError(f"{shown}: {path.stat().st_size:,} bytes is far too big for an "
                                "image on any platform")

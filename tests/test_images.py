@@ -134,6 +134,8 @@ FACEBOOK_TOO_BIG = png_bytes(padding=10_000_000)
      "again"),
     ("six.gif", b"GIF89a", "hackney-x",
      "six.gif: the file is cut short or damaged (it does not end as a GIF does); save it again"),
+    ("empty.png", b"", "hackney-x", "empty.png: the file is empty (0 bytes); save the image "
+     "again"),
     ("cut.webp", b"RIFF" + (1000).to_bytes(4, "little") + b"WEBPVP8 " + b"\x00" * 40,
      "hackney-x",
      "cut.webp: the file is cut short or damaged (it does not end as a WebP does); save it "
@@ -508,3 +510,18 @@ def test_the_page_shows_the_pictures_their_alt_text_and_each_part(fleet, png, tm
     assert shown == [(ALT, 4), (ALT, 4)]  # decoded, on the X card's first part and on Facebook's
     assert captions == [f"Alt text: {ALT}"] * 2
     assert width <= 412
+
+
+def test_an_image_path_that_is_a_folder_is_said_to_be_one(fleet, tmp_path):
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    outcome = send(fleet, "--image", str(folder), "--alt", ALT, account="hackney-x")
+    assert_refused(fleet, outcome, "it is a folder; give the path of an image file")
+
+
+@pytest.mark.parametrize("brand, mime_type", [(b"msf1", "image/heif"), (b"avis", "image/avif"),
+                                               (b"heim", "image/heic")])
+def test_heif_and_avif_sequences_are_images(brand, mime_type):
+    from metpost.media import image_type
+
+    assert image_type(b"\x00\x00\x00\x18ftyp" + brand + b"\x00" * 20) == mime_type
