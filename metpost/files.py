@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -43,13 +43,16 @@ def write_whole(path: Path, text: str) -> Path:
     """
     target, mode = file_target(path)
     folder = target.parent if str(target.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    temporary = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    # Made with 0666, which the umask trims, as any new file's; an existing one's mode after.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, mode if mode is not None else 0o666 & ~_umask())
+        if mode is not None:
+            os.chmod(temporary, mode)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -74,10 +77,3 @@ def file_target(path: Path) -> tuple[Path, int | None]:
     if not stat.S_ISREG(found):
         raise NotAFileError(path, _kind(found))
     return target, stat.S_IMODE(found)
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it, and setting it back at once)."""
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
