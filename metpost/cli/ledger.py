@@ -20,9 +20,9 @@ def ledger() -> None:
               help="The PostgreSQL ledger to copy into, e.g. postgresql://metpost@db/metpost; "
                    "the password comes from PGPASSWORD or .pgpass, never the URL.")
 @click.option("--skip-existing", is_flag=True,
-              help="Leave out what URL holds already (a broadcast both hosts sent before they "
-                   "shared a ledger: URL keeps its own record, the skipped ones are named), "
-                   "instead of copying nothing.")
+              help="Leave out what URL holds already, instead of copying nothing: a broadcast "
+                   "both hosts sent before they shared a ledger keeps URL's record, gains the "
+                   "posts of it that URL lacked, and is named.")
 @json_option
 def migrate(source: str, target: str, skip_existing: bool, as_json: bool) -> None:
     """Copy every broadcast and post of a SQLite ledger into a PostgreSQL ledger.
