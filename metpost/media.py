@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from metpost.errors import MetpostError
 from metpost.platforms.api import Media
@@ -65,27 +66,102 @@ def image_type(head: bytes) -> str | None:
     return None
 
 
-FORMAT_NAMES = {"image/png": "a PNG", "image/gif": "a GIF", "image/webp": "a WebP"}
+FORMAT_NAMES = {"image/png": "a PNG", "image/gif": "a GIF", "image/webp": "a WebP",
+                "image/jpeg": "a JPEG", "image/bmp": "a BMP", "image/heic": "a HEIF",
+                "image/heif": "a HEIF", "image/avif": "an AVIF"}
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
+JPEG_END = b"\xff\xd9"  # the end-of-image marker
+JPEG_SCAN = 0xDA  # the start-of-scan marker's second byte
+SCAN_CHUNK = 1 << 20
 
 
-def whole_image(mime_type: str, head: bytes, tail: bytes, size: int) -> bool:
-    """Whether an image of ``size`` bytes, starting ``head`` and ending ``tail`` (its last 12
-    bytes), is whole as far as its format says at its two ends: a PNG's first chunk is its
-    header, with a width and a height, and its last is IEND; a GIF has a screen size and ends
-    with its trailer; a WebP's RIFF size is the file's. A file cut short (a download that
-    stopped) fails, as a platform would refuse it for every account, mid-broadcast. Other
-    formats are taken as they start: a JPEG from a phone often carries more after its
-    end-of-image marker (a motion photo's video), so its end proves nothing."""
+def whole_image(mime_type: str, stream: BinaryIO, size: int) -> bool:
+    """Whether the image in ``stream`` (``size`` bytes, read from its start) is whole as far as
+    its format's structure says. A file cut short (a download that stopped) fails, as a
+    platform would refuse it for every account, mid-broadcast.
+
+    - PNG: its first chunk is its header, with a width and a height, and its last is IEND;
+    - GIF: it has a screen size and ends with its trailer;
+    - WebP: its RIFF size is the file's;
+    - JPEG: its segments are all there up to the first scan, and an end-of-image marker comes
+      after that scan. It need not be at the very end: a phone's motion photo carries its
+      video after the marker;
+    - BMP: the file is at least the size its header gives (0 there means "not said");
+    - HEIF and AVIF: every top-level box fits in the file.
+    TIFF is taken as it starts: its directories may lie anywhere in the file.
+    """
+    head = stream.read(32)
     if mime_type == "image/png":
+        stream.seek(max(0, size - len(PNG_END)))
         return (head[12:16] == b"IHDR" and int.from_bytes(head[16:20], "big") > 0
-                and int.from_bytes(head[20:24], "big") > 0 and tail == PNG_END)
+                and int.from_bytes(head[20:24], "big") > 0 and stream.read() == PNG_END)
     if mime_type == "image/gif":
+        stream.seek(max(0, size - 1))
         return (size >= 14 and int.from_bytes(head[6:8], "little") > 0
-                and int.from_bytes(head[8:10], "little") > 0 and tail.endswith(b"\x3b"))
+                and int.from_bytes(head[8:10], "little") > 0 and stream.read() == b"\x3b")
     if mime_type == "image/webp":
         return int.from_bytes(head[4:8], "little") + 8 == size
+    if mime_type == "image/jpeg":
+        return _whole_jpeg(stream)
+    if mime_type == "image/bmp":
+        return int.from_bytes(head[2:6], "little") <= size
+    if mime_type in ("image/heic", "image/heif", "image/avif"):
+        return _whole_boxes(stream, size)
     return True
+
+
+def _whole_jpeg(stream: BinaryIO) -> bool:
+    """A JPEG's segments, from just after its start-of-image marker to its first scan, each
+    within the file (every segment there has a length); then an end-of-image marker somewhere
+    after that scan's header. The segments are stepped over by their lengths, not searched:
+    an EXIF thumbnail inside one ends with an end-of-image marker of its own."""
+    at = 2
+    while True:
+        stream.seek(at)
+        marker = stream.read(2)
+        while marker[:1] == b"\xff" and marker[1:] == b"\xff":  # fill bytes before a marker
+            at += 1
+            stream.seek(at)
+            marker = stream.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:  # past the end, or not a segment: damaged
+            return False
+        at += 2 + int.from_bytes(stream.read(2), "big")
+        if marker[1] == JPEG_SCAN:  # the coded data follows, then (at last) the end marker
+            return _found_after(stream, at, JPEG_END)
+
+
+def _found_after(stream: BinaryIO, at: int, wanted: bytes) -> bool:
+    """Whether ``wanted`` occurs in ``stream`` at or after offset ``at``, read in chunks."""
+    stream.seek(at)
+    carried = b""
+    while chunk := stream.read(SCAN_CHUNK):
+        if wanted in carried + chunk:
+            return True
+        carried = chunk[-(len(wanted) - 1):]
+    return False
+
+
+def _whole_boxes(stream: BinaryIO, size: int) -> bool:
+    """Whether an ISO base media file's top-level boxes (HEIF, AVIF) lie end to end within
+    the file, as its box sizes say, with at least one box after the file-type box."""
+    at, boxes = 0, 0
+    while at < size:
+        stream.seek(at)
+        header = stream.read(16)
+        if len(header) < 8:
+            return False
+        length = int.from_bytes(header[:4], "big")
+        if length == 1:  # a 64-bit size follows the type
+            if len(header) < 16:
+                return False
+            length = int.from_bytes(header[8:16], "big")
+        elif length == 0:  # the box runs to the end of the file
+            length = size - at
+        if length < 8 or at + length > size:
+            return False
+        at += length
+        boxes += 1
+    return boxes >= 2
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -113,14 +189,13 @@ def load_image(path: Path, alt: str, shown: str) -> Media:
             raise MetpostError(f"{shown}: {path.stat().st_size:,} bytes is far too big for an "
                                "image on any platform")
         with path.open("rb") as stream:
-            head = stream.read(32)
-            stream.seek(max(0, path.stat().st_size - 12))
-            tail = stream.read(12)
-        mime_type = image_type(head)
-        if mime_type is None:
-            raise MetpostError(f"{shown}: not an image metpost recognises (PNG, JPEG, GIF, "
-                               "WebP, BMP, TIFF, HEIF or AVIF)")
-        if not whole_image(mime_type, head, tail, path.stat().st_size):
+            mime_type = image_type(stream.read(32))
+            if mime_type is None:
+                raise MetpostError(f"{shown}: not an image metpost recognises (PNG, JPEG, "
+                                   "GIF, WebP, BMP, TIFF, HEIF or AVIF)")
+            stream.seek(0)
+            whole = whole_image(mime_type, stream, path.stat().st_size)
+        if not whole:
             raise MetpostError(f"{shown}: the file is cut short or damaged (it does not end as "
                                f"{FORMAT_NAMES.get(mime_type, 'an image')} does); save it again")
         sha256, size = file_digest(path)

@@ -7,6 +7,7 @@ only metpost prevents a second post. The image files are made by the tests."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -111,6 +112,30 @@ def test_no_alt_sends_the_image_without(fleet, png):
     assert media.alt_text is None and requests_to(fleet.x, METADATA) == []
 
 
+def _with_thumbnail(jpeg: bytes) -> bytes:
+    """``jpeg`` with an APP1 (EXIF) segment just after its start holding a whole small JPEG."""
+    thumbnail = b"Exif\x00\x00" + jpeg_bytes(b"thumbnail")
+    return jpeg[:2] + b"\xff\xe1" + (len(thumbnail) + 2).to_bytes(2, "big") + thumbnail + jpeg[2:]
+
+
+def _bmp_bytes() -> bytes:
+    """A 1x1 24-bit BMP: file header (with the file's size), info header, one padded row."""
+    info = (40).to_bytes(4, "little") + (1).to_bytes(4, "little") * 2 + b"\x01\x00\x18\x00"
+    info += b"\x00" * 24
+    pixels = b"\x80\x80\x80\x00"
+    size = 14 + len(info) + len(pixels)
+    return b"BM" + size.to_bytes(4, "little") + b"\x00" * 4 + (54).to_bytes(4, "little") + (
+        info + pixels)
+
+
+def _heif_bytes() -> bytes:
+    """The top-level boxes of a HEIF file: its file type, then a metadata box."""
+    def box(kind: bytes, body: bytes) -> bytes:
+        return (len(body) + 8).to_bytes(4, "big") + kind + body
+
+    return box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic") + box(b"meta", b"\x00" * 40)
+
+
 X_TOO_BIG = png_bytes(padding=5_242_880)
 FACEBOOK_TOO_BIG = png_bytes(padding=10_000_000)
 
@@ -139,6 +164,24 @@ FACEBOOK_TOO_BIG = png_bytes(padding=10_000_000)
     ("cut.webp", b"RIFF" + (1000).to_bytes(4, "little") + b"WEBPVP8 " + b"\x00" * 40,
      "hackney-x",
      "cut.webp: the file is cut short or damaged (it does not end as a WebP does); save it "
+     "again"),
+    ("cut.jpg", jpeg_bytes()[:-2], "hackney-x",
+     "cut.jpg: the file is cut short or damaged (it does not end as a JPEG does); save it again"),
+    # Its EXIF thumbnail ends with an end-of-image marker of its own; the photo is still cut.
+    ("thumbnail.jpg", _with_thumbnail(jpeg_bytes())[:-2], "hackney-x",
+     "thumbnail.jpg: the file is cut short or damaged (it does not end as a JPEG does); save it "
+     "again"),
+    ("header.jpg", jpeg_bytes()[:30], "hackney-x",
+     "header.jpg: the file is cut short or damaged (it does not end as a JPEG does); save it "
+     "again"),
+    # Where a segment must begin, something else: its bytes cannot be read as the image.
+    ("damaged.jpg", b"\xff\xd8\xff\xfe\x00\x04ab\x00\xda\x00\x02\x00\xff\xd9", "hackney-x",
+     "damaged.jpg: the file is cut short or damaged (it does not end as a JPEG does); save it "
+     "again"),
+    ("cut.bmp", _bmp_bytes()[:-10], "hackney-facebook",
+     "cut.bmp: the file is cut short or damaged (it does not end as a BMP does); save it again"),
+    ("cut.heic", _heif_bytes()[:-10], "hackney-facebook",
+     "cut.heic: the file is cut short or damaged (it does not end as a HEIF does); save it "
      "again"),
 ])
 def test_a_type_or_size_the_platform_does_not_take_is_refused(fleet, tmp_path, name, data,
@@ -525,3 +568,29 @@ def test_heif_and_avif_sequences_are_images(brand, mime_type):
     from metpost.media import image_type
 
     assert image_type(b"\x00\x00\x00\x18ftyp" + brand + b"\x00" * 20) == mime_type
+
+
+@pytest.mark.parametrize("name, data", [
+    ("photo.jpg", jpeg_bytes()),
+    ("thumbnail.jpg", _with_thumbnail(jpeg_bytes())),
+    # Fill bytes (0xFF) may come before any marker.
+    ("padded.jpg", jpeg_bytes().replace(b"\xff\xdb", b"\xff\xff\xff\xdb", 1)),
+    # A phone's motion photo: the photo's end-of-image marker, then its video.
+    ("motion.jpg", jpeg_bytes() + b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8),
+    ("photo.bmp", _bmp_bytes()),
+    ("photo.heic", _heif_bytes()),
+])
+def test_whole_images_are_taken_as_they_are(tmp_path, name, data):
+    from metpost.media import load_image
+
+    path = image_file(tmp_path, name, data)
+    assert load_image(path, ALT, name).size == len(data)
+
+
+def test_an_end_marker_across_two_reads_is_found():
+    from metpost.media import SCAN_CHUNK, whole_image
+
+    # The scan's data runs on so that the end-of-image marker's two bytes fall either side of
+    # the first chunk read after the scan's header.
+    data = jpeg_bytes()[:-2] + b"\x00" * (SCAN_CHUNK - 2) + b"\xff\xd9"
+    assert whole_image("image/jpeg", io.BytesIO(data), len(data))
