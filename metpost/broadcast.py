@@ -175,9 +175,9 @@ def _images_by_platform(config: Config, template: MessageTemplate, platforms: It
                         given: Sequence[ImageSpec], require_alt: bool
                         ) -> dict[str, tuple[Media, ...]]:
     """The images each platform's posts carry: the template's (its variant's, if the variant
-    declares its own), then the ``--image`` ones; every file read and checked once, and every
-    problem reported at once."""
-    from metpost.media import command_line_images, template_images
+    declares its own), then the ``--image`` ones, none twice; every file read and checked
+    once, and every problem reported at once."""
+    from metpost.media import command_line_images, repeated_images, template_images
 
     problems: list[str] = []
     try:
@@ -197,6 +197,10 @@ def _images_by_platform(config: Config, template: MessageTemplate, platforms: It
                 problems.extend(line for line in error.problems if line not in problems)
                 loaded[specs] = []
         chosen[platform] = (*loaded[specs], *extra)
+        if len(loaded[specs]) == len(specs) and len(extra) == len(given):  # each was read
+            problems.extend(line for line in repeated_images(
+                [*zip(specs, loaded[specs], strict=True), *zip(given, extra, strict=True)])
+                if line not in problems)
     if problems:
         raise TemplateError(*problems)
     return chosen

@@ -261,6 +261,23 @@ def template_images(specs: Iterable[ImageSpec], templates_dir: Path, *,
     return found
 
 
+def repeated_images(images: Sequence[tuple[ImageSpec, Media]]) -> list[str]:
+    """A problem for each image that comes again among ``images`` (those one post carries,
+    each with what asked for it): the same bytes, by whatever name, would be shown twice."""
+    first: dict[str, ImageSpec] = {}
+    problems: list[str] = []
+    for spec, media in images:
+        if media.sha256 not in first:
+            first[media.sha256] = spec
+            continue
+        earlier = first[media.sha256]
+        problem = (f"{_named(spec)}: the same image as {_named(earlier)}; a post carries each "
+                   "image once: leave one of them out")
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
 def _alt(spec: ImageSpec, require_alt: bool) -> str:
     alt = (spec.alt or "").strip()
     if alt or not require_alt:

@@ -44,15 +44,20 @@ class SetupReport:
 
 def image_problems(template: MessageTemplate, templates_dir: Path) -> list[str]:
     """What is wrong with the images a template's files declare: a file missing, outside
-    templates/, not an image, or without alt text. Read, not sent, and no platform asked."""
-    from metpost.media import template_images
+    templates/, not an image, without alt text, or declared twice. Read, not sent, and no
+    platform asked."""
+    from metpost.media import repeated_images, template_images
 
     problems: list[str] = []
     for source in (template.base, *template.variants.values()):
+        specs = source.images or ()
         try:
-            template_images(source.images or (), templates_dir, require_alt=True)
+            found = template_images(specs, templates_dir, require_alt=True)
         except MetpostError as error:
             problems.extend(line for line in error.problems if line not in problems)
+            continue
+        problems.extend(line for line in repeated_images(list(zip(specs, found, strict=True)))
+                        if line not in problems)
     return problems
 
 

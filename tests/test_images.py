@@ -510,6 +510,33 @@ def test_template_images_are_confined_and_described(fleet, front_matter, problem
     assert checked.exit_code == 2 and problem in checked.stdout + checked.stderr
 
 
+def test_an_image_given_twice_is_refused(fleet, png, tmp_path):
+    copy = image_file(tmp_path, "copy-of-map.png", png.read_bytes())  # same bytes, other name
+    outcome = send(fleet, "--image", str(png), "--alt", ALT, "--image", str(copy), "--alt", "again",
+                   account="hackney-x")
+    assert_refused(fleet, outcome, f"--image {copy}: the same image as --image {png}; a post "
+                   "carries each image once: leave one of them out")
+
+
+def test_an_image_the_template_declares_is_not_attached_again(fleet):
+    template_fleet(fleet, f"images: [{{path: parts/map.png, alt: \"{ALT}\"}}]\n")
+    again = fleet.root / "templates" / "parts" / "map.png"
+    outcome = fleet.run(["send", "--borough", "Hackney", "--template", "closure", "--image",
+                         str(again), "--alt", ALT, "--yes"])
+    assert_refused(fleet, outcome, f"--image {again}: the same image as {fleet.root}/templates/"
+                   "closure.j2: image parts/map.png; a post carries each image once")
+
+
+def test_check_finds_an_image_a_template_declares_twice(fleet):
+    template_fleet(fleet, "images: [{path: parts/map.png, alt: a}, {path: ./parts/map.png, "
+                   "alt: b}]\n")
+    checked = fleet.run(["check"])
+    assert checked.exit_code == 2
+    template = fleet.root / "templates" / "closure.j2"
+    assert (f"{template}: image ./parts/map.png: the same image as {template}: image "
+            "parts/map.png") in checked.stdout + checked.stderr
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
