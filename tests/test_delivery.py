@@ -117,6 +117,20 @@ def test_a_rate_limit_whose_reset_has_passed_is_retried_after_a_backoff_not_at_o
     assert min(gaps) >= 0.2, gaps
 
 
+@pytest.mark.parametrize("offset", [3600.0, -3600.0])
+def test_a_rate_limit_reset_is_read_on_the_platforms_clock(fleet, offset):
+    # X's clock (or ours) is an hour out. Its reset, a second after the Date it answers with,
+    # is a second away: not an hour away (beyond the deadline: the post would fail), nor an
+    # hour ago (retried after a mere backoff, under a second, while the limit still holds).
+    fleet.x.clock_offset = offset
+    fleet.x.rate_limit_next(1, reset_in=1.0)
+    outcome = fleet.run(["send", "--account", "hackney-x", *SEND[2:], "--deadline", "20"])
+    assert outcome.exit_code == 0, outcome.stdout
+    limited, retried = [r for r in fleet.x.requests if r.method == "POST"]
+    assert (limited.status, retried.status) == (429, 201)
+    assert 0.7 <= retried.received_at - limited.received_at < 5
+
+
 def test_accepted_then_dropped_is_found_on_the_platform_not_reposted(fleet):
     fleet.x.drop_after_accept_next(1)
     fleet.graph.drop_after_accept_next(1)

@@ -219,6 +219,16 @@ def test_a_rate_limit_waits_for_its_reset_within_the_deadline(pds):
     assert puts[1].received_at - puts[0].received_at > 0.4
 
 
+def test_a_rate_limit_reset_is_read_on_the_servers_clock(pds):
+    pds.fake.clock_offset = 3600.0  # the PDS's clock is an hour ahead of ours
+    pds.fake.rate_limit_next(1, reset_in=1.5)
+    outcome = pds.send("--deadline", "20", account="hackney-bluesky")
+    assert outcome.exit_code == 0, outcome.stdout
+    puts = pds.requests_to(PUT)
+    assert [r.status for r in puts] == [429, 200]
+    assert 0.4 < puts[1].received_at - puts[0].received_at < 5
+
+
 def test_a_rate_limit_beyond_the_deadline_fails_with_its_reset_time(pds):
     pds.fake.rate_limit_next(1, reset_in=3600)
     started = time.monotonic()

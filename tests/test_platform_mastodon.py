@@ -200,6 +200,16 @@ def test_a_rate_limit_waits_for_the_iso_reset_when_the_deadline_allows(instance)
     assert 0.5 < waited < 5 and time.monotonic() - started < 10
 
 
+def test_a_rate_limit_reset_is_read_on_the_instances_clock(instance):
+    instance.fake.clock_offset = 3600.0  # the instance's clock is an hour ahead of ours
+    instance.fake.rate_limit_next(1, reset_in=1.0)
+    outcome = instance.run(["send", "--account", "hackney-mastodon", *MESSAGE, "--deadline", "20"])
+    assert outcome.exit_code == 0, outcome.stdout
+    posts = [r for r in instance.fake.requests if r.method == "POST"]
+    assert [r.status for r in posts] == [429, 200]
+    assert 0.5 < posts[1].received_at - posts[0].received_at < 5
+
+
 def test_a_rate_limit_beyond_the_deadline_fails_at_once_and_mastodon_py_never_sleeps(instance):
     instance.fake.rate_limit_next(1, reset_in=600)
     started = time.monotonic()

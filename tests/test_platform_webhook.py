@@ -150,6 +150,18 @@ def test_a_timeout_or_rate_limit_answer_is_retried_with_the_same_key(hooks, stat
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
 
 
+def test_a_retry_after_date_is_read_on_the_receivers_clock(hooks):
+    from email.utils import formatdate
+
+    hooks.plain.clock_offset = 3600.0  # the receiver's clock is an hour ahead of ours
+    retry_at = formatdate(hooks.plain.now() + 2, usegmt=True)
+    hooks.plain.answer_next(1, 429, {"error": "later"}, headers={"Retry-After": retry_at})
+    outcome = hooks.send("--deadline", "20", account="camden-hook")
+    assert outcome.exit_code == 0, outcome.stdout
+    first, second = posts_to(hooks.plain)
+    assert 0.5 < second.received_at - first.received_at < 5
+
+
 @pytest.mark.parametrize("status, body, headers, error", [
     (400, {"error": "unknown channel"}, {}, "the webhook refused the post (400): unknown channel"),
     (404, b"<html>Not here</html>", {},

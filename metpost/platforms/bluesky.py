@@ -64,6 +64,7 @@ from metpost.platforms.api import (
     TextLimits,
     comparable_text,
 )
+from metpost.platforms.clocks import on_our_clock
 from metpost.platforms.graphemes import grapheme_count
 
 if TYPE_CHECKING:
@@ -442,7 +443,9 @@ def _refusal(error: Any, writing: bool) -> PublishError:
 
 def _rate_limited(error: Any) -> PublishError:
     reset = error.reset_at
-    retry_at = reset.timestamp() if reset is not None else None
+    response = getattr(error, "response", None)
+    retry_at = on_our_clock(reset.timestamp() if reset is not None else None,
+                            getattr(response, "headers", None))
     if retry_at is None and error.retry_after is not None:
         retry_at = time.time() + error.retry_after
     _, words = _error_name(error)

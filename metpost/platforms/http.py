@@ -355,3 +355,4 @@ def _never_connected(error: Exception) -> bool:
         nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
         seen = nested or seen.__cause__ or seen.__context__
     return False
+

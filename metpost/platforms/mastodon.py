@@ -66,6 +66,7 @@ from metpost.platforms.api import (
     TextLimits,
     comparable_text,
 )
+from metpost.platforms.clocks import on_our_clock
 from metpost.platforms.graphemes import grapheme_count
 from metpost.platforms.http import routed_session, transport_error
 
@@ -393,7 +394,7 @@ def _field(item: Any, name: str) -> Any:
 
 
 def _reset_at(headers: Mapping[str, str]) -> float | None:
-    """``X-RateLimit-Reset`` (an ISO 8601 time) as Unix time."""
+    """``X-RateLimit-Reset`` (an ISO 8601 time) as Unix time on our clock."""
     value = headers.get("X-RateLimit-Reset")
     if not value:
         return None
@@ -401,7 +402,8 @@ def _reset_at(headers: Mapping[str, str]) -> float | None:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return on_our_clock((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp(),
+                        headers)
 
 
 def _words(response: requests.Response) -> str:

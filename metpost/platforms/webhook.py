@@ -41,6 +41,7 @@ from metpost.platforms.api import (
     Receipt,
     TextLimits,
 )
+from metpost.platforms.clocks import on_our_clock
 from metpost.platforms.http import (
     redirect_origin,
     routed_session,
@@ -306,7 +307,7 @@ def _words(response: requests.Response) -> str:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    """``Retry-After`` (seconds, or an HTTP date) as Unix time."""
+    """``Retry-After`` (seconds, or an HTTP date) as Unix time on our clock."""
     from email.utils import parsedate_to_datetime
 
     value = response.headers.get("Retry-After", "").strip()
@@ -315,6 +316,6 @@ def _retry_after(response: requests.Response) -> float | None:
     if value.isdigit():
         return time.time() + int(value)
     try:
-        return parsedate_to_datetime(value).timestamp()
+        return on_our_clock(parsedate_to_datetime(value).timestamp(), response.headers)
     except (TypeError, ValueError):
         return None

@@ -58,6 +58,7 @@ from metpost.platforms.api import (
     TextLimits,
     comparable_text,
 )
+from metpost.platforms.clocks import on_our_clock
 from metpost.platforms.http import redirect_refusal, routed_session, transport_error
 
 if TYPE_CHECKING:
@@ -340,17 +341,20 @@ class XPlatform(Platform):
         problem = _problem(response)
         if headers.get("x-user-limit-24hour-remaining") == "0":
             return PublishError("X's 24-hour post limit for this account is used up",
-                                status=429, retry_at=_epoch(headers.get(
-                                    "x-user-limit-24hour-reset")), problem="rate-limit")
+                                status=429, retry_at=on_our_clock(_epoch(headers.get(
+                                    "x-user-limit-24hour-reset")), headers),
+                                problem="rate-limit")
         if headers.get("x-app-limit-24hour-remaining") == "0":
             return PublishError("X's 24-hour post limit for this app is used up", status=429,
-                                retry_at=_epoch(headers.get("x-app-limit-24hour-reset")),
+                                retry_at=on_our_clock(_epoch(headers.get(
+                                    "x-app-limit-24hour-reset")), headers),
                                 throttle_key=self._app_key, problem="rate-limit")
         if "usage-capped" in str(problem.get("type", "")).lower():
             return PublishError(f"X's usage cap for this app is reached: {_words(response)}",
                                 status=429, throttle_key=self._app_key, problem="credits")
         return PublishError("X rate limit reached", retry_safe=True, status=429,
-                            retry_at=_epoch(headers.get("x-rate-limit-reset")),
+                            retry_at=on_our_clock(_epoch(headers.get("x-rate-limit-reset")),
+                                                  headers),
                             problem="rate-limit")
 
     def _refusal(self, response: requests.Response, writing: bool) -> PublishError:

@@ -186,7 +186,7 @@ class FakeBluesky(FakeServer):
         """429 RateLimitExceeded with the rate-limit headers, none left."""
         reply = _error(429, "RateLimitExceeded", "Rate Limit Exceeded")
         reply.headers.update({"RateLimit-Limit": str(WRITE_POINTS), "RateLimit-Remaining": "0",
-                              "RateLimit-Reset": str(int(time.time() + reset_in)),
+                              "RateLimit-Reset": str(int(self.now() + reset_in)),
                               "RateLimit-Policy": f"{WRITE_POINTS};w=3600"})
         return reply
 

@@ -241,7 +241,7 @@ class FakeMastodon(FakeServer):
         """429 with X-RateLimit-Remaining 0 and an ISO 8601 reset time."""
         return Reply(429, {"error": TOO_MANY}, headers={
             "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": _iso_reset(time.time() + reset_in)})
+            "X-RateLimit-Reset": _iso_reset(self.now() + reset_in)})
 
     def _authorise(self, request: Request) -> MastodonAccount | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")

@@ -159,6 +159,9 @@ class FakeServer:
 
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
+        # How far this platform's clock is ahead of the machine's (behind, if negative): its
+        # Date header and the times it names (rate-limit resets) are on its own clock.
+        self.clock_offset = 0.0
         self._lock = threading.RLock()  # guards the log, the faults, counters and subclass state
         self._log: list[Request] = []
         self._faults: deque[Fault] = deque()
@@ -318,6 +321,10 @@ class FakeServer:
         """The platform's answer for an injected rate limit lifting in ``reset_in`` seconds."""
         raise NotImplementedError
 
+    def now(self) -> float:
+        """The time on this platform's clock (Unix seconds)."""
+        return time.time() + self.clock_offset
+
     # -- request handling --------------------------------------------------------------------
 
     def _handle(self, handler: _Handler) -> None:
@@ -449,6 +456,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output clean: no access log."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, on the fake platform's clock."""
+        return super().date_time_string(self.server.fake.now() if timestamp is None
+                                        else timestamp)
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:

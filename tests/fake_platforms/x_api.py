@@ -331,7 +331,7 @@ class FakeX(FakeServer):
     def rate_limit_reply(self, reset_in: float) -> Reply:
         """429 with the x-rate-limit-* headers; the reset is epoch seconds, rounded up."""
         reply = _problem(429, "Too Many Requests", "Too Many Requests")
-        reply.headers.update(_window_headers(remaining=0, reset_at=time.time() + reset_in))
+        reply.headers.update(_window_headers(remaining=0, reset_at=self.now() + reset_in))
         return reply
 
     def _authorise(self, request: Request) -> XUser | None:
