@@ -347,6 +347,8 @@ class ConfigValidator:
             value = item.get(key)
             if key in COMMON_ACCOUNT_KEYS:  # (handle, api_url) checked as every account's are
                 text = value if isinstance(value, str) and value.strip() else None
+            elif platform is not None and key in platform.flag_fields:
+                text = None if value is None else str(self.flag((*path, key), value)).lower()
             else:
                 text = self.string((*path, key), value)
             if text is not None:

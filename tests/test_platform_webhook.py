@@ -52,6 +52,7 @@ accounts:
     borough: Hackney
     url: {signed}/hooks/hackney
     body: '{BODY}'
+    deduplicates: true
     credentials: {{secret: '${{HACKNEY_HOOK_SECRET}}'}}
   - name: camden-hook
     platform: webhook
@@ -110,24 +111,45 @@ def test_a_rerun_sends_nothing(hooks):
 
 @pytest.mark.parametrize("fault", ["post_then_fail_500", "post_then_fail_502",
                                    "post_then_fail_503", "drop"])
-def test_an_error_after_the_receiver_took_it_is_resent_with_the_same_key(hooks, fault):
+def test_an_error_after_the_receiver_took_it_is_resent_only_to_a_receiver_that_deduplicates(
+        hooks, fault):
+    hooks.plain.dedupe = False  # camden-hook's receiver keeps every delivery, as chat rooms do
     for receiver in (hooks.signed, hooks.plain):
         if fault == "drop":
             receiver.drop_after_accept_next(1)
         else:
             receiver.post_then_fail_next(1, status=int(fault.rsplit("_", 1)[1]))
     outcome = hooks.send()
-    assert outcome.exit_code == 0, outcome.stdout
-    for receiver in (hooks.signed, hooks.plain):
-        first, resent = posts_to(receiver)
-        assert first.body == resent.body
-        assert first.headers["webhook-id"] == resent.headers["webhook-id"]
-        assert first.headers["idempotency-key"] == resent.headers["idempotency-key"]
-        assert len(receiver.deliveries) == 1  # the receiver knew the id the second time
+    assert outcome.exit_code == 1, outcome.stdout
+    posts = hooks.posts(outcome)
+    # hackney-hook says deduplicates: true: resent with the same key, taken once.
+    assert posts["hackney-hook"]["status"] == "sent"
+    first, resent = posts_to(hooks.signed)
+    assert first.body == resent.body
+    assert first.headers["webhook-id"] == resent.headers["webhook-id"]
+    assert first.headers["idempotency-key"] == resent.headers["idempotency-key"]
+    assert len(hooks.signed.deliveries) == 1  # the receiver knew the id the second time
     # A signature is made for each attempt, over that attempt's timestamp.
-    signed = posts_to(hooks.signed)[1]
-    assert signed.headers["webhook-signature"] == "v1," + expected_signature(
-        SECRET, signed.headers["webhook-id"], signed.headers["webhook-timestamp"], signed.body)
+    assert resent.headers["webhook-signature"] == "v1," + expected_signature(
+        SECRET, resent.headers["webhook-id"], resent.headers["webhook-timestamp"], resent.body)
+    # camden-hook does not: it may have the post, and it cannot be asked, so it is not resent,
+    # now or by a retry.
+    assert posts["camden-hook"]["status"] == "unknown"
+    assert "cannot list posts to check" in posts["camden-hook"]["error"]
+    assert len(posts_to(hooks.plain)) == 1 and len(hooks.plain.deliveries) == 1
+    retried = run(["retry", "last", "--config", str(hooks.config), "--ledger", str(hooks.ledger),
+                   "--yes", "--json"], env=hooks.env)
+    assert [p["status"] for p in json.loads(retried.stdout)["posts"]] == ["already sent", "unknown"]
+    assert len(posts_to(hooks.plain)) == 1 and len(hooks.plain.deliveries) == 1
+
+
+def test_deduplicates_is_true_or_false(tmp_path):
+    config = write_project(tmp_path, hooks_config("http://127.0.0.1:9", "http://127.0.0.1:9")
+                           .replace("deduplicates: true", "deduplicates: 'yes please'"))
+    checked = run(["check", "--config", str(config)])
+    assert checked.exit_code == 2
+    assert "accounts.yaml:8: accounts[0].deduplicates: must be true or false, not a string" in (
+        checked.stderr)
 
 
 def test_a_delivery_that_may_have_been_taken_is_never_reported_failed(hooks):

@@ -282,6 +282,9 @@ class Platform(ABC):
     # account fields that name files: given relative to the accounts file's folder, and handed
     # to the client as absolute paths
     path_fields: ClassVar[tuple[str, ...]] = ()
+    # account fields that are yes or no: written true or false in accounts.yaml, and handed to
+    # the client as "true" or "false"
+    flag_fields: ClassVar[tuple[str, ...]] = ()
     # The account fields that, besides the handle and api_url, say where a post goes (a page,
     # a receiver, a file): field -> whether its value may be a secret (a webhook's url often
     # carries the receiver's token). An approved plan records them (a secret as a digest) and
@@ -290,7 +293,9 @@ class Platform(ABC):
     # the account field that limits_for() reads to vary the limit per account, if any
     limit_field: ClassVar[str | None] = None
     limits: ClassVar[TextLimits]  # the usual limit; limits_for() may vary it per account
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    # What every client of the platform can do; a client may declare more for its account
+    # (a webhook whose receiver honours idempotency keys), as an attribute of its own.
+    capabilities: Capabilities = Capabilities()
 
     def __init__(self, destination: Destination) -> None:
         self.destination = destination

@@ -11,11 +11,14 @@ signed as Standard Webhooks sign (standardwebhooks.com, spec 1.0.0).
   ``webhook-timestamp`` (this attempt's Unix seconds) and, when the account has a ``secret``
   (``whsec_`` and the key bytes in base64), ``webhook-signature: v1,`` and the base64
   HMAC-SHA256 of ``{webhook-id}.{webhook-timestamp}.{body}``.
-- Answers, as the spec suggests handling them: 2xx delivered; 408, 429 and 5xx tried again
-  with the same key and id (``Retry-After`` honoured), which a receiver uses "as an idempotency
-  key to prevent accidentally processing the same webhook more than once"; 3xx a failure
+- Answers, as the spec suggests handling them: 2xx delivered; 408 and 429 (the request was
+  not taken) tried again with the same key and id (``Retry-After`` honoured); 3xx a failure
   (redirects are not followed: update the url); 410 the receiver wants no more; any other 4xx
-  a refusal. A receiver that ignores both keys may see a resent post twice.
+  a refusal. A 5xx, or no answer, may come after the receiver acted. The spec asks receivers to
+  use ``webhook-id`` "as an idempotency key to prevent accidentally processing the same webhook
+  more than once", but many (chat rooms' incoming webhooks) do not, and a receiver cannot be
+  asked what it took: such a post is ``unknown`` and never resent, unless the account says
+  ``deduplicates: true`` (its receiver honours the keys), when it is resent with the same key.
 - A webhook carries text only: a broadcast with images is refused for its accounts before
   anything is sent (give them a template variant that declares ``images: []``), a text over
   ``max_characters`` is refused rather than threaded, and ``accounts verify`` cannot ask a
@@ -28,6 +31,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -149,13 +153,20 @@ class WebhookPlatform(Platform):
     # A receiver's address is often itself a secret (Slack's, Teams' and Discord's carry the
     # token in the path): it may then be given as a credential, url: '${VAR}', instead.
     optional_credential_keys = ("secret", "url")
-    account_fields = {"url": False, "body": False, "max_characters": False}  # noqa: RUF012
+    account_fields = {"url": False, "body": False, "max_characters": False,  # noqa: RUF012
+                      "deduplicates": False}
     limit_field = "max_characters"
+    flag_fields = ("deduplicates",)
     destination_fields = {"url": True}  # noqa: RUF012
     limits = TextLimits(max_length=100_000, unit="characters")
     # A receiver gets JSON: no file, no reply to an earlier delivery, no "who am I" to ask.
-    capabilities = Capabilities(idempotent_publish=True, media=False, threads=False,
-                                can_verify=False)
+    # It honours the idempotency key only if its account says so (``deduplicates: true``).
+    capabilities = Capabilities(media=False, threads=False, can_verify=False)
+
+    def __init__(self, destination: Destination) -> None:
+        super().__init__(destination)
+        if destination.settings.get("deduplicates") == "true":
+            self.capabilities = replace(type(self).capabilities, idempotent_publish=True)
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, str]) -> dict[str, str]:
@@ -266,7 +277,8 @@ def _refusal(response: requests.Response) -> PublishError:
     status = response.status_code
     words = _words(response)
     if status >= 500:
-        # The receiver may have acted before failing; the resend carries the same key.
+        # The receiver may have acted before failing: resent (with the same key) only to a
+        # receiver that honours it.
         return PublishError(f"the webhook answered {status}: {words}", status=status,
                             maybe_posted=True, retry_at=_retry_after(response))
     if status in RETRY_STATUSES:
