@@ -436,3 +436,49 @@ def test_a_webhook_receiver_that_trickles_its_answer_is_cut_off_too(tmp_path):
     assert post["status"] == "unknown", post  # taken, perhaps: never reported failed
     assert "did not answer in time" in post["error"]
     assert elapsed < 15, elapsed  # unbounded, each attempt would take 20 s
+
+
+def answer_posted(handler: BaseHTTPRequestHandler, server: LocalServer) -> None:
+    body = json.dumps({"data": {"id": "1", "text": POST.text}, "id": "1"}).encode()
+    handler.send_response(201)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@pytest.fixture
+def self_signed(tmp_path):
+    """A TLS server on 127.0.0.1 whose certificate no CA signed (as a proxy that intercepts
+    TLS, or a missing CA bundle, makes every real platform look)."""
+    import shutil
+    import ssl
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (apt-get install openssl)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with LocalServer(answer_posted) as server:
+        server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+        server.url = server.url.replace("http://", "https://")
+        yield server
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("title", sorted(CLIENTS))
+def test_a_tls_handshake_that_fails_sent_nothing_and_may_be_retried(title, self_signed):
+    with LocalServer(answer_posted) as plain:  # https:// to a server that speaks plain HTTP
+        for url, why in ((plain.url.replace("http://", "https://"),
+                          "the TLS handshake failed (wrong version number)"),
+                         (self_signed.url, "its certificate could not be verified (")):
+            client = CLIENTS[title](url)
+            with pytest.raises(PublishError) as raised:
+                client.publish(POST)
+            client.close()
+            assert raised.value.reason.startswith(f"could not connect to {title}: {why}")
+            assert raised.value.retry_safe and not raised.value.maybe_posted
+    assert plain.requests == self_signed.requests == []

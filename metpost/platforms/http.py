@@ -280,6 +280,8 @@ def transport_error(error: Exception, where: str) -> PublishError:
     if isinstance(error, requests.ConnectionError) and not isinstance(
             error, requests.ReadTimeout) and _never_connected(error):
         return PublishError(f"could not connect to {where}", retry_safe=True)
+    if isinstance(error, requests.exceptions.SSLError) and (refused := _handshake_refused(error)):
+        return PublishError(f"could not connect to {where}: {refused}", retry_safe=True)
     lost = (f"{where} did not answer in time" if isinstance(error, requests.ReadTimeout)
             else f"the connection to {where} broke before it answered")
     if _reading(error):  # a look (a listing, a check) changed nothing: it may be asked again
@@ -339,20 +341,51 @@ def redirect_origin(response: requests.Response) -> str | None:
     return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port else "")
 
 
-def _never_connected(error: Exception) -> bool:
-    """True when the failure happened before any bytes of the request were sent."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
+# Why a TLS handshake fails (OpenSSL's reasons): always before a byte of the request is sent.
+HANDSHAKE_REASONS = frozenset({
+    "WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE",
+    "TLSV1_ALERT_PROTOCOL_VERSION", "SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_UNKNOWN_CA",
+    "TLSV1_UNRECOGNIZED_NAME", "TLSV1_ALERT_INTERNAL_ERROR", "NO_SHARED_CIPHER",
+    "CERTIFICATE_VERIFY_FAILED"})
 
+
+def _handshake_refused(error: Exception) -> str | None:
+    """What went wrong when ``error`` (an SSL failure) came from the TLS handshake, which
+    precedes the request, so nothing was sent; None when it may have come later."""
+    import ssl
+
+    from urllib3.util.ssl_match_hostname import CertificateError
+
+    for seen in _causes(error):
+        if isinstance(seen, ssl.SSLCertVerificationError | CertificateError):
+            detail = getattr(seen, "verify_message", None) or str(seen)
+            return (f"its certificate could not be verified ({detail}); a missing CA "
+                    "bundle (REQUESTS_CA_BUNDLE) or a proxy that intercepts TLS may be why")
+        if isinstance(seen, ssl.SSLError) and seen.reason in HANDSHAKE_REASONS:
+            return f"the TLS handshake failed ({seen.reason.lower().replace('_', ' ')})"
+    return None
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and what it wraps: urllib3's reasons, exceptions given as arguments, causes."""
+    found: list[BaseException] = []
     seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, NewConnectionError | NameResolutionError | ConnectionRefusedError):
-            return True
+    while seen is not None and seen not in found:
+        found.append(seen)
         reason = getattr(seen, "reason", None)
-        if isinstance(reason, BaseException) and reason is not seen:
+        if isinstance(reason, BaseException):
             seen = reason
             continue
         args = getattr(seen, "args", ())
         nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
         seen = nested or seen.__cause__ or seen.__context__
-    return False
+    return found
+
+
+def _never_connected(error: Exception) -> bool:
+    """True when the failure happened before any bytes of the request were sent."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    return any(isinstance(seen, NewConnectionError | NameResolutionError | ConnectionRefusedError)
+               for seen in _causes(error))
 
