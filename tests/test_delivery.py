@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.fake_platforms.server import Fault, Reply
+
 SEND = ["send", "--all", "--message", "{{ borough }}: roads reopen at 6pm.", "--yes", "--json"]
 ACCOUNTS = {"hackney-x", "hackney-facebook", "camden-x", "camden-facebook"}
 
@@ -306,3 +308,20 @@ def test_an_older_identical_post_is_not_mistaken_for_the_unknown_one(fleet, plat
     assert post["status"] == "sent"
     assert post["remote_id"] != yesterday.id
     assert len(fake.posts) == 2
+
+
+def test_x_says_which_parameter_of_an_invalid_request_is_wrong(fleet):
+    def invalid(_request) -> Reply:
+        return Reply(400, {"errors": [{"parameters": {"text": ["…"]},
+                                       "message": "Your Tweet text is too long."}],
+                           "title": "Invalid Request",
+                           "detail": "One or more parameters to your request was invalid.",
+                           "type": "https://api.twitter.com/2/problems/invalid-request"},
+                     content_type="application/problem+json")
+
+    fleet.x.queue_fault(1, Fault("invalid", answer=invalid))
+    outcome = fleet.run(["send", "--account", "hackney-x", *SEND[2:]])
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert post["status"] == "failed"
+    assert post["error"].endswith("One or more parameters to your request was invalid: Your "
+                                  "Tweet text is too long.")

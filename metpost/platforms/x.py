@@ -427,16 +427,18 @@ def _problem(response: requests.Response) -> Mapping[str, Any]:
 
 
 def _words(response: requests.Response) -> str:
-    """The platform's own words: the problem's detail (or title, or errors), else the status."""
+    """The platform's own words: the problem's detail (or title), then what its ``errors`` say
+    (X's invalid-request detail is generic, "One or more parameters to your request was
+    invalid.", and its errors name the parameter), else the status."""
     problem = _problem(response)
-    for key in ("detail", "title"):
-        if isinstance(problem.get(key), str) and problem[key].strip():
-            return str(problem[key])
+    summary = next((str(problem[key]) for key in ("detail", "title")
+                    if isinstance(problem.get(key), str) and problem[key].strip()), "")
     errors = problem.get("errors")
-    if isinstance(errors, list):
-        messages = [str(e.get("message") or e.get("detail")) for e in errors
-                    if isinstance(e, dict) and (e.get("message") or e.get("detail"))]
-        if messages:
-            return "; ".join(messages)
-    return f"{response.status_code} {response.reason}"
+    messages = [str(e.get("message") or e.get("detail")) for e in errors
+                if isinstance(e, dict) and (e.get("message") or e.get("detail"))
+                ] if isinstance(errors, list) else []
+    told = "; ".join(m for m in dict.fromkeys(messages) if m not in summary)
+    if summary and told:
+        return f"{summary.rstrip('.')}: {told}"
+    return summary or told or f"{response.status_code} {response.reason}"
 
