@@ -77,6 +77,15 @@ def person_name(given: str | None) -> str | None:
     return name
 
 
+def urgent_reason(given: str) -> str:
+    """An ``--urgent --reason``; refused when it holds control characters (a line
+    break or a tab would forge a line or a column of ``metpost audit``'s listing)."""
+    if any(unicodedata.category(char).startswith("C") for char in given):
+        raise MetpostError("--reason: one line of plain text, please (it holds a line break, "
+                           "a tab or another control character)")
+    return given
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: the name they go by here, and the OS user and host they act from."""

@@ -242,3 +242,30 @@ def test_cron_due_sends_are_in_the_trail_too(fleet):
     rows = fleet.ledger_rows("SELECT kind, actor, outcome, accounts, detail FROM audit_events")
     assert rows == [("send", os_user(), "started", '["hackney-x"]', None),
                     ("send", os_user(), "done", '["hackney-x"]', "1 sent")]
+
+
+def test_a_reason_is_one_line_and_a_listing_keeps_one_row_per_event(fleet):
+    approvals(fleet, """\
+        approvals:
+          required: {platform: x}
+          urgent: {allowed: true}
+        """)
+    forged = "flood\n2026-12-02T06:00:00+00:00\tinsp. reid\tpress-1\tapprove\tapproved"
+    refused = fleet.run(["send", "--all", "-m", "{{ borough }}: flood", "--urgent", "--reason",
+                         forged, "--yes"])
+    assert refused.exit_code == 2
+    assert "--reason: one line of plain text, please" in refused.stderr
+    assert fleet.x.request_count == fleet.graph.request_count == 0
+    # An event that holds one anyway (recorded by other means) is listed on one line.
+    from metpost.audit import Actor, AuditContext, EventKind, Outcome
+    from metpost.ledger import open_ledger
+
+    ledger = open_ledger(fleet.ledger)
+    ledger.record_event(AuditContext(kind=EventKind.SEND, actor=Actor.current("ida"),
+                                     urgent=True, reason=forged).event(Outcome.STARTED))
+    ledger.close()
+    listed = fleet.run(["audit"]).stdout.splitlines()
+    # Break glass, its header and the one row; a blank line, "All events" and its header.
+    assert len(listed) == 6, listed
+    assert listed[2].endswith("\treason: flood\\n2026-12-02T06:00:00+00:00\\tinsp. reid\\t"
+                              "press-1\\tapprove\\tapproved")

@@ -250,7 +250,9 @@ def _check_review_options(plan_file: str | None, dry_run: bool, again: bool, urg
     if reason is not None and not urgent:
         raise click.UsageError("--reason goes with --urgent")
     if reason is not None:
-        text_argument(reason, "--reason")
+        from metpost.audit import urgent_reason
+
+        urgent_reason(text_argument(reason, "--reason"))
 
 
 def _write_plan(path: str, html_file: str | None, broadcast: Broadcast, config: Config,
