@@ -267,3 +267,40 @@ def test_the_app_request_limit_is_held_until_graph_says_it_lifts(pages):
     expected = {datetime.fromtimestamp(before + 7 * 60 + delta, UTC).astimezone()
                 .strftime("%H:%M:%S") for delta in range(0, 4)}
     assert shown in expected
+
+
+def test_a_page_blocked_for_its_policies_is_told_so_not_that_the_post_is_invalid(pages):
+    from tests.fake_platforms.graph_api import _error
+
+    graph = pages[0]
+    graph.queue_fault(1, Fault("policy-block", answer=lambda _: _error(
+        "It looks like you were misusing this feature by going too fast.", "OAuthException",
+        368, subcode=1390008)))
+    outcome = send_to_pages(pages)
+    document = json.loads(outcome.stdout)
+    [blocked] = [p for p in document["posts"] if p["status"] == "failed"]
+    assert blocked["error"].startswith("Facebook has blocked the page from posting for a "
+                                       "while, for its policies: It looks like you were")
+    assert "the post itself may be fine: metpost retry later" in blocked["error"]
+    assert "change the text" not in outcome.stdout + outcome.stderr
+
+
+def test_a_page_that_is_not_the_tokens_is_a_destination_to_check(tmp_path):
+    with FakeGraph() as graph:
+        graph.add_page("1001", "Page 1001", "page-1001-token-s3cr3t")
+        config = write_project(tmp_path / "app", f"""\
+accounts:
+  - name: hackney-facebook
+    platform: facebook
+    page_id: '1009'
+    api_url: {graph.url}
+    credentials: {{page_access_token: '${{FB_TOKEN}}'}}
+""")
+        outcome = run(["send", "--config", str(config), "--ledger", str(tmp_path / "l.db"),
+                       *MESSAGE, "--all"], env={"FB_TOKEN": "page-1001-token-s3cr3t"})
+    [post] = json.loads(outcome.stdout)["posts"]
+    assert post["status"] == "failed"
+    assert post["error"].startswith("Facebook cannot find page 1009, or its token cannot post "
+                                    "to it: Unsupported post request.")
+    assert ("hackney-facebook: check where the account posts (a Facebook page_id, and that its "
+            "token is that page's), then: metpost retry") in outcome.stdout + outcome.stderr

@@ -217,6 +217,9 @@ def next_steps(outcome: RunOutcome, command: str = "metpost retry") -> list[str]
             elif result.problem == "permission":
                 what = result.permission or "the permission to post"
                 steps.append(f"{name}: grant {what} to the app or page, then: {finish}")
+            elif result.problem == "destination":
+                steps.append(f"{name}: check where the account posts (a Facebook page_id, and "
+                             f"that its token is that page's), then: {finish}")
             elif result.problem == "invalid":
                 steps.append(f"{name}: the platform refused the post itself; change the text "
                              "and send it as a new broadcast")

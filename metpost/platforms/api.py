@@ -219,7 +219,8 @@ class PublishError(Exception):
     ``problem`` says what a person must do about a refusal, as one of ``PROBLEMS``:
     ``credentials`` (renew the token), ``permission`` (grant the app or page a permission; name
     it in ``permission`` when the platform does), ``duplicate``, ``rate-limit``, ``credits``,
-    ``invalid`` (the post itself).
+    ``invalid`` (the post itself), ``destination`` (the account's settings point where it cannot
+    post: a page that is not there, or not the token's).
     """
 
     def __init__(
@@ -249,7 +250,8 @@ class PublishError(Exception):
         self.permission = permission
 
 
-PROBLEMS = ("credentials", "permission", "duplicate", "rate-limit", "credits", "invalid")
+PROBLEMS = ("credentials", "permission", "duplicate", "rate-limit", "credits", "invalid",
+            "destination")
 
 
 def comparable_text(text: str) -> str:

@@ -80,6 +80,8 @@ RATE_LIMIT_CODES = {4: "app", 17: "account", 32: "account", 613: "account", 8000
 APP_HOUR_LIMIT = 4  # the app's limit over a rolling hour: stop calling, do not back off
 TOKEN_CODES = {102, 190}
 DUPLICATE_CODE = 506
+POLICY_BLOCK_CODE = 368  # "temporarily blocked for policies violations": lasts beyond a run
+NO_SUCH_OBJECT = (100, 33)  # "does not exist, cannot be loaded due to missing permissions"
 PERMISSION_CODES = {10, *range(200, 300)}
 PERMISSION_NAME = re.compile(r"\b(pages_[a-z_]+|publish_[a-z_]+|business_[a-z_]+)\b")
 NONEXISTENT_OBJECT = (100, 33)  # "does not exist, cannot be loaded due to missing permissions"
@@ -399,6 +401,14 @@ class FacebookPlatform(Platform):
         elif code in TOKEN_CODES:
             failure = PublishError(f"Facebook refused the page token: {words}", status=status,
                                    problem="credentials")
+        elif code == POLICY_BLOCK_CODE:
+            failure = PublishError(f"Facebook has blocked the page from posting for a while, "
+                                   f"for its policies: {words}; the post itself may be fine: "
+                                   "metpost retry later", status=status)
+        elif (code, subcode) == NO_SUCH_OBJECT and writing:
+            page = self.destination.settings.get("page_id")
+            failure = PublishError(f"Facebook cannot find page {page}, or its token cannot post "
+                                   f"to it: {words}", status=status, problem="destination")
         elif code in PERMISSION_CODES:
             named = PERMISSION_NAME.findall(message)
             failure = PublishError(f"Facebook refused: the page or app lacks a permission: "
