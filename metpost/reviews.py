@@ -57,12 +57,17 @@ if TYPE_CHECKING:
 
 def read_plan_file(path: Path) -> Plan:
     """The plan in ``path``, or a PlanError saying why it cannot be read as one. No more than
-    ``MAX_PLAN_BYTES`` (and one) is read: a larger file, or a device, is not a plan."""
+    ``MAX_PLAN_BYTES`` (and one) is read: a larger file is not a plan. Only a regular file is
+    read: a named pipe, a device or a socket is refused without waiting on it."""
+    from metpost.files import NotAFileError, read_regular_file
+
     try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_PLAN_BYTES + 1)
+        data = read_regular_file(path, MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanError(f"{path}: no such plan file") from None
+    except NotAFileError as error:
+        raise PlanError(f"{path}: not a plan file: it is {error.kind}; give the path of the "
+                        "file metpost send --plan FILE wrote") from None
     except OSError as error:
         raise PlanError(f"{path}: cannot read it: {error.strerror}") from None
     return parse_plan(plan_text(data, str(path)), str(path))

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -538,6 +539,70 @@ def test_a_file_that_is_not_a_plan_says_so(fleet):
     missing = fleet.run(["approve", str(fleet.root / "nope.json"), "--yes"])
     assert missing.error_lines == [f"metpost: error: {fleet.root / 'nope.json'}: no such plan "
                                    "file"]
+
+
+def run_apart(fleet, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """A metpost command for the fleet in a process of its own, given 30 s: one that waits for
+    ever (on a named pipe) fails the test instead of hanging it."""
+    return subprocess.run([sys.executable, "-m", "metpost", *args, "--config", str(fleet.config),
+                           "--ledger", fleet.ledger], env={**os.environ, **fleet.env},
+                          text=True, capture_output=True, timeout=30, check=False)
+
+
+def a_socket(path: Path) -> Path:
+    import socket
+
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.close()  # the file stays, and nobody listens on it
+    return path
+
+
+@pytest.mark.parametrize("command", ["approve", "apply"])
+@pytest.mark.parametrize("made, kind", [
+    (lambda path: os.mkfifo(path) or path, "a named pipe"),
+    (lambda _path: Path("/dev/zero"), "a device"),
+    (a_socket, "a socket"),
+])
+def test_a_pipe_device_or_socket_is_refused_without_waiting_on_it(fleet, command, made, kind):
+    target = made(fleet.root / "plan.json")
+    done = run_apart(fleet, [command, str(target), "--yes"])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"metpost: error: {target}: not a plan file: it is {kind}; give the path of the file "
+        "metpost send --plan FILE wrote"]
+    assert done.stdout == ""
+    if kind == "a named pipe":
+        assert stat.S_ISFIFO(os.stat(target).st_mode)  # left as it was
+    assert nothing_posted(fleet)
+
+
+def test_a_file_swapped_for_a_pipe_after_it_was_looked_at_is_refused_too(tmp_path,
+                                                                         monkeypatch):
+    """What is opened is looked at again, opened without waiting for a writer."""
+    import threading
+
+    from metpost import files
+
+    pipe = tmp_path / "plan.json"
+    os.mkfifo(pipe)
+    monkeypatch.setattr(files, "file_target", lambda path: (path, None))  # it looked regular
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            files.read_regular_file(pipe, 100)
+        except BaseException as error:  # handed to the test
+            raised.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # blocked on the pipe: let it go before failing
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading a named pipe waited for a writer")
+    assert [type(error) for error in raised] == [files.NotAFileError]
+    assert raised[0].kind == "a named pipe"
 
 
 @pytest.mark.parametrize("text, problem", [
