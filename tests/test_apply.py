@@ -605,6 +605,20 @@ def test_a_file_swapped_for_a_pipe_after_it_was_looked_at_is_refused_too(tmp_pat
     assert raised[0].kind == "a named pipe"
 
 
+def test_a_plan_saved_with_a_byte_order_mark_is_the_same_plan(fleet):
+    """A Windows editor saves UTF-8 with a byte order mark: the content, and so the digest
+    the ledger recorded, is unchanged by it."""
+    approvals(fleet)
+    path, _ = plan(fleet)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    approved = approve(fleet, path)
+    assert approved.exit_code == 0, approved.stderr
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    applied = apply(fleet, path)
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
 @pytest.mark.parametrize("text, problem", [
     ("[" * 100_000 + "]" * 100_000, "nested more than 32 deep"),
     ('{"metpost_plan": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}',
