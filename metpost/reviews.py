@@ -1,7 +1,7 @@
 """Reviewed broadcasts, step by step: plan it, approve it, apply it.
 
 - ``write_plan``: a broadcast rendered and checked as a send would be becomes a plan file, and
-  its making (author, digest) is recorded in the ledger;
+  its making (author, digest) is recorded in the ledger once the file is written;
 - ``approve``: a person's approval of the plan's content digest is recorded in the ledger (and
   shown in the file);
 - ``ready_to_apply``: everything that must hold before an approved plan is posted: the file is
@@ -109,10 +109,11 @@ def write_plan(path: Path, broadcast: Broadcast, config: Config, ledger: Ledger,
                            public_safety=broadcast.public_safety)
     document = plan_document(content)
     plan = parse_plan(dump_plan(document), str(path))  # exactly what the file will hold
+    # Written first: the trail records no plan whose file could not be written.
+    write_plan_file(path, document)
     context = _context(EventKind.PLAN, author, plan)
     ledger.record_event(context.event(Outcome.PLANNED, accounts=plan.accounts,
                                       detail=f"expires {plan.expires_at.isoformat()}"))
-    write_plan_file(path, document)
     return plan
 
 
