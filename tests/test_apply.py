@@ -794,6 +794,96 @@ def test_a_kill_9_during_apply_and_a_rerun_finish_it_exactly_once(fleet):
     assert rows == [("apply", "started"), ("apply", "started"), ("apply", "done")]
 
 
+# -- a plan's key names a broadcast of its own ---------------------------------------------------
+
+DRAFT = "DRAFT, not for posting: rumours of a riot"
+
+
+def send_draft(fleet, *accounts: str):
+    """An unreviewed send under --key roads, which a plan's --key must never finish."""
+    selection = [arg for account in accounts for arg in ("--account", account)]
+    return fleet.run(["send", *selection, "-m", DRAFT, "--key", "roads", "--yes", "--json"])
+
+
+def ledger_location(fleet) -> str:
+    """The fleet's ledger as metpost names it in messages."""
+    from metpost.ledger import open_ledger
+
+    ledger = open_ledger(fleet.ledger, create=False)
+    try:
+        return ledger.location
+    finally:
+        ledger.close()
+
+
+def test_a_plan_cannot_take_a_key_the_ledger_holds_already(fleet):
+    assert send_draft(fleet, "camden-x").exit_code == 0
+    [(broadcast,)] = fleet.ledger_rows("SELECT id FROM broadcasts")
+    path = fleet.root / "plan.json"
+    outcome = fleet.run(["send", *RUMOUR, "--key", "roads", "--plan", str(path), "--as",
+                         "alice"])
+    assert outcome.exit_code == 2, outcome.stdout + outcome.stderr
+    assert outcome.error_lines == [
+        f"metpost: error: --key roads: {ledger_location(fleet)} already holds broadcast "
+        f"{broadcast} under this key, and a plan is a broadcast of its own; choose another --key"]
+    assert not path.exists()
+    assert fleet.ledger_rows("SELECT COUNT(*) FROM audit_events WHERE kind = 'plan'") == [(0,)]
+    assert plan(fleet, "--key", "roads-2")[0].exists()  # another key is a plan of its own
+
+
+def test_apply_refuses_a_broadcast_its_key_names_that_a_send_began(fleet):
+    """The plan is made first, then a draft goes out under its key and fails for one
+    account: applying the plan would post the draft there, which nobody approved."""
+    path, _ = plan(fleet, "--key", "roads")
+    fleet.x.credits_depleted_next(1)
+    drafted = send_draft(fleet, "hackney-x")
+    assert statuses(drafted) == {"hackney-x": "failed"}, drafted.stdout + drafted.stderr
+    requests = fleet.x.request_count + fleet.graph.request_count
+    lines = refusal(apply(fleet, path))
+    [(broadcast,)] = fleet.ledger_rows("SELECT id FROM broadcasts")
+    short = json.loads(path.read_text())["content"]["id"][:12]
+    assert (f"plan {short}'s --key roads names broadcast {broadcast}, which this plan did not "
+            "begin (its post for hackney-x is not the plan's); make a new plan with another "
+            "--key, and have it approved") in lines
+    assert fleet.x.request_count + fleet.graph.request_count == requests  # not one request
+    assert not any(posted(fleet).values())
+    assert fleet.ledger_rows("SELECT account, text FROM posts") == [("hackney-x", DRAFT)]
+    assert fleet.ledger_rows("SELECT outcome FROM audit_events WHERE kind = 'apply'") == [
+        ("refused",)]
+
+
+def test_apply_refuses_a_broadcast_a_send_began_even_with_the_plans_very_texts(fleet):
+    path, _ = plan(fleet, "--key", "roads")
+    sent = fleet.run(["send", *RUMOUR, "--key", "roads", "--yes"])
+    assert sent.exit_code == 0, sent.stderr
+    lines = refusal(apply(fleet, path))
+    assert re.search(r"which this plan did not begin \(metpost send by \S+ began it at "
+                     r"\d{4}-\d\d-\d\dT[\d:]+\+00:00\)", lines), lines
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
+def test_an_apply_killed_before_it_started_delivering_is_finished(fleet):
+    """Killed after recording its broadcast and before the trail said it started: the
+    broadcast is the plan's own (its very posts, begun by nobody else), so a rerun finishes
+    it."""
+    from metpost.ledger import open_ledger
+    from metpost.reviews import read_plan_file
+    from metpost.runner import plan_keys
+
+    approvals(fleet)
+    path, _ = plan(fleet, "--key", "roads")
+    assert approve(fleet, path).exit_code == 0
+    key, planned = plan_keys(read_plan_file(path))
+    ledger = open_ledger(fleet.ledger, create=False)
+    try:
+        ledger.record_broadcast(key, "rumour-control", planned, label="roads")
+    finally:
+        ledger.close()
+    applied = apply(fleet, path)
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
 # -- on a terminal -------------------------------------------------------------------------------
 
 def on_terminal(fleet, args: list[str], answer: str) -> tuple[int, str]:
