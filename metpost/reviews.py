@@ -319,9 +319,9 @@ def ready_to_apply(plan_review: PlanReview, config: Config, ledger: Ledger, acto
     """Everything an apply needs, or a refusal (recorded) naming every reason it may not go.
 
     A broadcast found under the plan's key must be this plan's own (``_other_broadcast``):
-    another's would be finished with its own texts. An apply that already began (its
-    broadcast is in the ledger) is finished even after the plan's expiry: the plan was
-    applicable when it began."""
+    another's would be finished with its own texts. An apply of this plan that already began
+    (the audit trail says it started this broadcast) is finished even after the plan's
+    expiry: the plan was applicable when it began."""
     from metpost.runner import RecordedProgress, plan_keys
 
     plan = plan_review.plan
@@ -333,7 +333,8 @@ def ready_to_apply(plan_review: PlanReview, config: Config, ledger: Ledger, acto
     other = None if record is None else _other_broadcast(plan, record, planned, ledger)
     if other is not None:
         problems.append(other)
-    if record is None and now >= plan_review.expires_at:
+    began = record is not None and other is None and _apply_began(plan, record, ledger)
+    if not began and now >= plan_review.expires_at:
         problems.append(_expired(plan, plan_review.expires_at))
     context = _context(EventKind.APPLY, actor, plan,
                        approved_by=plan_review.verdict.approvers)
@@ -344,6 +345,14 @@ def ready_to_apply(plan_review: PlanReview, config: Config, ledger: Ledger, acto
     accounts = {post.account.name: post.account for post in plan_review.posts}
     return ApplyReady(review=plan_review, key=key, planned=tuple(planned), accounts=accounts,
                       progress=progress, audit=context)
+
+
+def _apply_began(plan: Plan, record: BroadcastRecord, ledger: Ledger) -> bool:
+    """Whether an apply of this plan started delivering ``record`` (the audit trail says so
+    before its first request)."""
+    return any(event.kind == EventKind.APPLY and event.outcome == Outcome.STARTED
+               and event.broadcast_id == record.id
+               for event in ledger.events(plan_id=plan.id))
 
 
 def _other_broadcast(plan: Plan, record: BroadcastRecord, planned: Sequence[PlannedPost],

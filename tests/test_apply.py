@@ -862,6 +862,36 @@ def test_apply_refuses_a_broadcast_a_send_began_even_with_the_plans_very_texts(f
     assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
 
 
+def test_an_expired_plan_is_refused_though_its_key_names_a_broadcast(fleet):
+    """Only this plan's own apply, begun in time, is finished after the plan expires."""
+    approvals(fleet, "approvals:\n  expires_after: 2h\n")
+    path, _ = plan(fleet, "--key", "roads")
+    assert send_draft(fleet, "hackney-x").exit_code == 0
+    fleet.config.write_text(fleet.config.read_text().replace("expires_after: 2h",
+                                                             "expires_after: 1s"))
+    time.sleep(1.2)
+    lines = refusal(apply(fleet, path))
+    assert "which this plan did not begin" in lines
+    assert re.search(r"plan \w{12} expired at ", lines), lines
+
+
+def test_an_apply_begun_before_the_plan_expired_is_finished_after(fleet):
+    approvals(fleet)
+    path, _ = plan(fleet)
+    assert approve(fleet, path).exit_code == 0
+    fleet.x.credits_depleted_next(1)
+    first = apply(fleet, path)
+    assert first.exit_code == 1, first.stdout + first.stderr
+    assert sorted(statuses(first).values()) == ["failed"] + ["sent"] * 3
+    fleet.config.write_text(fleet.config.read_text().replace("expires_after: 2h",
+                                                             "expires_after: 1s"))
+    time.sleep(1.2)
+    rerun = apply(fleet, path)
+    assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
+    assert sorted(statuses(rerun).values()) == ["already sent"] * 3 + ["sent"]
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
 def test_an_apply_killed_before_it_started_delivering_is_finished(fleet):
     """Killed after recording its broadcast and before the trail said it started: the
     broadcast is the plan's own (its very posts, begun by nobody else), so a rerun finishes
