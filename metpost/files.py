@@ -1,4 +1,5 @@
-"""Writing a file that people or programs read while it changes: whole or not at all."""
+"""Files people hand metpost or have it write: a file is written whole or not at all, and a
+file read must be a regular file (never a pipe or a device that would block or never end)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,20 @@ def file_target(path: Path) -> tuple[Path, int | None]:
     if not stat.S_ISREG(found):
         raise NotAFileError(path, _kind(found))
     return target, stat.S_IMODE(found)
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The first ``limit`` bytes of the regular file at ``path`` (a link is followed).
+
+    Anything else is refused with ``NotAFileError`` without blocking: a named pipe would wait
+    for a writer forever, and a device may never end. It is looked at before it is opened
+    (opening some devices does something), and what was opened is looked at again, without
+    waiting (``O_NONBLOCK``), in case it was swapped for another kind in between. A missing
+    file raises ``FileNotFoundError``."""
+    file_target(path)
+    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(handle, "rb") as stream:
+        found = os.fstat(stream.fileno()).st_mode
+        if not stat.S_ISREG(found):
+            raise NotAFileError(path, _kind(found))
+        return stream.read(limit)

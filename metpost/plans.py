@@ -459,11 +459,14 @@ def _too_large(name: str) -> PlanError:
 
 
 def plan_text(data: bytes, name: str) -> str:
-    """A plan file's bytes (``MAX_PLAN_BYTES`` and one at most) as text, or a PlanError."""
+    """A plan file's bytes (``MAX_PLAN_BYTES`` and one at most) as text, or a PlanError.
+
+    A byte order mark before the text (a Windows editor saves one) is not part of it: the
+    digest is of the parsed content, so the plan is the same plan with it or without."""
     if len(data) > MAX_PLAN_BYTES:
         raise _too_large(name)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PlanError(f"{name}: not a metpost plan (not UTF-8 text)") from None
 

@@ -1,14 +1,15 @@
 """Reviewed broadcasts, step by step: plan it, approve it, apply it.
 
 - ``write_plan``: a broadcast rendered and checked as a send would be becomes a plan file, and
-  its making (author, digest) is recorded in the ledger;
+  its making (author, digest) is recorded in the ledger once the file is written; its
+  ``--key`` must be one the ledger holds no broadcast under;
 - ``approve``: a person's approval of the plan's content digest is recorded in the ledger (and
   shown in the file);
 - ``ready_to_apply``: everything that must hold before an approved plan is posted: the file is
   the plan recorded (not edited), the approvals the config requires are there, it has not
   expired, every account is still in the config, live and posting where it did when the plan
   was made (platform, handle, api_url, page, instance, receiver, file), every image is the
-  file checked;
+  file checked, and a broadcast already under its key is its own earlier apply;
 - ``send_authority``: whether a send without a plan may go out (approval not required, a
   standing approval, or a permitted emergency), and how it is recorded.
 
@@ -48,8 +49,9 @@ from metpost.plans import (
 
 if TYPE_CHECKING:
     from metpost.broadcast import Broadcast
-    from metpost.ledger import AuditEvent, Ledger, PlannedPost
+    from metpost.ledger import AuditEvent, BroadcastRecord, Ledger, PlannedPost
     from metpost.models import Account, Config, Post
+    from metpost.platforms.api import Media
     from metpost.runner import RecordedProgress
 
 
@@ -57,12 +59,17 @@ if TYPE_CHECKING:
 
 def read_plan_file(path: Path) -> Plan:
     """The plan in ``path``, or a PlanError saying why it cannot be read as one. No more than
-    ``MAX_PLAN_BYTES`` (and one) is read: a larger file, or a device, is not a plan."""
+    ``MAX_PLAN_BYTES`` (and one) is read: a larger file is not a plan. Only a regular file is
+    read: a named pipe, a device or a socket is refused without waiting on it."""
+    from metpost.files import NotAFileError, read_regular_file
+
     try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_PLAN_BYTES + 1)
+        data = read_regular_file(path, MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanError(f"{path}: no such plan file") from None
+    except NotAFileError as error:
+        raise PlanError(f"{path}: not a plan file: it is {error.kind}; give the path of the "
+                        "file metpost send --plan FILE wrote") from None
     except OSError as error:
         raise PlanError(f"{path}: cannot read it: {error.strerror}") from None
     return parse_plan(plan_text(data, str(path)), str(path))
@@ -104,11 +111,28 @@ def write_plan(path: Path, broadcast: Broadcast, config: Config, ledger: Ledger,
                            public_safety=broadcast.public_safety)
     document = plan_document(content)
     plan = parse_plan(dump_plan(document), str(path))  # exactly what the file will hold
+    _refuse_a_key_taken(plan, ledger)
+    # Written first: the trail records no plan whose file could not be written.
+    write_plan_file(path, document)
     context = _context(EventKind.PLAN, author, plan)
     ledger.record_event(context.event(Outcome.PLANNED, accounts=plan.accounts,
                                       detail=f"expires {plan.expires_at.isoformat()}"))
-    write_plan_file(path, document)
     return plan
+
+
+def _refuse_a_key_taken(plan: Plan, ledger: Ledger) -> None:
+    """A plan's ``--key`` must be new to the ledger: applied under the key of a broadcast
+    already recorded, it would finish that broadcast with the texts recorded for it, which
+    nobody approved."""
+    from metpost.runner import plan_keys
+
+    if plan.key is None:
+        return
+    held = ledger.broadcast_by_key(plan_keys(plan)[0])
+    if held is not None:
+        raise MetpostError(f"--key {plan.key}: {ledger.location} already holds broadcast "
+                           f"{held.id} under this key, and a plan is a broadcast of its own; "
+                           "choose another --key")
 
 
 def _context(kind: EventKind, actor: Actor, plan: Plan, **more: Any) -> AuditContext:
@@ -294,8 +318,10 @@ def ready_to_apply(plan_review: PlanReview, config: Config, ledger: Ledger, acto
                    now: datetime) -> ApplyReady:
     """Everything an apply needs, or a refusal (recorded) naming every reason it may not go.
 
-    An apply that already began (its broadcast is in the ledger) is finished even after the
-    plan's expiry: the plan was applicable when it began."""
+    A broadcast found under the plan's key must be this plan's own (``_other_broadcast``):
+    another's would be finished with its own texts. An apply of this plan that already began
+    (the audit trail says it started this broadcast) is finished even after the plan's
+    expiry: the plan was applicable when it began."""
     from metpost.runner import RecordedProgress, plan_keys
 
     plan = plan_review.plan
@@ -304,7 +330,11 @@ def ready_to_apply(plan_review: PlanReview, config: Config, ledger: Ledger, acto
     problems = list(plan_review.problems)
     if not plan_review.verdict.approved:
         problems.extend(plan_review.verdict.problems)
-    if record is None and now >= plan_review.expires_at:
+    other = None if record is None else _other_broadcast(plan, record, planned, ledger)
+    if other is not None:
+        problems.append(other)
+    began = record is not None and other is None and _apply_began(plan, record, ledger)
+    if not began and now >= plan_review.expires_at:
         problems.append(_expired(plan, plan_review.expires_at))
     context = _context(EventKind.APPLY, actor, plan,
                        approved_by=plan_review.verdict.approvers)
@@ -315,6 +345,67 @@ def ready_to_apply(plan_review: PlanReview, config: Config, ledger: Ledger, acto
     accounts = {post.account.name: post.account for post in plan_review.posts}
     return ApplyReady(review=plan_review, key=key, planned=tuple(planned), accounts=accounts,
                       progress=progress, audit=context)
+
+
+def _apply_began(plan: Plan, record: BroadcastRecord, ledger: Ledger) -> bool:
+    """Whether an apply of this plan started delivering ``record`` (the audit trail says so
+    before its first request)."""
+    return any(event.kind == EventKind.APPLY and event.outcome == Outcome.STARTED
+               and event.broadcast_id == record.id
+               for event in ledger.events(plan_id=plan.id))
+
+
+def _other_broadcast(plan: Plan, record: BroadcastRecord, planned: Sequence[PlannedPost],
+                     ledger: Ledger) -> str | None:
+    """Why ``record``, found under the plan's key, is not this plan's own broadcast; None when
+    it is. Only a ``--key`` is shared so (with a send --key, or another plan made with it): the
+    broadcast must hold exactly the plan's posts, and no other send or apply may have begun
+    it."""
+    why = _recorded_otherwise(record, planned, ledger) or _begun_by_another(plan, record, ledger)
+    if why is None:
+        return None
+    key = f"--key {plan.key}" if plan.key else "digest"
+    return (f"plan {plan.short_id}'s {key} names broadcast {record.id}, which this plan did not "
+            f"begin ({why}); make a new plan with another --key, and have it approved")
+
+
+def _recorded_otherwise(record: BroadcastRecord, planned: Sequence[PlannedPost],
+                        ledger: Ledger) -> str | None:
+    """How the posts recorded for ``record`` differ from ``planned``, if they do."""
+    recorded = {post.account: post for post in ledger.posts(record.id)}
+    unplanned = sorted(set(recorded) - {post.account for post in planned})
+    if unplanned:
+        return f"it has a post for {unplanned[0]}, which the plan has not"
+    parts = ledger.broadcast_parts(record.id)
+    media = ledger.broadcast_media(record.id)
+    for post in planned:
+        held = recorded.get(post.account)
+        if held is None:
+            return f"it has no post for {post.account}"
+        as_recorded = (held.platform, held.handle, held.text, held.repost_of,
+                       held.idempotency_key,
+                       tuple(part.text for part in parts.get(held.idempotency_key, ())),
+                       _images(media.get(held.idempotency_key, ())))
+        if as_recorded != (post.platform, post.handle, post.text, post.repost_of,
+                           post.idempotency_key, post.parts, _images(post.media)):
+            return f"its post for {post.account} is not the plan's"
+    return None
+
+
+def _images(media: Sequence[Media]) -> tuple[tuple[str, str], ...]:
+    """What tells a post's images apart: each one's digest and alt text, in order."""
+    return tuple((item.sha256, item.alt_text) for item in media)
+
+
+def _begun_by_another(plan: Plan, record: BroadcastRecord, ledger: Ledger) -> str | None:
+    """Who began delivering ``record``, if a run other than an apply of this plan did."""
+    for event in ledger.events(since=record.created_at):
+        if (event.broadcast_id == record.id and event.outcome == Outcome.STARTED
+                and event.kind in (EventKind.SEND, EventKind.APPLY)
+                and not (event.kind == EventKind.APPLY and event.plan_id == plan.id)):
+            of_plan = f" of plan {event.plan_id[:12]}" if event.plan_id else ""
+            return f"metpost {event.kind}{of_plan} by {event.actor} began it at {event.at}"
+    return None
 
 
 # -- sending without a plan ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -540,6 +541,84 @@ def test_a_file_that_is_not_a_plan_says_so(fleet):
                                    "file"]
 
 
+def run_apart(fleet, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """A metpost command for the fleet in a process of its own, given 30 s: one that waits for
+    ever (on a named pipe) fails the test instead of hanging it."""
+    return subprocess.run([sys.executable, "-m", "metpost", *args, "--config", str(fleet.config),
+                           "--ledger", fleet.ledger], env={**os.environ, **fleet.env},
+                          text=True, capture_output=True, timeout=30, check=False)
+
+
+def a_socket(path: Path) -> Path:
+    import socket
+
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.close()  # the file stays, and nobody listens on it
+    return path
+
+
+@pytest.mark.parametrize("command", ["approve", "apply"])
+@pytest.mark.parametrize("made, kind", [
+    (lambda path: os.mkfifo(path) or path, "a named pipe"),
+    (lambda _path: Path("/dev/zero"), "a device"),
+    (a_socket, "a socket"),
+])
+def test_a_pipe_device_or_socket_is_refused_without_waiting_on_it(fleet, command, made, kind):
+    target = made(fleet.root / "plan.json")
+    done = run_apart(fleet, [command, str(target), "--yes"])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"metpost: error: {target}: not a plan file: it is {kind}; give the path of the file "
+        "metpost send --plan FILE wrote"]
+    assert done.stdout == ""
+    if kind == "a named pipe":
+        assert stat.S_ISFIFO(os.stat(target).st_mode)  # left as it was
+    assert nothing_posted(fleet)
+
+
+def test_a_file_swapped_for_a_pipe_after_it_was_looked_at_is_refused_too(tmp_path,
+                                                                         monkeypatch):
+    """What is opened is looked at again, opened without waiting for a writer."""
+    import threading
+
+    from metpost import files
+
+    pipe = tmp_path / "plan.json"
+    os.mkfifo(pipe)
+    monkeypatch.setattr(files, "file_target", lambda path: (path, None))  # it looked regular
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            files.read_regular_file(pipe, 100)
+        except BaseException as error:  # handed to the test
+            raised.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # blocked on the pipe: let it go before failing
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading a named pipe waited for a writer")
+    assert [type(error) for error in raised] == [files.NotAFileError]
+    assert raised[0].kind == "a named pipe"
+
+
+def test_a_plan_saved_with_a_byte_order_mark_is_the_same_plan(fleet):
+    """A Windows editor saves UTF-8 with a byte order mark: the content, and so the digest
+    the ledger recorded, is unchanged by it."""
+    approvals(fleet)
+    path, _ = plan(fleet)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    approved = approve(fleet, path)
+    assert approved.exit_code == 0, approved.stderr
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    applied = apply(fleet, path)
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
 @pytest.mark.parametrize("text, problem", [
     ("[" * 100_000 + "]" * 100_000, "nested more than 32 deep"),
     ('{"metpost_plan": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}',
@@ -713,6 +792,126 @@ def test_a_kill_9_during_apply_and_a_rerun_finish_it_exactly_once(fleet):
     # The trail shows the killed run began, and the rerun finished it.
     rows = fleet.ledger_rows("SELECT kind, outcome FROM audit_events WHERE kind = 'apply'")
     assert rows == [("apply", "started"), ("apply", "started"), ("apply", "done")]
+
+
+# -- a plan's key names a broadcast of its own ---------------------------------------------------
+
+DRAFT = "DRAFT, not for posting: rumours of a riot"
+
+
+def send_draft(fleet, *accounts: str):
+    """An unreviewed send under --key roads, which a plan's --key must never finish."""
+    selection = [arg for account in accounts for arg in ("--account", account)]
+    return fleet.run(["send", *selection, "-m", DRAFT, "--key", "roads", "--yes", "--json"])
+
+
+def ledger_location(fleet) -> str:
+    """The fleet's ledger as metpost names it in messages."""
+    from metpost.ledger import open_ledger
+
+    ledger = open_ledger(fleet.ledger, create=False)
+    try:
+        return ledger.location
+    finally:
+        ledger.close()
+
+
+def test_a_plan_cannot_take_a_key_the_ledger_holds_already(fleet):
+    assert send_draft(fleet, "camden-x").exit_code == 0
+    [(broadcast,)] = fleet.ledger_rows("SELECT id FROM broadcasts")
+    path = fleet.root / "plan.json"
+    outcome = fleet.run(["send", *RUMOUR, "--key", "roads", "--plan", str(path), "--as",
+                         "alice"])
+    assert outcome.exit_code == 2, outcome.stdout + outcome.stderr
+    assert outcome.error_lines == [
+        f"metpost: error: --key roads: {ledger_location(fleet)} already holds broadcast "
+        f"{broadcast} under this key, and a plan is a broadcast of its own; choose another --key"]
+    assert not path.exists()
+    assert fleet.ledger_rows("SELECT COUNT(*) FROM audit_events WHERE kind = 'plan'") == [(0,)]
+    assert plan(fleet, "--key", "roads-2")[0].exists()  # another key is a plan of its own
+
+
+def test_apply_refuses_a_broadcast_its_key_names_that_a_send_began(fleet):
+    """The plan is made first, then a draft goes out under its key and fails for one
+    account: applying the plan would post the draft there, which nobody approved."""
+    path, _ = plan(fleet, "--key", "roads")
+    fleet.x.credits_depleted_next(1)
+    drafted = send_draft(fleet, "hackney-x")
+    assert statuses(drafted) == {"hackney-x": "failed"}, drafted.stdout + drafted.stderr
+    requests = fleet.x.request_count + fleet.graph.request_count
+    lines = refusal(apply(fleet, path))
+    [(broadcast,)] = fleet.ledger_rows("SELECT id FROM broadcasts")
+    short = json.loads(path.read_text())["content"]["id"][:12]
+    assert (f"plan {short}'s --key roads names broadcast {broadcast}, which this plan did not "
+            "begin (its post for hackney-x is not the plan's); make a new plan with another "
+            "--key, and have it approved") in lines
+    assert fleet.x.request_count + fleet.graph.request_count == requests  # not one request
+    assert not any(posted(fleet).values())
+    assert fleet.ledger_rows("SELECT account, text FROM posts") == [("hackney-x", DRAFT)]
+    assert fleet.ledger_rows("SELECT outcome FROM audit_events WHERE kind = 'apply'") == [
+        ("refused",)]
+
+
+def test_apply_refuses_a_broadcast_a_send_began_even_with_the_plans_very_texts(fleet):
+    path, _ = plan(fleet, "--key", "roads")
+    sent = fleet.run(["send", *RUMOUR, "--key", "roads", "--yes"])
+    assert sent.exit_code == 0, sent.stderr
+    lines = refusal(apply(fleet, path))
+    assert re.search(r"which this plan did not begin \(metpost send by \S+ began it at "
+                     r"\d{4}-\d\d-\d\dT[\d:]+\+00:00\)", lines), lines
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
+def test_an_expired_plan_is_refused_though_its_key_names_a_broadcast(fleet):
+    """Only this plan's own apply, begun in time, is finished after the plan expires."""
+    approvals(fleet, "approvals:\n  expires_after: 2h\n")
+    path, _ = plan(fleet, "--key", "roads")
+    assert send_draft(fleet, "hackney-x").exit_code == 0
+    fleet.config.write_text(fleet.config.read_text().replace("expires_after: 2h",
+                                                             "expires_after: 1s"))
+    time.sleep(1.2)
+    lines = refusal(apply(fleet, path))
+    assert "which this plan did not begin" in lines
+    assert re.search(r"plan \w{12} expired at ", lines), lines
+
+
+def test_an_apply_begun_before_the_plan_expired_is_finished_after(fleet):
+    approvals(fleet)
+    path, _ = plan(fleet)
+    assert approve(fleet, path).exit_code == 0
+    fleet.x.credits_depleted_next(1)
+    first = apply(fleet, path)
+    assert first.exit_code == 1, first.stdout + first.stderr
+    assert sorted(statuses(first).values()) == ["failed"] + ["sent"] * 3
+    fleet.config.write_text(fleet.config.read_text().replace("expires_after: 2h",
+                                                             "expires_after: 1s"))
+    time.sleep(1.2)
+    rerun = apply(fleet, path)
+    assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
+    assert sorted(statuses(rerun).values()) == ["already sent"] * 3 + ["sent"]
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
+def test_an_apply_killed_before_it_started_delivering_is_finished(fleet):
+    """Killed after recording its broadcast and before the trail said it started: the
+    broadcast is the plan's own (its very posts, begun by nobody else), so a rerun finishes
+    it."""
+    from metpost.ledger import open_ledger
+    from metpost.reviews import read_plan_file
+    from metpost.runner import plan_keys
+
+    approvals(fleet)
+    path, _ = plan(fleet, "--key", "roads")
+    assert approve(fleet, path).exit_code == 0
+    key, planned = plan_keys(read_plan_file(path))
+    ledger = open_ledger(fleet.ledger, create=False)
+    try:
+        ledger.record_broadcast(key, "rumour-control", planned, label="roads")
+    finally:
+        ledger.close()
+    applied = apply(fleet, path)
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
 
 
 # -- on a terminal -------------------------------------------------------------------------------

@@ -159,6 +159,18 @@ def test_cron_sends_are_recorded_as_the_os_user(fleet):
                     (os_user(), os_user(), HOST, "send", "done")]
 
 
+def test_a_plan_that_could_not_be_written_is_not_in_the_trail(fleet):
+    path = fleet.root / "no-such-folder" / "plan.json"
+    outcome = fleet.run(["send", *RUMOUR, "--plan", str(path), "--as", "alice"])
+    assert outcome.exit_code == 2, outcome.stdout + outcome.stderr
+    assert outcome.error_lines == [f"metpost: error: {path}: cannot write the plan: No such "
+                                   "file or directory; choose a writable path"]
+    assert fleet.ledger_rows("SELECT COUNT(*) FROM audit_events") == [(0,)]
+    made, _ = plan(fleet)  # written where it can be, then recorded
+    assert fleet.ledger_rows("SELECT kind, outcome FROM audit_events") == [("plan", "planned")]
+    assert made.exists()
+
+
 def test_audit_without_a_ledger_creates_none(cli_run, tmp_path):
     ledger = tmp_path / "none.sqlite3"
     outcome = cli_run(["audit", "--ledger", str(ledger)])

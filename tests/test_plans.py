@@ -36,6 +36,7 @@ from metpost.plans import (
     parse_plan,
     plan_content,
     plan_document,
+    plan_text,
     with_approval,
 )
 
@@ -136,6 +137,14 @@ def test_text_that_is_not_unicode_is_refused_before_it_is_digested():
         parse_plan(text, "p.json")
     assert raised.value.problems == ("p.json: not a metpost plan: it holds a \\u escape that "
                                      "is not Unicode text (a lone surrogate)",)
+
+
+def test_a_byte_order_mark_before_a_plan_changes_nothing():
+    """A Windows editor saves UTF-8 with a byte order mark; the digest is of the content."""
+    text = dump_plan(a_plan())
+    plan = parse_plan(plan_text(b"\xef\xbb\xbf" + text.encode("utf-8"), "p.json"), "p.json")
+    assert plan == parse_plan(text, "p.json")
+    assert plan.digest == plan.stated_digest == a_plan()["digest"]
 
 
 def test_a_plan_too_large_to_read_back_is_refused_as_text_too():

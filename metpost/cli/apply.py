@@ -39,7 +39,8 @@ def apply(plan_file: str, as_name: str | None, yes: bool, full: bool, as_json: b
     or approved, an approval accounts.yaml requires is missing (or is the author's own under
     approvals.two_person), the plan has expired, an account is no longer in the config, not
     live or posts elsewhere than when the plan was made (its platform, handle, api_url, page,
-    instance, webhook url or feed file changed), or an image is not the file that was checked.
+    instance, webhook url or feed file changed), an image is not the file that was checked, or
+    the plan's --key names a broadcast this plan did not begin. FILE must be a regular file.
     """
     from dataclasses import replace
     from datetime import UTC, datetime
