@@ -99,8 +99,40 @@ class Verdict:
 
 
 def same_person(first: str, second: str) -> bool:
-    """Two names of one person: equal but for case and spacing."""
-    return " ".join(first.split()).casefold() == " ".join(second.split()).casefold()
+    """Two names of one person: they look the same (``name_skeleton``), whatever their case,
+    spacing, accents, width or alphabet."""
+    return name_skeleton(first) == name_skeleton(second)
+
+
+# Cyrillic and Greek letters drawn as Latin ones are (after case folding: Cyrillic a, ve, ie,
+# io, ka, em, en, o, er, es, te, u, ha, i, yi, je, dze, komi de, qa, we, shha, palochka; Greek
+# alpha, beta, epsilon, eta, iota, kappa, nu, omicron, rho, tau, upsilon, chi, omega), each
+# with its Latin look-alike: a name written with them would pass for another person's.
+LOOKALIKES = str.maketrans(
+    "\u0430\u0432\u0435\u0451\u043a\u043c"
+    "\u043d\u043e\u0440\u0441\u0442\u0443"
+    "\u0445\u0456\u0457\u0458\u0455\u0501"
+    "\u051b\u051d\u04bb\u04cf\u03b1\u03b2"
+    "\u03b5\u03b7\u03b9\u03ba\u03bd\u03bf"
+    "\u03c1\u03c4\u03c5\u03c7\u03c9",
+    "abeekm"
+    "hopcty"
+    "xiijsd"
+    "qwhlab"
+    "enikvo"
+    "ptuxw"
+)
+
+
+def name_skeleton(name: str) -> str:
+    """What a name looks like, for telling people apart: compatibility forms (full-width, ligatures)
+    as their plain letters, case folded, accents dropped, look-alike letters of other alphabets
+    as the Latin ones, spaces collapsed."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name).casefold())
+    letters = "".join(char for char in plain if not unicodedata.combining(char))
+    return " ".join(letters.translate(LOOKALIKES).split())
 
 
 def needs_approval(policy: ApprovalPolicy, accounts: Sequence[Account], template: str) -> bool:

@@ -258,6 +258,29 @@ def test_the_author_cannot_approve_their_own_plan_under_two_person(fleet):
     assert nothing_posted(fleet)
 
 
+@pytest.mark.parametrize("disguised", [
+    "\u0430lice",  # a Cyrillic a
+    "\uff41\uff4c\uff49\uff43\uff45",  # full-width letters
+    "Ali\u0301ce",  # an accent
+])
+def test_the_author_cannot_approve_under_a_name_that_looks_like_theirs(fleet, disguised):
+    approvals(fleet)
+    path, _ = plan(fleet, who="alice")
+    outcome = approve(fleet, path, disguised)
+    assert outcome.exit_code == 2
+    assert "approvals.two_person requires another person to approve it" in outcome.stderr
+    assert nothing_posted(fleet)
+
+
+def test_one_approver_under_two_names_that_look_alike_counts_once(fleet):
+    approvals(fleet, "approvals: {required: true, approvers: 2}\n")
+    path, _ = plan(fleet)
+    assert approve(fleet, path, "bob").exit_code == 0
+    assert approve(fleet, path, "\uff42\uff4f\uff42").exit_code == 0  # full-width bob
+    assert "has 1 of the 2 approvals it needs" in refusal(apply(fleet, path))
+    assert nothing_posted(fleet)
+
+
 def test_an_approval_by_the_author_does_not_count_once_two_person_is_required(fleet):
     approvals(fleet, "approvals: {required: true}\n")
     path, _ = plan(fleet, who="alice")
