@@ -241,12 +241,16 @@ def _destination_keys(account: Account) -> list[str]:
 def destination_record(account: Account) -> dict[str, str | None]:
     """What, besides its platform and handle, says where a post to ``account`` goes, as the
     plan records it: ``api_url`` and the platform's destination settings, each value that may
-    hold a secret as ``sha256:`` and its digest."""
+    hold a secret as ``sha256:`` and its digest. One given as a credential (a webhook's url,
+    when the address is itself a secret) is recorded by the variable that holds it: its value
+    is a credential, set where the plan is applied, not where it is made."""
     record: dict[str, str | None] = {"api_url": account.api_url}
     for key in _destination_keys(account):
         value = account.settings.get(key)
         if value is not None and _secret_setting(account.platform, key):
             value = DIGEST_PREFIX + hashlib.sha256(value.encode("utf-8")).hexdigest()
+        elif value is None and key in account.credentials:
+            value = f"the credential ${{{account.credentials[key]}}}"
         record[key] = value
     return record
 

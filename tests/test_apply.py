@@ -509,6 +509,38 @@ def test_a_webhook_url_that_changed_is_refused_and_never_shown(tmp_path, request
         assert other.requests == []
 
 
+def test_a_webhook_url_given_as_a_credential_is_approved_by_its_variable(tmp_path, request):
+    from tests.conftest import run, write_project
+    from tests.fake_platforms.webhook_receiver import FakeWebhookReceiver
+    from tests.social import ledger_for
+
+    ledger = ledger_for(request, tmp_path)
+    with FakeWebhookReceiver() as receiver:
+        config = write_project(tmp_path / "project", """\
+            approvals: {required: true}
+            accounts:
+              - name: alerts-hook
+                platform: webhook
+                credentials: {url: '${ALERTS_HOOK_URL}'}
+            """)
+        env = {"ALERTS_HOOK_URL": f"{receiver.url}/hooks/t0ken", "OTHER_HOOK_URL": "x"}
+
+        def metpost(*args: str):
+            command, *rest = args
+            return run([command, "--config", str(config), "--ledger", ledger, *rest], env=env)
+        path = tmp_path / "plan.json"
+        assert metpost("send", "--all", "-m", "Roads reopen at 6pm.", "--plan", str(path),
+                       "--as", "alice").exit_code == 0
+        [post] = json.loads(path.read_text())["content"]["posts"]
+        assert post["destination"]["url"] == "the credential ${ALERTS_HOOK_URL}"
+        assert metpost("approve", str(path), "--as", "bob", "--yes").exit_code == 0
+        config.write_text(config.read_text().replace("ALERTS_HOOK_URL", "OTHER_HOOK_URL"))
+        text = refusal(metpost("apply", str(path), "--as", "carol", "--yes"))
+        assert "alerts-hook: account 'alerts-hook' posts elsewhere now than when the plan was " \
+               "made" in text and "url changed (not shown: it may hold a secret)" in text
+        assert receiver.requests == []
+
+
 def test_images_are_checked_against_their_recorded_digests(fleet):
     from tests.fake_platforms.images import png_bytes as png
 
