@@ -135,13 +135,16 @@ class MessageTemplate:
 def read_template_file(path: Path) -> TemplateFile:
     """Read a template file, splitting off and validating its front matter."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark (as Windows editors save) is no part of the template;
+        # left in, it would hide the front matter, which would then be posted as text.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise TemplateError(f"{path}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError:
         raise TemplateError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     match = FRONT_MATTER.match(text)
     if not match:
+        _refuse_front_matter_unread(path, text)
         return TemplateFile(path=path, description="", vars={}, body=text)
     try:
         meta = parse_yaml(match.group(1) or "", line_offset=1).data or {}
@@ -160,6 +163,20 @@ def read_template_file(path: Path) -> TemplateFile:
     return TemplateFile(path=path, description=str(meta.get("description") or ""),
                         vars=_declared_vars(path, meta.get("vars")), body=body,
                         images=_declared_images(path, meta) if "images" in meta else None)
+
+
+def _refuse_front_matter_unread(path: Path, text: str) -> None:
+    """A file that seems to open with front matter, but whose front matter cannot be read as
+    such, is refused: sent as it is, its YAML would be posted as the message."""
+    lines = text.split("\n")
+    first = next((number for number, line in enumerate(lines, start=1) if line.strip()), None)
+    if first is None or lines[first - 1].strip() != "---":
+        return
+    if first > 1:
+        raise TemplateError(f"{path}:{first}: front matter must begin on the first line; "
+                            "remove the blank lines before its ---")
+    raise TemplateError(f"{path}:1: front matter has no closing ---; end it with a line of "
+                        "three dashes, before the message")
 
 
 def _declared_images(path: Path, meta: Mapping[str, object]) -> tuple[ImageSpec, ...]:

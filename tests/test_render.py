@@ -194,3 +194,36 @@ def test_what_the_readme_promises_works_in_the_sandbox(config):
         "example.org/hackney 14:30 14\n"
         "[1:borough][2:bcu-ce] yes |  x  | 1-2 Hackney! 5% 36 6 abab  "
         "Good afternoon [0, 1, 2] a")
+
+
+FRONT = "---\ndescription: Roads reopening notice\nvars: {road: The road}\n---\n"
+BODY = "Roads around {{ borough }} are reopening: {{ road }}."
+
+
+def test_a_byte_order_mark_before_the_front_matter_is_no_part_of_the_template(tmp_path):
+    (tmp_path / "roads.j2").write_bytes(b"\xef\xbb\xbf" + (FRONT + BODY).encode("utf-8"))
+    template = load_template(tmp_path, "roads")
+    assert template.description == "Roads reopening notice"
+    assert template.base.body.endswith(BODY) and "description" not in template.base.body
+    assert "\ufeff" not in template.base.body
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("\n\n" + FRONT + BODY, "roads.j2:3: front matter must begin on the first line; remove the "
+     "blank lines before its ---"),
+    (FRONT.removesuffix("---\n") + BODY, "roads.j2:1: front matter has no closing ---; end it "
+     "with a line of three dashes, before the message"),
+    (FRONT.removesuffix("---\n") + "...\n" + BODY, "roads.j2:1: front matter has no closing "
+     "---; end it with a line of three dashes, before the message"),
+])
+def test_front_matter_that_cannot_be_read_is_refused_not_posted(tmp_path, text, problem):
+    (tmp_path / "roads.j2").write_text(text, encoding="utf-8")
+    with pytest.raises(TemplateError) as caught:
+        load_template(tmp_path, "roads")
+    [line] = caught.value.problems
+    assert line.endswith(problem), line
+
+
+def test_a_message_that_merely_contains_dashes_is_a_message(tmp_path):
+    (tmp_path / "divider.j2").write_text("Roads reopen.\n---\nMore soon.", encoding="utf-8")
+    assert load_template(tmp_path, "divider").base.body == "Roads reopen.\n---\nMore soon."
