@@ -21,6 +21,7 @@ from metpost.selection import Selection, choose_accounts
 from metpost.similarity import SimilarGroup, similar_x_groups
 from metpost.suggest import did_you_mean
 from metpost.template_check import variable_problems, variant_problems
+from metpost.yamlsource import SURROGATE
 
 # Characters no post should hold: C0 controls but tab, line feed and carriage return, and DEL
 # (a NUL or a bell from a template or a --var, which a platform shows as garbage or refuses).
@@ -114,9 +115,15 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
     with renderer.many():
         for account in accounts:
             try:
-                texts.append((account, renderer.render(account)))
+                text = renderer.render(account)
             except TemplateError as error:
                 errors.update(dict.fromkeys(error.problems))
+                continue
+            if (half := SURROGATE.search(text)) is not None:
+                errors[f"{template.name}: the text holds half a character (\\u{ord(half[0]):04x}),"
+                       " as an escape such as \"\\ud83d\" makes: write the character itself"] = None
+                continue
+            texts.append((account, text))
     posts: list[Post] = []
     for account, text in texts:
         platform = platforms[account.platform]

@@ -24,6 +24,7 @@ follow the YAML merge-key specification, whichever PyYAML is installed.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,11 +132,46 @@ def parse_yaml(text: str, line_offset: int = 0) -> YamlDocument:
             try:
                 data, start_lines = _read_fast(text, line_offset)
             except _LeftToExactReader:
-                return _read_exact(text, line_offset, libyaml=True)
+                document = _read_exact(text, line_offset, libyaml=True)
             except yaml.YAMLError:
-                return _read_exact(text, line_offset, libyaml=False)
-            return YamlDocument(data, _FastLines(text, line_offset, data, start_lines))
-        return _read_exact(text, line_offset, libyaml=False)
+                document = _read_exact(text, line_offset, libyaml=False)
+            else:
+                document = YamlDocument(data, _FastLines(text, line_offset, data, start_lines))
+        else:
+            document = _read_exact(text, line_offset, libyaml=False)
+    if "\\u" in text or "\\U" in text:  # only an escape can give half a character
+        _refuse_surrogates(document)
+    return document
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(document: YamlDocument) -> None:
+    """A string that an escape made half a character (``"\\ud83d\\ude00"``: YAML reads each
+    escape as a character of its own, where JSON would pair them) can be neither shown nor
+    sent: refused, with its line and field, saying how to write it."""
+    problems = [YamlProblem(document.line_of(path), f"holds half a character ({escape}): write "
+                            "the character itself, or one \\U escape of eight digits, as "
+                            "\\U0001F600", path)
+                for path, escape in _surrogates(document.data, ())]
+    if problems:
+        first, *more = problems
+        raise YamlSyntaxError(first.message, first.line, first.field, tuple(more))
+
+
+def _surrogates(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str]]:
+    """Where in ``value`` a string (or a mapping's key) holds a lone surrogate, and which."""
+    if isinstance(value, str):
+        if found := SURROGATE.search(value):
+            yield path, f"\\u{ord(found[0]):04x}"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _surrogates(key, (*path, key))
+            yield from _surrogates(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _surrogates(item, (*path, index))
 
 
 def read_yaml(path: Path) -> YamlDocument:

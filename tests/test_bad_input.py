@@ -73,6 +73,11 @@ CASES = {
     "empty text": (
         None, ["send", "--borough", "Hackney", "--message", "{{ '  ' }}", "--yes"],
         ["hackney-x: text is empty", "hackney-facebook: text is empty", "nothing was sent"]),
+    "half a character from an escape": (
+        None, ["send", "--borough", "Hackney", "--message", '{{ "\\ud83d\\ude00" }} hi', "--yes",
+               "--json"],
+        ["--message: the text holds half a character (\\ud83d), as an escape such as "
+         '"\\ud83d" makes: write the character itself']),
     "credentials not set": (
         None, ["send", "--borough", "Hackney", "--message", "hi {{ borough }}", "--yes"],
         ["credentials not set in the environment: HACKNEY_FB_TOKEN", "nothing was sent"]),

@@ -172,6 +172,16 @@ CASES = {
         "accounts:\n  - name: hackney-facebook\n    platform: facebook\n    page_id: 2026-02-30\n",
         ["4: this value looks like a date but is not one (day is out of range for month); "
          "quote it to keep it as text"]),
+    # YAML reads each \\u escape as a character of its own: a JSON-style pair is two halves.
+    "half a character": (
+        'boroughs:\n  - {name: "Lone\\ud800", bcu: CE}\naccounts:\n  - name: hackney-x\n'
+        '    platform: x\n    vars: {smile: "Stay safe \\ud83d\\ude00", "k\\udfff": v}\n',
+        ["2: boroughs[0].name: holds half a character (\\ud800): write the character itself, "
+         "or one \\U escape of eight digits, as \\U0001F600",
+         "6: accounts[0].vars.smile: holds half a character (\\ud83d): write the character "
+         "itself, or one \\U escape of eight digits, as \\U0001F600",
+         "6: accounts[0].vars.k\\udfff: holds half a character (\\udfff): write the "
+         "character itself, or one \\U escape of eight digits, as \\U0001F600"]),
     "a number too long to read": (
         "accounts:\n  - name: hackney-facebook\n    platform: facebook\n    page_id: "
         + "9" * 5000 + "\n",
