@@ -9,6 +9,9 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -16,14 +19,16 @@ EXIT_INTERNAL_ERROR = 3
 
 
 class MetpostError(Exception):
-    """An error a person can act on. ``problems`` holds one line per problem."""
+    """An error a person can act on. ``problems`` holds one line per problem; ``details``,
+    what a command asked for JSON shows with them (the posts a failed check found wanting)."""
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, *problems: str) -> None:
+    def __init__(self, *problems: str, details: Mapping[str, Any] | None = None) -> None:
         if not problems:
             raise ValueError("MetpostError needs at least one problem")
         self.problems: tuple[str, ...] = problems
+        self.details: Mapping[str, Any] = details or {}
         super().__init__("\n".join(problems))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 HACKNEY = "Hackney: rumours of a riot are untrue.\nUpdates: hackney-x."
 ARGS = ["send", "--borough", "Hackney", "--template", "rumour-control", "--var", "rumour=a riot"]
 
@@ -145,3 +147,17 @@ def test_config_path_from_the_environment(fleet, cli_run, tmp_path):
     assert len(json.loads(outcome.stdout)["accounts"]) == 4
     default = cli_run(["accounts", "list"], cwd=fleet.config.parent)
     assert default.exit_code == 0 and "camden-facebook" in default.stdout
+
+
+@pytest.mark.parametrize("more", [[], ["--plan", "roads.plan.json"]])
+def test_a_send_refused_by_its_checks_answers_in_one_json_document(fleet, more, tmp_path):
+    outcome = fleet.run(["send", "--all", "-m", "{{ borough }} " + "a" * 300, "--yes", "--json",
+                         *[str(tmp_path / arg) if arg.endswith(".json") else arg
+                           for arg in more]])
+    assert outcome.exit_code == 2
+    document = json.loads(outcome.stdout)  # one document: a second would not parse
+    assert document["exit_code"] == 2 and document["dry_run"] is False
+    assert "too long for X" in document["error"]
+    assert {post["account"] for post in document["posts"]} == {
+        "hackney-x", "hackney-facebook", "camden-x", "camden-facebook"}
+    assert fleet.x.request_count == fleet.graph.request_count == 0

@@ -98,7 +98,7 @@ class MetpostGroup(click.Group):
             for problem in error.problems:
                 output.error(problem)
             if as_json:
-                output.refusal_json(list(error.problems), error.exit_code)
+                output.refusal_json(list(error.problems), error.exit_code, error.details)
             raise click.exceptions.Exit(error.exit_code) from None
         except click.exceptions.UsageError as error:
             refusal = error

@@ -11,6 +11,7 @@ import click
 if TYPE_CHECKING:
     from metpost.audit import Actor
     from metpost.broadcast import Broadcast
+    from metpost.errors import MetpostError
     from metpost.models import Config
     from metpost.runner import RecordedProgress
 
@@ -132,7 +133,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from metpost import output
     from metpost.broadcast import prepare
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
-    from metpost.errors import EXIT_BAD_INPUT, CheckFailed, MetpostError
+    from metpost.errors import EXIT_BAD_INPUT, MetpostError
     from metpost.media import pair_images
     from metpost.render import inline_template, load_template
 
@@ -192,8 +193,8 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
             raise click.exceptions.Exit(EXIT_BAD_INPUT)
         return
     if not broadcast.ready:
-        output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
-        raise CheckFailed(*broadcast.blocking_problems(), "nothing was sent")
+        raise _check_failed(broadcast, mode, full, extra, *broadcast.blocking_problems(),
+                            "nothing was sent")
     output.show_broadcast_notes(broadcast, config, mode, preview=False)
     from metpost.reviews import send_authority
     from metpost.runner import exit_code_for, recorded_progress
@@ -264,14 +265,13 @@ def _write_plan(path: str, html_file: str | None, broadcast: Broadcast, config: 
     from pathlib import Path
 
     from metpost import output
-    from metpost.errors import CheckFailed
     from metpost.reviews import plan_needs, review, write_plan
 
     content_problems = [line for line in broadcast.blocking_problems()
                         if not line.startswith("credentials not set")]
     if content_problems:
-        output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
-        raise CheckFailed(*content_problems, "no plan was written")
+        raise _check_failed(broadcast, mode, full, extra, *content_problems,
+                            "no plan was written")
     ledger = open_ledger(options.get("ledger_file"))
     plan = write_plan(Path(path), broadcast, config, ledger, author=actor, request=request,
                       key=key, now=datetime.now(UTC))
@@ -281,6 +281,21 @@ def _write_plan(path: str, html_file: str | None, broadcast: Broadcast, config: 
     output.show_plan_written(plan, path, checked, plan_needs(checked, config), mode,
                              full=full, extra=extra, html_file=html_file)
     output.show_broadcast_notes(broadcast, config, mode)
+
+
+def _check_failed(broadcast: Broadcast, mode: Any, full: bool, extra: Any,
+                  *problems: str) -> MetpostError:
+    """The refusal of a broadcast that failed its checks: the posts are shown first (on a
+    terminal or piped), or, asked for JSON, they go in the refusal's one document."""
+    from metpost import output
+    from metpost.errors import CheckFailed
+
+    if mode == "json":
+        return CheckFailed(*problems, details={
+            "dry_run": False, "posts": [output.post_record(post) for post in broadcast.posts],
+            **(extra or {})})
+    output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
+    return CheckFailed(*problems)
 
 
 def _write_page(path: str, broadcast: Broadcast, config: Config) -> None:

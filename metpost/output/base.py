@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
@@ -105,9 +105,12 @@ def _json_key(key: object) -> str:
     return _COMPACT_JSON.encode({key: None})[1:-len(": null}")]
 
 
-def refusal_json(problems: list[str], exit_code: int) -> None:
-    """A refused command asked for JSON: say why in JSON on stdout too (stderr has the lines)."""
-    emit_json({"error": "; ".join(problems), "problems": problems, "exit_code": exit_code})
+def refusal_json(problems: list[str], exit_code: int,
+                 details: Mapping[str, Any] | None = None) -> None:
+    """A refused command asked for JSON: say why in JSON on stdout too (stderr has the lines),
+    in one document with ``details`` (the posts a failed check found wanting, say)."""
+    emit_json({**(details or {}), "error": "; ".join(problems), "problems": problems,
+               "exit_code": exit_code})
 
 
 def escape(text: str) -> str:
