@@ -381,7 +381,12 @@ class Renderer:
         compiled = self._compiled.get(source.path)
         if compiled is None:
             # Compiled with its file name, so errors at render time can name the line.
-            code = self.env.compile(source.body, filename=str(source.path))
+            try:
+                code = self.env.compile(source.body, filename=str(source.path))
+            except (RecursionError, SyntaxError, MemoryError):
+                # Jinja's parser and Python's compiler of the code it makes both give up on
+                # a template nested too deeply (a hundred ifs, a thousand parentheses).
+                raise too_deep(source) from None
             compiled = self.env.template_class.from_code(
                 self.env, code, self.env.make_globals(None), None)
             self._compiled[source.path] = compiled
@@ -462,6 +467,39 @@ def _template_location(tb: TracebackType | None) -> tuple[str, int] | None:
     return found
 
 
+def too_deep(source: TemplateFile) -> jinja2.TemplateSyntaxError:
+    """The syntax error of a template nested more deeply than it can be read."""
+    import jinja2
+
+    return jinja2.TemplateSyntaxError("it nests too deeply to be read (blocks, brackets or "
+                                      "operators inside one another); simplify it", 1,
+                                      filename=str(source.path))
+
+
+# The deepest a template's syntax tree may be. Every step through it (the checks that read it,
+# Jinja's compiler, Python's compiler of the code that makes) recurses: a message that needs a
+# tenth of this is already unreadable, and a thousand ifs or a chain of 5,000 "+" must be an
+# error, not a crash.
+MAX_TREE_DEPTH = 100
+
+
+def parse_source(env: jinja2.Environment, source: TemplateFile) -> nodes.Template:
+    """``source`` parsed by ``env``; a TemplateSyntaxError (one line) if it cannot be, or if
+    it nests more deeply than ``MAX_TREE_DEPTH``."""
+    try:
+        tree = env.parse(source.body)
+    except (RecursionError, MemoryError):
+        raise too_deep(source) from None
+    # Measured without recursion: the tree may be far too deep for that.
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise too_deep(source)
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return tree
+
+
 def _syntax_line(path: Path, error: jinja2.TemplateSyntaxError) -> str:
     return f"{path}:{error.lineno}: template syntax error: {error.message}"
 
@@ -474,7 +512,7 @@ def syntax_problems(template: MessageTemplate) -> list[str]:
     problems = []
     for source in (template.base, *template.variants.values()):
         try:
-            env.parse(source.body)
+            parse_source(env, source)
         except jinja2.TemplateSyntaxError as error:
             problems.append(_syntax_line(source.path, error))
     return problems
@@ -495,7 +533,7 @@ def reference_problems(template: MessageTemplate, templates_dir: Path) -> list[s
     while queue:
         source, reached = queue.pop(0)
         try:
-            tree = env.parse(source.body)
+            tree = parse_source(env, source)
         except jinja2.TemplateSyntaxError as error:
             if reached:
                 problems.append(_syntax_line(source.path, error))

@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from metpost.models import Account, Borough, Config, Personality
-from metpost.render import RESERVED_NAMES, MessageTemplate, TemplateFile, message_environment
+from metpost.render import (
+    RESERVED_NAMES,
+    MessageTemplate,
+    TemplateFile,
+    message_environment,
+    parse_source,
+)
 from metpost.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -45,7 +51,7 @@ def variable_problems(template: MessageTemplate, config: Config, accounts: Seque
     problems: list[str] = []
     for source in _files(template):
         try:
-            tree = env.parse(source.body)
+            tree = parse_source(env, source)
         except jinja2.TemplateSyntaxError:
             continue  # reported as a syntax error by the caller
         problems += _unfillable(source, tree, available | _bound_names(tree),

@@ -78,6 +78,14 @@ CASES = {
                "--json"],
         ["--message: the text holds half a character (\\ud83d), as an escape such as "
          '"\\ud83d" makes: write the character itself']),
+    **{f"a template nested too deeply: {kind}": (
+        None, ["send", "--borough", "Hackney", "--message", text, "--yes"],
+        ["--message:1: template syntax error: it nests too deeply to be read (blocks, brackets "
+         "or operators inside one another); simplify it"])
+       for kind, text in (("parentheses", "{{ " + "(" * 100 + "1" + ")" * 100 + " }}"),
+                          ("ifs", "{% if 1 %}" * 1000 + "x" + "{% endif %}" * 1000),
+                          ("a long sum", "{{ 1" + "+1" * 5000 + " }}"),
+                          ("a hundred ifs", "{% if 1 %}" * 100 + "x" + "{% endif %}" * 100))},
     "credentials not set": (
         None, ["send", "--borough", "Hackney", "--message", "hi {{ borough }}", "--yes"],
         ["credentials not set in the environment: HACKNEY_FB_TOKEN", "nothing was sent"]),
