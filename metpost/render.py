@@ -228,10 +228,28 @@ def _declared_vars(path: Path, value: object) -> dict[str, TemplateVar]:
 
 
 def template_names(templates_dir: Path) -> list[str]:
-    """The names of the templates in ``templates_dir`` (its files ``NAME.j2``), sorted."""
+    """The names of the templates in ``templates_dir`` (its files ``NAME.j2``), sorted; a
+    variant file whose base is missing names none (``orphan_variants``)."""
     if not templates_dir.is_dir():
         return []
-    return sorted({p.name.split(".")[0] for p in templates_dir.glob("*" + TEMPLATE_SUFFIX)})
+    return sorted({path.name.split(".")[0] for path in templates_dir.glob("*" + TEMPLATE_SUFFIX)
+                   if (templates_dir / (path.name.split(".")[0] + TEMPLATE_SUFFIX)).is_file()})
+
+
+def orphan_variants(templates_dir: Path) -> list[Path]:
+    """Variant files (``NAME.PLATFORM.j2``) in ``templates_dir`` with no ``NAME.j2`` beside
+    them: no template uses them."""
+    if not templates_dir.is_dir():
+        return []
+    return sorted(path for path in templates_dir.glob("*.*" + TEMPLATE_SUFFIX)
+                  if not (templates_dir / (path.name.split(".")[0] + TEMPLATE_SUFFIX)).exists())
+
+
+def orphan_problem(path: Path) -> str:
+    """What is wrong with a variant file whose template is missing, and the fix."""
+    name = path.name.split(".")[0]
+    return (f"{path}: a variant of template '{name}', which has no {name}{TEMPLATE_SUFFIX}; add "
+            "that file, or rename this one")
 
 
 def list_templates(templates_dir: Path) -> list[MessageTemplate]:
@@ -257,6 +275,10 @@ def load_template(templates_dir: Path, name: str) -> MessageTemplate:
         raise TemplateError(f"template '{name}': {base_path} is {kind}; a template is a text "
                             "file")
     if not base_path.is_file():
+        orphans = [path for path in orphan_variants(templates_dir)
+                   if path.name.split(".")[0] == name]
+        if orphans:
+            raise TemplateError(orphan_problem(orphans[0]))
         known = [known for known in template_names(templates_dir) if TEMPLATE_NAME.match(known)]
         hint = did_you_mean(name, known) or (
             f" (available: {', '.join(known)})" if known else f" ({templates_dir} has none)")

@@ -15,6 +15,8 @@ from metpost.render import (
     TEMPLATE_SUFFIX,
     MessageTemplate,
     load_template,
+    orphan_problem,
+    orphan_variants,
     reference_problems,
     syntax_problems,
     template_names,
@@ -68,7 +70,7 @@ def check_setup(config: Config, environ: Mapping[str, str],
     schedules (schedules.yaml beside it, when there is one, or ``schedules_file``; one that
     was given must exist). Raises ConfigError for invalid schedules."""
     names: list[str] = []
-    problems: list[str] = []
+    problems = [orphan_problem(path) for path in orphan_variants(config.templates_dir)]
     for name in template_names(config.templates_dir):
         if not TEMPLATE_NAME.match(name):
             problems.append(f"{config.templates_dir}: '{name}' cannot be given to --template; "

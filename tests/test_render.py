@@ -227,3 +227,17 @@ def test_front_matter_that_cannot_be_read_is_refused_not_posted(tmp_path, text, 
 def test_a_message_that_merely_contains_dashes_is_a_message(tmp_path):
     (tmp_path / "divider.j2").write_text("Roads reopen.\n---\nMore soon.", encoding="utf-8")
     assert load_template(tmp_path, "divider").base.body == "Roads reopen.\n---\nMore soon."
+
+
+def test_a_variant_without_its_template_is_named_and_the_others_still_listed(tmp_path):
+    from metpost.render import orphan_variants
+
+    (tmp_path / "roads.j2").write_text(BODY, encoding="utf-8")
+    (tmp_path / "orphan.facebook.j2").write_text("For the page.", encoding="utf-8")
+    assert [template.name for template in list_templates(tmp_path)] == ["roads"]
+    assert orphan_variants(tmp_path) == [tmp_path / "orphan.facebook.j2"]
+    with pytest.raises(TemplateError) as caught:
+        load_template(tmp_path, "orphan")
+    assert caught.value.problems == (
+        f"{tmp_path}/orphan.facebook.j2: a variant of template 'orphan', which has no "
+        "orphan.j2; add that file, or rename this one",)
