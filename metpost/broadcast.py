@@ -23,9 +23,10 @@ from metpost.suggest import did_you_mean
 from metpost.template_check import variable_problems, variant_problems
 from metpost.yamlsource import SURROGATE
 
-# Characters no post should hold: C0 controls but tab, line feed and carriage return, and DEL
-# (a NUL or a bell from a template or a --var, which a platform shows as garbage or refuses).
-CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters no post should hold: C0 controls but tab, line feed and carriage return, DEL and
+# the C1 controls (a NUL, a bell or a terminal's CSI from a template or a --var, which a
+# platform shows as garbage or refuses, and a terminal would act on in a preview).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 if TYPE_CHECKING:
     from metpost.media import ImageSpec

@@ -49,6 +49,9 @@ N = TypeVar("N", bound=Named)
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 API_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
+# What an escape ("\e", "\x9b") may put in a string of the file: a control character but tab,
+# line feed and carriage return.
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # Keys every account may have, whatever its platform.
 COMMON_ACCOUNT_KEYS = (
@@ -179,6 +182,10 @@ class ConfigValidator:
             return None
         if not value.strip():
             self.problem(path, "must not be empty")
+            return None
+        if (control := CONTROL_IN_TEXT.search(value)) is not None:
+            self.problem(path, f"holds a control character (U+{ord(control[0]):04X}), which a "
+                               "terminal would act on and no platform shows; remove it")
             return None
         return value
 

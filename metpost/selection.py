@@ -43,10 +43,10 @@ def _resolve(kind: str, wanted: Iterable[str], known: Iterable[str],
     a name is wanted: for platforms, listing them all looks through installed plugins."""
     if not wanted:
         return set()
-    by_folded = {name.casefold(): name for name in known}
+    by_folded = {_folded(name): name for name in known}
     resolved = set()
     for name in wanted:
-        canonical = by_folded.get(name.casefold())
+        canonical = by_folded.get(_folded(name))
         if canonical is None:
             known_list = f" (known: {', '.join(sorted(by_folded.values()))})" if listing else ""
             candidates = [*by_folded.values(), *(PLATFORM_ALIASES if listing else ())]
@@ -55,6 +55,14 @@ def _resolve(kind: str, wanted: Iterable[str], known: Iterable[str],
         else:
             resolved.add(canonical)
     return resolved
+
+
+def _folded(name: str) -> str:
+    """A name as typed or as written in the config, compared: case folded and in one Unicode
+    form (a Mac may type "ü" as "u" and a combining diaeresis)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,32 @@ def _bound_names(tree: nodes.Template) -> set[str]:
     return bound
 
 
+def unused_variables(template: MessageTemplate, given: Collection[str]) -> list[str]:
+    """A ``--var`` that a template declaring no variables (a --message, or a file without
+    front matter) never uses: a typo, most likely, whose value would be left out without a
+    word. Not judged for a template that includes or imports other files (they may use it)."""
+    import jinja2
+    from jinja2 import meta, nodes
+
+    if template.vars or not given:
+        return []
+    env = jinja2.Environment()
+    used: set[str] = set()
+    for source in _files(template):
+        try:
+            tree = parse_source(env, source)
+        except jinja2.TemplateSyntaxError:
+            return []  # reported as a syntax error by the caller
+        if any(True for _ in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport,
+                                            nodes.Extends))):
+            return []
+        used |= meta.find_undeclared_variables(tree)
+    where = "--message" if template.name == "--message" else f"template '{template.name}'"
+    return [f"--var {name}=…: {where} never uses {{{{ {name} }}}}"
+            f"{did_you_mean(name, used) or '; leave it out'}"
+            for name in sorted(set(given) - used)]
+
+
 def variant_problems(template: MessageTemplate, platforms: Collection[str]) -> list[str]:
     """Variant files (``name.PLATFORM.j2``) whose platform does not exist."""
     unknown = [(platform, source) for platform, source in template.variants.items()

@@ -86,6 +86,23 @@ CASES = {
                           ("ifs", "{% if 1 %}" * 1000 + "x" + "{% endif %}" * 1000),
                           ("a long sum", "{{ 1" + "+1" * 5000 + " }}"),
                           ("a hundred ifs", "{% if 1 %}" * 100 + "x" + "{% endif %}" * 100))},
+    "an empty --message (an unset variable)": (
+        None, ["send", "--borough", "Hackney", "--message", "", "--yes"],
+        ["Error: --message is empty: give the text to post (a script's unset variable?)"]),
+    "a --var the message never uses": (
+        None, ["send", "--borough", "Hackney", "--message", "{{ rumour }}", "--var", "rumor=a",
+               "--var", "rumour=b", "--yes"],
+        ["--var rumor=…: --message never uses {{ rumor }} — did you mean 'rumour'?"]),
+    "a C1 control character (a terminal's CSI)": (
+        None, ["send", "--borough", "Hackney", "--message", "Roads \x9b31m shut", "--yes"],
+        ["hackney-x: the text holds a control character (U+009B), which no platform shows; "
+         "remove it from the template or --var",
+         "hackney-facebook: the text holds a control character (U+009B), which no platform "
+         "shows; remove it from the template or --var", "nothing was sent"]),
+    "a --key that is not UTF-8": (
+        None, [*SEND, "--key", "slot-\udcff"],
+        ["Error: Invalid value for '--key': is not valid UTF-8 text; check the terminal's or "
+         "script's encoding"]),
     "credentials not set": (
         None, ["send", "--borough", "Hackney", "--message", "hi {{ borough }}", "--yes"],
         ["credentials not set in the environment: HACKNEY_FB_TOKEN", "nothing was sent"]),

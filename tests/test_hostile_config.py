@@ -182,6 +182,11 @@ CASES = {
          "itself, or one \\U escape of eight digits, as \\U0001F600",
          "6: accounts[0].vars.k\\udfff: holds half a character (\\udfff): write the "
          "character itself, or one \\U escape of eight digits, as \\U0001F600"]),
+    "a control character from an escape": (
+        'accounts:\n  - name: hackney-facebook\n    platform: facebook\n    page_id: "1"\n'
+        '    handle: "@MPS\\eHackney"\n    credentials: {page_access_token: "${T}"}\n',
+        ["5: accounts[0].handle: holds a control character (U+001B), which a terminal would "
+         "act on and no platform shows; remove it"]),
     "a number too long to read": (
         "accounts:\n  - name: hackney-facebook\n    platform: facebook\n    page_id: "
         + "9" * 5000 + "\n",

@@ -76,3 +76,14 @@ def test_a_named_account_on_another_platform_is_an_error(config):
 
 def test_all_selects_everything(config):
     assert len(select_accounts(config, Selection(all=True), PLATFORMS)) == 4
+
+
+def test_a_name_typed_in_another_unicode_form_is_the_same_name(tmp_path):
+    path = tmp_path / "accounts.yaml"
+    path.write_text('boroughs:\n  - {name: "Z\u00fcrich", bcu: ZH}\naccounts:\n'
+                    '  - {name: zurich-facebook, platform: facebook, page_id: "1", '
+                    'borough: "Z\u00fcrich", credentials: {page_access_token: "${B}"}}\n',
+                    encoding="utf-8")
+    typed = "Zu\u0308rich"  # a Mac's keyboard: "u" and a combining diaeresis
+    [account] = select_accounts(load_config(path), Selection(boroughs=(typed,)), ["facebook"])
+    assert account.name == "zurich-facebook"

@@ -148,6 +148,11 @@ def checked_key(ctx: click.Context, param: click.Parameter, value: str | None) -
     if not value.strip():
         raise click.BadParameter("is empty; give the broadcast's name (a script's unset "
                                  "variable?), or leave --key out")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.BadParameter("is not valid UTF-8 text; check the terminal's or script's "
+                                 "encoding") from None
     if any(not char.isprintable() for char in value):
         raise click.BadParameter("holds a line break or another control character; give a "
                                  "name on one line")

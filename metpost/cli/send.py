@@ -33,7 +33,8 @@ from metpost.cli.options import (
 
 def parse_vars(_ctx: click.Context, _param: click.Parameter,
                values: tuple[str, ...]) -> dict[str, str]:
-    """``--var name=value`` pairs to a dict."""
+    """``--var name=value`` pairs to a dict; a name given again overrides it, as a script's
+    override of its own default does."""
     parsed: dict[str, str] = {}
     for item in values:
         name, sep, value = item.partition("=")
@@ -137,6 +138,9 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     from metpost.media import pair_images
     from metpost.render import inline_template, load_template
 
+    if message is not None and not message.strip() and not template_name:
+        raise click.UsageError("--message is empty: give the text to post (a script's unset "
+                               "variable?)")
     if bool(template_name) == bool(message):
         raise click.UsageError("give exactly one of --template NAME or --message TEXT")
     if html_file and not (dry_run or plan_file):
@@ -153,6 +157,10 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     config = load(config_file)
     template = (load_template(config.templates_dir, template_name) if template_name
                 else inline_template(message or ""))
+    from metpost.template_check import unused_variables
+
+    if unused := unused_variables(template, variables):
+        raise MetpostError(*unused)
     broadcast = prepare(config, selection, template, variables, os.environ,
                         public_safety=public_safety, repost_from=x_repost_from,
                         images=images, require_alt=not no_alt, thread=thread)
