@@ -38,13 +38,15 @@ def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
                      again: bool) -> tuple[str, list[PlannedPost]]:
     """The broadcast's key (see ``broadcast_key``) and its posts, each with its own key."""
     from metpost.ledger.records import PlannedPost
+    from metpost.plans import destination_record
 
     key = broadcast_key(broadcast, explicit_key, again)
     planned = [
         PlannedPost(account=post.account.name, platform=post.account.platform,
                     handle=post.account.handle, text=post.text,
                     idempotency_key=post_key(key, post.account.name), repost_of=post.repost_of,
-                    parts=tuple(part.text for part in post.parts), media=post.media)
+                    parts=tuple(part.text for part in post.parts), media=post.media,
+                    destination=destination_record(post.account))
         for post in broadcast.posts
     ]
     return key, planned
@@ -91,7 +93,8 @@ def plan_keys(plan: Plan) -> tuple[str, list[PlannedPost]]:
     return key, [PlannedPost(account=post.account, platform=post.platform, handle=post.handle,
                              text=post.text, idempotency_key=post_key(key, post.account),
                              repost_of=post.repost_of, parts=post.parts,
-                             media=tuple(image.media() for image in post.images))
+                             media=tuple(image.media() for image in post.images),
+                             destination=post.destination)
                  for post in plan.posts]
 
 
@@ -101,15 +104,19 @@ class RecordedProgress:
 
     record: BroadcastRecord
     states: Mapping[str, PostStatus]  # account -> its post's state in the ledger
+    withdrawn: frozenset[str] = frozenset()  # accounts whose post a retract took back
 
     def owed(self, accounts: Sequence[str]) -> list[str]:
-        """The accounts among ``accounts`` whose post is not on its platform (nor retracted)."""
+        """The accounts among ``accounts`` whose post is not on its platform (nor retracted,
+        nor withdrawn)."""
         done = (PostStatus.SENT, PostStatus.RETRACTED)
-        return [name for name in accounts if self.states.get(name) not in done]
+        return [name for name in accounts
+                if self.states.get(name) not in done and name not in self.withdrawn]
 
     def retracted(self, accounts: Sequence[str]) -> list[str]:
-        """The accounts among ``accounts`` whose post was retracted."""
-        return [name for name in accounts if self.states.get(name) == PostStatus.RETRACTED]
+        """The accounts among ``accounts`` whose post was retracted (or withdrawn)."""
+        return [name for name in accounts if self.states.get(name) == PostStatus.RETRACTED
+                or name in self.withdrawn]
 
 
 def recorded_progress(broadcast: Broadcast, ledger: Ledger, key: str | None,
@@ -120,8 +127,9 @@ def recorded_progress(broadcast: Broadcast, ledger: Ledger, key: str | None,
     record = ledger.broadcast_by_key(broadcast_key(broadcast, key, again=False))
     if record is None:
         return None
-    return RecordedProgress(record, {post.account: post.state
-                                     for post in ledger.posts(record.id)})
+    posts = ledger.posts(record.id)
+    return RecordedProgress(record, {post.account: post.state for post in posts},
+                            frozenset(post.account for post in posts if post.withdrawn_at))
 
 
 @dataclass(frozen=True)
@@ -268,28 +276,80 @@ def _audit_end(ledger: Ledger, audit: AuditContext, broadcast_id: str, accounts:
     return ()
 
 
-def _accounts_for(config: Config, posts: Sequence[LedgerPost], environ: Mapping[str, str], *,
-                  to_touch: Sequence[LedgerPost], outcome: str) -> dict[str, Account]:
+@dataclass(frozen=True)
+class _Purpose:
+    """What a retry or retract would do with an account's post, for the refusals that stop
+    it: ``to`` completes "... to", ``otherwise`` is the other way out, ``outcome`` completes
+    "nothing was ..."."""
+
+    to: str
+    otherwise: str
+    outcome: str
+
+
+RETRY = _Purpose(to="finish its post", outcome="sent",
+                 otherwise="or send the message as a new broadcast (metpost send ... --again)")
+RETRACT = _Purpose(to="delete its post", outcome="deleted",
+                   otherwise="or leave it out with --account (its post stays where it is)")
+
+
+def _accounts_for(config: Config, record: BroadcastRecord, posts: Sequence[LedgerPost],
+                  environ: Mapping[str, str], *, to_touch: Sequence[LedgerPost],
+                  purpose: _Purpose) -> dict[str, Account]:
     """The config's accounts behind recorded posts; every one must still exist, and those of
-    ``to_touch`` must have their secrets set. ``outcome`` completes "nothing was ..."."""
+    ``to_touch`` (the posts a request will be made about) must be live, post where they
+    posted when the broadcast was recorded, and have their secrets set."""
     by_name = {account.name: account for account in config.accounts}
     gone = sorted({post.account for post in posts} - set(by_name))
     problems = [f"account '{name}' is no longer in {config.path}; restore it first"
                 for name in gone]
-    unset = sorted({var for post in to_touch if post.account in by_name
+    touched = [post for post in to_touch if post.account in by_name]
+    problems.extend(problem for post in touched if (problem := _not_as_recorded(
+        config, record, post, by_name[post.account], purpose)))
+    unset = sorted({var for post in touched
                     for var in resolve_credentials(by_name[post.account], environ)[1]})
     if unset:
         problems.append(f"credentials not set in the environment: {', '.join(unset)}")
-    problems.extend(f"{post.account}: {problem}" for post in to_touch if post.account in by_name
+    problems.extend(f"{post.account}: {problem}" for post in touched
                     for problem in credential_problems(by_name[post.account], environ))
     if problems:
-        raise CheckFailed(*problems, f"nothing was {outcome}")
+        raise CheckFailed(*problems, f"nothing was {purpose.outcome}")
     return {post.account: by_name[post.account] for post in posts}
+
+
+def _not_as_recorded(config: Config, record: BroadcastRecord, post: LedgerPost,
+                     account: Account, purpose: _Purpose) -> str | None:
+    """Why ``account`` may not be used for its recorded ``post`` now: it posts elsewhere than
+    when the broadcast was recorded (another platform, handle, api_url, page, receiver or
+    file; a post recorded before metpost kept its destination is compared on its platform
+    and handle), or it is not live. None when it may."""
+    from metpost.plans import PlanPost, destination_changes
+
+    where = f"{config.path}:{account.line}"
+    recorded = PlanPost(account=post.account, platform=post.platform, handle=post.handle,
+                        text=post.text, destination=post.destination)
+    changes = destination_changes(recorded, account)
+    if changes:
+        return (f"account '{account.name}' posts elsewhere now than when broadcast {record.id} "
+                f"was recorded ({where}): {', '.join(changes)}; put it back as it was to "
+                f"{purpose.to}, {purpose.otherwise}")
+    if not account.live:
+        return (f"account '{account.name}' is {account.status} ({where}); set its status: "
+                f"live to {purpose.to}, {purpose.otherwise}")
+    return None
+
+
+def still_owed(posts: Sequence[LedgerPost]) -> list[LedgerPost]:
+    """The posts a retry sends (or looks for first): not on their platform, not retracted,
+    and not withdrawn by a retract."""
+    return [post for post in posts if post.state not in (PostStatus.SENT, PostStatus.RETRACTED)
+            and not post.withdrawn_at]
 
 
 def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, str], *,
           control: RunControl | None = None, audit: AuditContext | None = None) -> RunOutcome:
-    """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first)."""
+    """Re-deliver a broadcast's failed and unknown posts (reconciling unknown ones first);
+    posts a retract withdrew are reported, never sent."""
     from metpost.attemptlog import AttemptLog
     from metpost.audit import AuditContext, EventKind
 
@@ -297,8 +357,8 @@ def retry(config: Config, ledger: Ledger, reference: str, environ: Mapping[str, 
     log = AttemptLog(control.log_path)
     record = ledger.find_broadcast(reference)
     posts = ledger.posts(record.id)
-    owed = [post for post in posts if post.state not in (PostStatus.SENT, PostStatus.RETRACTED)]
-    accounts = _accounts_for(config, posts, environ, to_touch=owed, outcome="sent")
+    accounts = _accounts_for(config, record, posts, environ, to_touch=still_owed(posts),
+                             purpose=RETRY)
     audit = replace(audit or AuditContext(), kind=EventKind.RETRY, source=record.source)
     return _deliver(ledger, record.id, accounts, environ, control, log, audit=audit)
 
@@ -311,8 +371,11 @@ def exit_code_for(results: Sequence[SendResult]) -> int:
 def retractable(config: Config, ledger: Ledger, reference: str, account_names: Sequence[str],
                 environ: Mapping[str, str]
                 ) -> tuple[BroadcastRecord, list[LedgerPost], dict[str, Account]]:
-    """The broadcast, those of its posts that are on a platform (optionally only some
-    accounts'), and their accounts; raises if any cannot be deleted."""
+    """The broadcast, its posts (optionally only some accounts'), and their accounts; raises
+    if any post that is out, or may be, cannot be deleted. Posts not sent are withdrawn by
+    ``retract_posts`` without a request, so their accounts need not be usable."""
+    from metpost.ledger.records import retract_action
+
     record = ledger.find_broadcast(reference)
     posts = ledger.posts(record.id)
     if account_names:
@@ -322,15 +385,20 @@ def retractable(config: Config, ledger: Ledger, reference: str, account_names: S
             raise MetpostError(*(f"broadcast {record.id} has no post for account '{name}'"
                                  f"{did_you_mean(name, known)}" for name in unknown))
         posts = [post for post in posts if post.account in account_names]
-    # A thread that stopped part-way is out in part: its parts that went out are deleted too.
     threads = ledger.broadcast_parts(record.id)
-    posts = [post for post in posts if post.state in (PostStatus.SENT, PostStatus.RETRACTED)
-             or any(part.state == PostStatus.SENT for part in threads.get(
-                 post.idempotency_key, ()))]
-    accounts = _accounts_for(config, posts, environ, to_touch=posts, outcome="deleted")
+    actions = {post.id: retract_action(post, threads.get(post.idempotency_key, ()))
+               for post in posts}
+    out = [post for post in posts if actions[post.id] in ("delete", "reconcile")]
+    by_name = {account.name: account for account in config.accounts}
+    untouched = [post for post in posts if actions[post.id] not in ("delete", "reconcile")]
+    accounts = _accounts_for(config, record, out, environ, to_touch=out, purpose=RETRACT)
+    # Nothing is asked of a platform about a post not sent: its account may have gone since.
+    accounts.update({post.account: by_name.get(post.account) or Account(
+        name=post.account, platform=post.platform, handle=post.handle) for post in untouched})
     platforms = platform_classes()
-    cannot = sorted({platforms[post.platform].title for post in posts
-                     if not platforms[post.platform].capabilities.can_delete})
+    cannot = sorted({platforms[post.platform].title for post in out
+                     if actions[post.id] == "delete"
+                     and not platforms[post.platform].capabilities.can_delete})
     if cannot:
         raise CheckFailed(*(f"{title} posts cannot be deleted by metpost; leave them out with "
                             "--account, or delete them on the platform" for title in cannot),
@@ -342,8 +410,10 @@ def retract_posts(ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost]
                   accounts: Mapping[str, Account], environ: Mapping[str, str], *,
                   control: RunControl | None = None,
                   audit: AuditContext | None = None) -> RunOutcome:
-    """Delete posts from their platforms and record them as retracted (and, in the audit
-    trail, who asked, before and after)."""
+    """Take posts back for good: withdraw them in the ledger (none is sent from this
+    broadcast again), then delete those that are out, look for those that may be (found,
+    deleted; not found, retracted), and record each gone one as retracted (and, in the
+    audit trail, who asked, before and after)."""
     from metpost.audit import AuditContext, EventKind, Outcome
     from metpost.delivery.engine import Delivery
 

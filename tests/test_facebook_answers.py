@@ -7,6 +7,8 @@ fake Graph server (or a small proxy in front of it), with the real facebook-sdk.
 - Code 4 is counted over a rolling hour and Meta says to stop calling: one page's refusal holds
   every page of the app for the run, each post fails at once, and ``metpost retry`` sends them
   once the limit is gone.
+- Code 100/33 to a DELETE is Graph's "does not exist" and its "you may not see it" alike: the
+  post is retracted only once a token that sees its page (``GET /me``) cannot load it either.
 """
 
 from __future__ import annotations
@@ -304,3 +306,75 @@ accounts:
                                     "to it: Unsupported post request.")
     assert ("hackney-facebook: check where the account posts (a Facebook page_id, and that its "
             "token is that page's), then: metpost retry") in outcome.stdout + outcome.stderr
+
+
+# -- retract: a post is gone only when a token that sees its page says so ------------------------
+
+CAMDEN_POST = ["send", "--account", "camden-facebook", "--message", "Camden: roads reopen.",
+               "--yes", "--json"]
+
+GRAPH_100_33 = ("Facebook refused the request: Unsupported {verb} request. Object with ID "
+                "'{id}' does not exist, cannot be loaded due to missing permissions, or does not "
+                "support this operation. Please read the Graph API documentation at "
+                "https://developers.facebook.com/docs/graph-api (code 100)")
+
+
+def retracted_as(outcome) -> dict[str, str]:
+    return {post["account"]: post["status"] for post in posts_of(outcome)}
+
+
+def test_a_page_post_the_token_cannot_see_is_not_counted_retracted(fleet):
+    assert fleet.run(CAMDEN_POST).exit_code == 0
+    [post] = fleet.graph.live_posts("1002")
+    # The page's token was replaced by another page's (page_id unchanged, so its destination
+    # is as recorded): Graph answers 100/33 to the DELETE and to the lookup alike.
+    fleet.graph.add_page("1009", "Somewhere else", "page-1009-token")
+    outcome = fleet.run(["retract", "last", "--yes", "--json"],
+                        env={"CAMDEN_FB_TOKEN": "page-1009-token"})
+    assert outcome.exit_code == 1
+    [result] = json.loads(outcome.stdout)["posts"]
+    assert result["status"] == "failed"
+    graph_said = GRAPH_100_33.format(verb="delete", id=post.id)
+    assert result["error"] == (
+        f"not deleted: Facebook answered that post {post.id} does not exist, which Graph also "
+        f"answers for a post the token may not see ({graph_said}), and the token is page "
+        "1009's, not page 1002's, so it may still be on the page: give camden-facebook the "
+        "token of page 1002 (metpost accounts verify --account camden-facebook says whose it "
+        "is), then retract again")
+    assert fleet.graph.live_posts("1002") == [post]
+    assert fleet.ledger_rows("SELECT state FROM posts") == [("sent",)]
+    broadcast = json.loads(outcome.stdout)["broadcast"]
+    assert fleet.run(["history"]).stdout.splitlines()[2:] == [
+        f"Retract unfinished: {broadcast} (1 sent)", f"  to finish it: metpost retract {broadcast}"]
+    finished = fleet.run(["retract", "last", "--yes", "--json"])  # with the page's own token
+    assert finished.exit_code == 0 and retracted_as(finished) == {"camden-facebook": "retracted"}
+    assert fleet.graph.live_posts() == []
+
+
+def me_answers(fleet, reply: Reply, times: int = 1) -> None:
+    """The next ``times`` GET /me (whose page is this token?) answer ``reply``."""
+    fleet.graph.queue_fault(times, Fault("me", answer=lambda _request: reply,
+                                         methods=frozenset({"GET"}),
+                                         paths=frozenset({"/v24.0/me"})))
+
+
+def test_a_page_post_is_not_counted_gone_when_graph_will_not_say_whose_the_token_is(fleet):
+    assert fleet.run(CAMDEN_POST).exit_code == 0
+    [post] = fleet.graph.live_posts("1002")
+    post.deleted = True  # deleted by hand: the DELETE and the lookup answer 100/33
+    expired = {"message": "Error validating access token: Session has expired.",
+               "type": "OAuthException", "code": 190}
+    me_answers(fleet, Reply(400, {"error": expired}, content_type="application/json"))
+    outcome = fleet.run(["retract", "last", "--yes", "--json"])
+    assert outcome.exit_code == 1
+    [result] = json.loads(outcome.stdout)["posts"]
+    assert result["status"] == "failed"
+    assert ("and Graph would not say whose the token is: Facebook refused the page token: "
+            "Error validating access token: Session has expired. (code 190), so it may still "
+            "be on the page") in result["error"]
+    # A server error is tried again, as any delete that may work later is.
+    me_answers(fleet, fleet.graph.error_reply(500))
+    again = fleet.run(["retract", "last", "--yes", "--json"])
+    assert again.exit_code == 0 and retracted_as(again) == {"camden-facebook": "retracted"}
+    assert [r.path for r in fleet.graph.requests if r.method == "GET"][-4:] == [
+        f"/v24.0/{post.id}", "/v24.0/me", f"/v24.0/{post.id}", "/v24.0/me"]

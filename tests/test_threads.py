@@ -274,6 +274,28 @@ def test_a_part_whose_answer_was_lost_is_looked_for_before_anything_follows(flee
     assert [p.reply_to for p in thread] == [None, thread[0].id, thread[1].id]
 
 
+@pytest.mark.parametrize("lost", [1, 2])
+def test_retract_looks_for_a_part_in_doubt_and_deletes_it_with_the_rest(fleet, lost):
+    accept_duplicates(fleet)
+    on_part(fleet.x, lost, Fault("drop", process=True, close="after"))
+    listing = "/2/users/1001/tweets"
+    fleet.x.queue_fault(1, Fault("listing-down", answer=lambda _r: fleet.x.error_reply(503),
+                                 methods=frozenset({"GET"}), paths=frozenset({listing})))
+    [post] = json.loads(fleet.run(x_send("--thread")).stdout)["posts"]
+    assert post["status"] == "unknown"
+    out = [part.id for part in fleet.x.live_posts("MPSHackney")]
+    assert len(out) == lost  # the part went out, though its answer was lost
+    retracted = fleet.run(["retract", "last", "--yes", "--json"])
+    assert retracted.exit_code == 0, retracted.stdout
+    [post] = json.loads(retracted.stdout)["posts"]
+    assert (post["status"], post["remote_id"], post["error"]) == ("retracted", out[0], None)
+    deleted = [r.path.rsplit("/", 1)[1] for r in fleet.x.requests if r.method == "DELETE"]
+    assert deleted == out[::-1] and fleet.x.live_posts("MPSHackney") == []
+    made = len(x_posts_made(fleet))
+    assert fleet.run(["retry", "last", "--yes"]).exit_code == 1  # part 3 never goes out
+    assert len(x_posts_made(fleet)) == made
+
+
 def test_a_lookalike_part_of_another_thread_is_not_taken_for_this_one(fleet, tmp_path):
     accept_duplicates(fleet)
     # The same thread went out a moment ago from another machine, with a ledger of its own.

@@ -44,7 +44,9 @@ def history(limit: int, as_json: bool, ledger_file: str | None) -> None:
 
     Each shows when it went out, its first words, and how its posts stand. An unfinished one
     (posts failed, unknown, or left in doubt by a run that stopped) is marked, with the retry
-    that finishes it. Reads the ledger only: a ledger that does not exist is not created.
+    that finishes it; posts a retract took back are never retried, and a retract that has
+    not finished is marked with the retract that does. Reads the ledger only: a ledger that
+    does not exist is not created.
     """
     from metpost import output
     from metpost.ledger import NoLedger
@@ -92,8 +94,9 @@ def retry(broadcast: str, yes: bool, as_name: str | None, as_json: bool, config_
 
     A post whose outcome was unknown (the platform may have taken it without answering) is
     looked for among the account's recent posts: found, it is marked sent; not found, it is
-    sent. Posts already sent are left alone. BROADCAST is an id, a unique prefix, the
-    --key it was sent with, or 'last'.
+    sent. Posts already sent are left alone, and posts retract took back are never sent.
+    Each account must still be live and post where it did when the broadcast was recorded.
+    BROADCAST is an id, a unique prefix, the --key it was sent with, or 'last'.
     """
     from dataclasses import replace
 
@@ -101,9 +104,8 @@ def retry(broadcast: str, yes: bool, as_name: str | None, as_json: bool, config_
     from metpost.audit import Actor, AuditContext, EventKind
     from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import MetpostError
-    from metpost.runner import exit_code_for
+    from metpost.runner import exit_code_for, still_owed
     from metpost.runner import retry as retry_broadcast
-    from metpost.status import PostStatus
 
     audit = AuditContext(kind=EventKind.RETRY, actor=Actor.current(as_name))
     config = load(config_file)
@@ -113,11 +115,10 @@ def retry(broadcast: str, yes: bool, as_name: str | None, as_json: bool, config_
     mode = output.output_mode(as_json)
     if not yes:
         record = ledger.find_broadcast(broadcast)
-        owed = [post for post in ledger.posts(record.id)
-                if post.state not in (PostStatus.SENT, PostStatus.RETRACTED)]
+        owed = still_owed(ledger.posts(record.id))
         if not owed:
             output.note(f"Nothing to retry: every post of broadcast {record.id} is on its "
-                        "platform (or was retracted).")
+                        "platform (or was retracted or withdrawn).")
             raise click.exceptions.Exit(0)
         output.show_broadcast(record, owed, mode, parts=ledger.broadcast_parts(record.id),
                               media=ledger.broadcast_media(record.id))
@@ -148,14 +149,18 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_name: 
             as_json: bool, ledger_file: str | None, config_file: str) -> None:
     """Delete a broadcast's posts from every platform.
 
-    A post that is already gone counts as retracted. BROADCAST is an id, a unique prefix, the
-    --key it was sent with, or 'last'.
+    A post that is already gone counts as retracted. One whose outcome is unknown is looked
+    for first: found, it is deleted; not found, it is withdrawn. Posts not sent (failed,
+    pending) are withdrawn: no retry, rerun or schedule sends them. A post whose outcome
+    cannot be told stays unknown, and is never sent either. BROADCAST is an id, a unique
+    prefix, the --key it was sent with, or 'last'.
     """
     from dataclasses import replace
 
     from metpost import output
     from metpost.audit import Actor, AuditContext, EventKind
     from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, MetpostError
+    from metpost.ledger.records import retract_action
     from metpost.runner import retract_posts, retractable
     from metpost.status import PostStatus
 
@@ -167,9 +172,17 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_name: 
     if posts and not yes:
         if not sys.stdin.isatty():
             raise MetpostError("not on a terminal: add --yes to delete without confirmation")
-        output.show_broadcast(record, posts, mode, parts=ledger.broadcast_parts(record.id),
+        threads = ledger.broadcast_parts(record.id)
+        output.show_broadcast(record, posts, mode, parts=threads,
                               media=ledger.broadcast_media(record.id))
-        if not click.confirm(f"Delete {len(posts)} posts from their platforms?"):
+        unsent = sum(retract_action(post, threads.get(post.idempotency_key, ())) == "withdrawn"
+                     for post in posts)
+        out = len(posts) - unsent
+        question = (f"Delete {out} posts from their platforms?" if not unsent else
+                    f"Never send the {unsent} posts not sent yet?" if not out else
+                    f"Delete {out} posts from their platforms, and never send the other "
+                    f"{unsent}?")
+        if not click.confirm(question):
             output.note("Nothing was deleted.")
             raise click.exceptions.Exit(0)
     outcome = retract_posts(ledger, record.id, posts, accounts, os.environ,

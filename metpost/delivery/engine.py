@@ -24,6 +24,12 @@ For each post the ledger lets this run claim:
   outcome is unknown before anything follows it. Retract deletes every part that went out;
 - images go with the post (a thread's with its first part); before a request that carries
   them, each file must still be the one checked when the broadcast was recorded.
+
+A retract first withdraws the posts in the ledger (``Ledger.withdraw``), so that no run sends
+them again; a post not sent yet is then retracted without a request; one that is out is
+deleted; one that may be out (its outcome unknown) is looked for first, as above: found, it is
+deleted; not found, it is retracted; if the platform cannot be asked, it stays unknown, still
+withdrawn, for a later retract to look again.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from metpost.delivery.holds import Holds
 from metpost.delivery.outcomes import Outcomes, Unit, and_then
 from metpost.delivery.policy import Clock, DeliveryPolicy, SystemClock
 from metpost.ledger import Claim, Ledger, LedgerError, LedgerPart, LedgerPost
+from metpost.ledger.records import IN_DOUBT
 from metpost.models import Account, SendResult
 from metpost.platforms.api import (
     Media,
@@ -60,6 +67,9 @@ from metpost.status import PostStatus
 T = TypeVar("T")
 DUPLICATE_LOOKBACK = 86400.0  # seconds: how far back a duplicate refusal's original is sought
 RETRACTED_HINT = "retracted earlier; send again with --again to post it anew"
+WITHDRAWN_HINT = ("withdrawn before it was sent (metpost retract); send again with --again to "
+                  "post it anew")
+WITHDRAWN = "withdrawn before it was sent: it is never sent from this broadcast"
 
 
 class Delivery:
@@ -120,9 +130,12 @@ class Delivery:
         return [done[claim.post.id] for claim in claims]
 
     def retract(self, posts: Sequence[LedgerPost]) -> list[SendResult]:
-        """Delete posts from their platforms, concurrently; record each gone one as retracted."""
+        """Withdraw posts for good (``Ledger.withdraw``: none is sent from this broadcast
+        again), then, concurrently, delete those that are out and look for those that may
+        be; record each gone one as retracted."""
         self._deadline = self.clock.monotonic() + self.policy.deadline
-        results = list(fan_out(posts, lambda post: post.platform, self._retract_one,
+        claims = self.ledger.withdraw(self.broadcast_id, [post.account for post in posts])
+        results = list(fan_out(claims, lambda claim: claim.post.platform, self._retract_one,
                                self.policy.concurrency))
         self.clients.close_all()
         return results
@@ -158,9 +171,15 @@ class Delivery:
         post = claim.post
         if claim.action == "already":
             if post.state == PostStatus.RETRACTED:
-                return self.outcomes.result(account, post, PostStatus.RETRACTED,
-                                            error=RETRACTED_HINT)
+                return self.outcomes.result(account, post, PostStatus.RETRACTED, error=(
+                    WITHDRAWN_HINT if post.withdrawn_unsent else RETRACTED_HINT))
             return self.outcomes.result(account, post, PostStatus.ALREADY_SENT)
+        if claim.action == "withdrawn":  # a retract took it back, and has not finished
+            state = PostStatus.UNKNOWN if post.state in IN_DOUBT else PostStatus.FAILED
+            return replace(self.outcomes.result(account, post, state, error=(
+                "withdrawn by metpost retract, which has not finished with it (it may be "
+                f"out); it is never sent again: metpost retract {self.broadcast_id} finishes "
+                "it")), problem="retract")
         if claim.action == "busy":
             return self.outcomes.result(account, post, PostStatus.BUSY,
                                         error="another metpost run is sending this post now")
@@ -442,17 +461,118 @@ class Delivery:
 
     # -- retract ------------------------------------------------------------------------------
 
-    def _retract_one(self, post: LedgerPost) -> SendResult:
+    def _retract_one(self, claim: Claim) -> SendResult:
+        """Finish what ``Ledger.withdraw`` left to do about one post: delete it where it is
+        out, look for it first where it may be."""
+        post = claim.post
         account = self.accounts[post.account]
-        if post.state == PostStatus.RETRACTED:
-            return self.outcomes.result(account, post, PostStatus.RETRACTED)
+        if claim.action in ("already", "withdrawn"):
+            return self._retracted(account, post)
+        if claim.action == "busy":
+            return self.outcomes.result(account, post, PostStatus.BUSY, error=(
+                "another metpost run is sending this post now; it sends no further request "
+                f"for it, and once it has ended, metpost retract {self.broadcast_id} deletes "
+                "what it sent"))
+        if claim.action == "reconcile":
+            found = self._find_before_retract(account, post)
+            if isinstance(found, SendResult):
+                return found
+            post = found
+        return self._delete_all(account, post)
+
+    def _retracted(self, account: Account, post: LedgerPost) -> SendResult:
+        """A post that is gone: retracted, or withdrawn before it ever went out (said so)."""
+        current = self.ledger.post(post.id)
+        return self.outcomes.result(account, current, PostStatus.RETRACTED,
+                                    error=WITHDRAWN if current.withdrawn_unsent else None)
+
+    def _find_before_retract(self, account: Account, post: LedgerPost) -> LedgerPost | SendResult:
+        """Look for a post that may be out (or the parts of its thread that may be): each
+        one found is adopted, to be deleted; one not found never went out. Returns the post
+        as the ledger now holds it, or, when that cannot be told, its result: unknown, and
+        never sent again (a retract run later looks again)."""
+        unit = Unit(post)
+        title = self._title(post)
+        try:
+            client = self.clients.of(account)
+        except Exception as error:
+            return self.outcomes.unknown(account, unit, self._undecided(
+                f"cannot set up the {title} client: {error}"))
+        capabilities = client.capabilities
+        if not capabilities.can_list_recent:
+            return self.outcomes.unknown(account, unit, self._undecided(
+                f"{title} cannot list posts to check", look="look at the account, and "
+                "delete it there if it went out"))
+        # Only once the platform cannot still be making it from a request whose answer was
+        # lost may its absence from the listing be believed.
+        until = _parse_time(post.updated_at) + capabilities.in_flight_for
+        if until > self.clock.time():
+            return self.outcomes.unknown(account, unit, self._undecided(
+                f"{title} may still be making it", look=f"metpost retract {self.broadcast_id} "
+                f"after {_clock_time(until)} looks for it"))
+        parts = self.ledger.parts(post.idempotency_key)
+        looked = (self._look_for_parts(client, post, parts) if parts else
+                  self._look_for_post(client, post))
+        if looked is not None:
+            return self.outcomes.unknown(account, unit, self._undecided(
+                f"could not check: {looked.reason}"))
+        return self.ledger.post(post.id)
+
+    def _look_for_post(self, client: Platform, post: LedgerPost) -> reconcile.Unreadable | None:
+        """Look for one post among the account's (a repost, for a repost of its source);
+        None once it is known whether it is there."""
+        request = PostRequest(text=post.text, idempotency_key=post.idempotency_key,
+                              first_attempt_at=post.first_attempt_at)
+        if post.repost_of:
+            source = next((other for other in self.ledger.posts(self.broadcast_id)
+                           if other.account == post.repost_of), None)
+            if source is None or not source.remote_id:
+                return None  # its source never went out, so no repost of it was made
+            request = replace(request, repost_of=Receipt(remote_id=source.remote_id,
+                                                         url=source.url))
+        looked = self._look(client, Unit(post), request)
+        return looked if isinstance(looked, reconcile.Unreadable) else None
+
+    def _look_for_parts(self, client: Platform, post: LedgerPost,
+                        parts: Sequence[LedgerPart]) -> reconcile.Unreadable | None:
+        """Look for a thread's parts that may be out, in order, each answering the one
+        before; the first that is not found ends it (no part after it went out). None once
+        it is known which parts are out."""
+        head: Receipt | None = None
+        previous: Receipt | None = None
+        for part in parts:
+            tried = part.attempts > 0 or part.first_attempt_at is not None
+            if part.state == PostStatus.SENT and part.remote_id:
+                receipt = Receipt(remote_id=part.remote_id, url=part.url)
+            elif part.state in IN_DOUBT and tried:
+                request = PostRequest(text=part.text, idempotency_key=part.idempotency_key,
+                                      reply_to=previous, thread_root=head,
+                                      first_attempt_at=part.first_attempt_at)
+                looked = self._look(client, Unit(post, part, len(parts), head), request)
+                if not isinstance(looked, reconcile.Found):
+                    return looked if isinstance(looked, reconcile.Unreadable) else None
+                receipt = Receipt(remote_id=looked.remote.remote_id, url=looked.remote.url)
+            else:
+                return None
+            head = head or receipt
+            previous = receipt
+        return None
+
+    def _undecided(self, reason: str, *, look: str | None = None) -> str:
+        """Why a withdrawn post may be out, and that it is never sent again all the same."""
+        look = look or f"metpost retract {self.broadcast_id} looks for it again"
+        return f"may have been posted; {reason}; it is never sent from this broadcast: {look}"
+
+    def _delete_all(self, account: Account, post: LedgerPost) -> SendResult:
+        """Delete what is out of a post (every part of a thread that went out) and record it
+        retracted; a post of which nothing is out is retracted as it is."""
         started = self.clock.monotonic()
         parts = self.ledger.parts(post.idempotency_key)
         # A thread's parts that went out go last first, so that no reply is left answering a
         # deleted post; each is recorded as it goes, so that a retract tried again resumes.
         targets = [(part, part.remote_id) for part in reversed(parts)
                    if part.state == PostStatus.SENT and part.remote_id] if parts else [
-                       (None, post.remote_id or "")]
+                       (None, post.remote_id)] if post.remote_id else []
         for part, remote_id in targets:
             failure = self._delete(account, post, remote_id, started)
             if failure is not None:
@@ -463,8 +583,12 @@ class Delivery:
                                             error=f"not deleted: {failure}")
             if part is not None:
                 self.ledger.settle_part(part, PostStatus.RETRACTED)
-        self.ledger.settle(post.id, PostStatus.RETRACTED)
-        return self.outcomes.result(account, post, PostStatus.RETRACTED)
+        # A thread is known by its first part, which may have been found only just now.
+        head = next((part for part in parts if part.remote_id), None)
+        self.ledger.settle(post.id, PostStatus.RETRACTED,
+                           remote_id=head.remote_id if head else None,
+                           url=head.url if head else None)
+        return self._retracted(account, post)
 
     def _delete(self, account: Account, post: LedgerPost, remote_id: str,
                 started: float) -> str | None:

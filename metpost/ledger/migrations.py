@@ -212,4 +212,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
         slash_lines=True,
     ),
+    Migration(
+        "where each post goes (its account's api_url and the settings that name its page, "
+        "receiver or file, a secret as its digest), so that retry and retract refuse an "
+        "account that posts elsewhere now; and when metpost retract withdrew a post, after "
+        "which it is never sent from its broadcast",
+        sqlite="""
+        ALTER TABLE posts ADD COLUMN destination TEXT;
+        ALTER TABLE posts ADD COLUMN withdrawn_at TEXT;
+        """,
+        postgres="""
+        ALTER TABLE posts ADD COLUMN destination TEXT;
+        ALTER TABLE posts ADD COLUMN withdrawn_at TEXT;
+        """,
+    ),
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from metpost.errors import MetpostError
 from metpost.platforms.api import Media
@@ -51,6 +52,18 @@ class LedgerPost:
     updated_at: str
     first_attempt_at: float | None  # Unix time the first request for it began, if any
     repost_of: str | None = None  # the account whose post (in this broadcast) it reposts
+    # Where it goes besides its platform and handle, as ``metpost.plans.destination_record``
+    # gives it (a secret as its digest); None for a post recorded before metpost kept it.
+    destination: Mapping[str, str | None] | None = None
+    # When ``metpost retract`` took it back (ISO 8601, UTC): from then on it is never sent
+    # from this broadcast. It is ``retracted`` once gone (or found never to have gone out).
+    withdrawn_at: str | None = None
+
+    @property
+    def withdrawn_unsent(self) -> bool:
+        """Retracted before it ever went out: withdrawn, never sent (a post that was out
+        keeps its remote id, or its thread's first part's, once deleted)."""
+        return self.state == PostStatus.RETRACTED and not self.remote_id
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,11 @@ class BroadcastRecord:
     counts: dict[str, int]
     sample_text: str = ""  # the text of its first post, to tell broadcasts apart at a glance
     public_safety: bool = False  # sent as a public-safety announcement (--public-safety)
+    withdrawn: int = 0  # of the retracted posts, those withdrawn before they were sent
+    # Posts a retract took back that are not gone yet, by state: a delete that failed (sent),
+    # a post it could not tell was out (unknown). They are never sent again; a retract
+    # finishes them.
+    retracting: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -75,6 +93,12 @@ class BroadcastRecord:
     def in_doubt(self) -> int:
         """Posts a run was sending when it stopped, and whose outcome is not known yet."""
         return self.counts.get("sending", 0) + self.counts.get("unknown", 0)
+
+    @property
+    def owed(self) -> int:
+        """Posts a retry would send or look for: not out, not retracted, not withdrawn."""
+        return sum(self.counts.get(state, 0) - self.retracting.get(state, 0)
+                   for state in ("failed", "unknown", "sending", "pending"))
 
 
 @dataclass(frozen=True)
@@ -89,6 +113,8 @@ class PlannedPost:
     repost_of: str | None = None  # the account whose post (in this broadcast) it reposts
     parts: tuple[str, ...] = ()  # a thread's parts, numbered; empty for one post
     media: tuple[Media, ...] = ()  # the images it carries (a thread's, on its first part)
+    # where it goes besides platform and handle (``metpost.plans.destination_record``)
+    destination: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +137,9 @@ class LedgerPart:
 
 @dataclass(frozen=True)
 class Claim:
-    """What a run may do with a post. ``action``: send, reconcile, already or busy."""
+    """What a run may do with a post. ``action``: send, reconcile, already, busy or
+    withdrawn (a retract took it back: never sent); for a retract (``Ledger.withdraw``):
+    delete, reconcile, already, busy or withdrawn (just now)."""
 
     post: LedgerPost
     action: str
@@ -141,3 +169,25 @@ class AuditEvent:
     reason: str | None = None  # why (the --reason of an urgent send)
     detail: str | None = None  # what happened, in words (counts, a refusal's reason)
     id: int | None = None  # its row in this ledger (a copy numbers rows anew)
+
+
+IN_DOUBT = (PostStatus.SENDING, PostStatus.UNKNOWN)
+
+
+def retract_action(post: LedgerPost, parts: Sequence[LedgerPart]) -> str:
+    """What ``metpost retract`` must do about a post as the ledger holds it (``parts``: its
+    thread's): ``already`` (retracted before), ``delete`` (it is out, or parts of its thread
+    are), ``reconcile`` (a request for it, or a part, may have posted it: look for it first)
+    or ``withdrawn`` (nothing of it went out: it is retracted without a request)."""
+    if post.state == PostStatus.RETRACTED:
+        return "already"
+    if post.state == PostStatus.SENT:
+        return "delete"
+    tried = post.attempts > 0 or post.first_attempt_at is not None
+    if (post.state in IN_DOUBT and tried) or any(
+            part.state in IN_DOUBT and (part.attempts > 0 or part.first_attempt_at is not None)
+            for part in parts):
+        return "reconcile"
+    if any(part.state == PostStatus.SENT for part in parts):
+        return "delete"
+    return "withdrawn"  # pending, failed, or claimed but never tried

@@ -6,7 +6,10 @@ it lives (a heartbeat) and checks again immediately before each publish (compare
 owner), so a slow run keeps its posts and a dead run's posts are taken over, reconciled with the
 platform rather than posted blindly again. No secret is ever stored here.
 
-Post states: pending → sending → sent | failed | unknown;  sent → retracted.
+Post states: pending → sending → sent | failed | unknown;  sent → retracted. ``metpost retract``
+withdraws posts (``withdrawn_at``): one not sent yet is retracted at once (it never went out,
+and has no remote id), one that may be out is looked for first; a withdrawn post is never
+claimed for sending again, and a run that claimed it before sends no further request for it.
 
 A thread is one post (one claim, one lease) whose parts are rows of ``post_parts``, each with a
 state of its own (the same words; ``sending`` once a request for it began), so that a rerun
@@ -22,7 +25,7 @@ import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -38,6 +41,7 @@ from metpost.ledger.records import (
     LedgerPost,
     PlannedPost,
     TransientLedgerError,
+    retract_action,
 )
 from metpost.platforms.api import Media
 from metpost.status import LEDGER_STATES, PostStatus
@@ -47,7 +51,7 @@ T = TypeVar("T")
 BROADCAST_COLUMNS = "id, key, source, created_at, label, public_safety"
 POST_COLUMNS = ("id, broadcast_id, account, platform, handle, text, idempotency_key, state, "
                 "attempts, remote_id, url, error, created_at, updated_at, first_attempt_at, "
-                "repost_of")
+                "repost_of, destination, withdrawn_at")
 PART_COLUMNS = ("post_key, position, text, idempotency_key, state, attempts, remote_id, url, "
                 "error, first_attempt_at")
 MEDIA_COLUMNS = "path, mime_type, alt_text, sha256, size"
@@ -119,7 +123,27 @@ def placeholders(values: Sequence[Any]) -> str:
 def _post(row: Sequence[Any]) -> LedgerPost:
     values = list(row)
     values[7] = PostStatus(values[7])
+    values[16] = _destination(values[16])
     return LedgerPost(*values)
+
+
+def _destination(recorded: str | None) -> dict[str, str | None] | None:
+    """A post's recorded destination (JSON), or None when none was recorded."""
+    import json
+
+    if not recorded:
+        return None
+    try:
+        value = json.loads(recorded)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _destination_text(destination: Mapping[str, str | None] | None) -> str | None:
+    import json
+
+    return None if destination is None else json.dumps(dict(destination), sort_keys=True)
 
 
 def _part(row: Sequence[Any]) -> LedgerPart:
@@ -287,10 +311,11 @@ class SqlLedger(ABC):
             known = {row[0] for row in db.run(
                 "SELECT account FROM posts WHERE broadcast_id = ?", (broadcast_id,))}
             db.many("INSERT INTO posts (broadcast_id, account, platform, handle, text, "
-                    "idempotency_key, state, created_at, updated_at, repost_of) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING",
+                    "idempotency_key, state, created_at, updated_at, repost_of, destination) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [(broadcast_id, post.account, post.platform, post.handle, post.text,
-                      post.idempotency_key, stamp, stamp, post.repost_of)
+                      post.idempotency_key, stamp, stamp, post.repost_of,
+                      _destination_text(post.destination))
                      for post in posts if post.account not in known])
             _record_parts_and_media(db, [post for post in posts if post.account not in known],
                                     stamp)
@@ -303,8 +328,8 @@ class SqlLedger(ABC):
         """Take the posts this run may work on, in one transaction, so two runs never both do.
 
         pending or failed → send; unknown, or sending by a run that is gone → reconcile first;
-        sent or retracted → already; sending by a live run → busy. An account named twice is
-        claimed once.
+        sent or retracted → already; sending by a live run → busy; withdrawn by a retract but
+        not gone yet → withdrawn (never sent again). An account named twice is claimed once.
         """
         lease = time.time() + lease_seconds
 
@@ -336,6 +361,8 @@ class SqlLedger(ABC):
                       replay: bool) -> str:
         if post.state in (PostStatus.SENT, PostStatus.RETRACTED):
             return "already"
+        if post.withdrawn_at:
+            return "withdrawn"
         if post.state == PostStatus.SENDING:
             if replay and owner == self.owner:
                 # This run's own claim, whose COMMIT went through unanswered: still ours.
@@ -365,14 +392,15 @@ class SqlLedger(ABC):
         """Just before a request: compare-and-set that this run still holds the post, extend
         its lease and count the attempt, in one transaction. Returns the time the post's first
         attempt began (this one's, if it is the first), or None if another run has taken the
-        post over (and nothing was counted)."""
+        post over, or a retract has withdrawn it (and nothing was counted)."""
         lease, now = time.time() + lease_seconds, time.time()
 
         def begin(db: Cursor, _replay: bool) -> float | None:
             held = db.run(
                 "UPDATE posts SET lease_until = ?, attempts = attempts + 1, updated_at = ?, "
                 "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ? "
-                "AND claimed_by = ? AND state = 'sending' RETURNING first_attempt_at",
+                "AND claimed_by = ? AND state = 'sending' AND withdrawn_at IS NULL "
+                "RETURNING first_attempt_at",
                 (lease, now_text(), now, post_id, self.owner))
             return float(held[0][0]) if held else None
 
@@ -419,6 +447,50 @@ class SqlLedger(ABC):
             f"posts.platform = ? AND parts.remote_id IN ({placeholders(remote_ids)})",
             (platform, *remote_ids, platform, *remote_ids)))
         return {str(row[0]) for row in rows}
+
+    def withdraw(self, broadcast_id: str, accounts: Sequence[str]) -> list[Claim]:
+        """Take these accounts' posts back for good (``metpost retract``), in one transaction:
+        none of them is sent from this broadcast again, and a run sending one now sends no
+        further request for it. What the retract must still do about each is its claim's
+        action (``retract_action``): ``withdrawn`` (nothing of it went out: retracted now,
+        without a request), ``delete``, ``reconcile``, ``already``, or ``busy`` (a live run
+        is sending it now)."""
+        def take(db: Cursor, _replay: bool) -> list[Claim]:
+            rows = {row[2]: row for row in db.run(
+                f"SELECT {POST_COLUMNS}, claimed_by, lease_until FROM posts "
+                f"WHERE broadcast_id = ? ORDER BY id{self.lock_clause}", (broadcast_id,))}
+            chosen = [rows[name] for name in dict.fromkeys(accounts) if name in rows]
+            parts: dict[str, list[LedgerPart]] = {}
+            for keys in chunks([str(row[6]) for row in chosen]):
+                for part_row in db.run(f"SELECT {PART_COLUMNS} FROM post_parts WHERE post_key "
+                                       f"IN ({placeholders(keys)}) ORDER BY position", keys):
+                    part = _part(part_row)
+                    parts.setdefault(part.post_key, []).append(part)
+            stamp = now_text()
+            claims = []
+            for row in chosen:
+                post = _post(row[:-2])
+                busy = post.state == PostStatus.SENDING and owner_alive(row[-2], row[-1])
+                action = "busy" if busy else retract_action(
+                    post, parts.get(post.idempotency_key, []))
+                if action == "withdrawn":
+                    post = replace(post, state=PostStatus.RETRACTED, error=None,
+                                   updated_at=stamp)
+                if action != "already":
+                    post = replace(post, withdrawn_at=post.withdrawn_at or stamp)
+                claims.append(Claim(post=post, action=action))
+            unsent = [claim.post.id for claim in claims if claim.action == "withdrawn"]
+            for ids in chunks(unsent):
+                db.run("UPDATE posts SET state = 'retracted', error = NULL, claimed_by = NULL, "
+                       f"lease_until = NULL, updated_at = ? WHERE id IN ({placeholders(ids)})",
+                       (stamp, *ids))
+            taken = [claim.post.id for claim in claims if claim.action != "already"]
+            for ids in chunks(taken):
+                db.run("UPDATE posts SET withdrawn_at = COALESCE(withdrawn_at, ?) "
+                       f"WHERE id IN ({placeholders(ids)})", (stamp, *ids))
+            return claims
+
+        return self._write(take)
 
     def release(self, post_id: int, state: PostStatus) -> None:
         """Give a claimed post back untouched (an interrupted run): ``state`` is what it was."""
@@ -586,7 +658,8 @@ class SqlLedger(ABC):
         """Just before a request for one part of a thread: compare-and-set that this run still
         holds the thread (its post), extend the lease, and count the attempt on the post and
         on the part, in one transaction. Returns when the part's first attempt began, or None
-        if another run has taken the thread over (and nothing was counted)."""
+        if another run has taken the thread over, or a retract has withdrawn it (and nothing
+        was counted)."""
         lease, now = time.time() + lease_seconds, time.time()
 
         def begin(db: Cursor, _replay: bool) -> float | None:
@@ -594,7 +667,7 @@ class SqlLedger(ABC):
             held = db.count(
                 "UPDATE posts SET lease_until = ?, attempts = attempts + 1, updated_at = ?, "
                 "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ? "
-                "AND claimed_by = ? AND state = 'sending'",
+                "AND claimed_by = ? AND state = 'sending' AND withdrawn_at IS NULL",
                 (lease, stamp, now, post_id, self.owner))
             if held != 1:
                 return None
@@ -639,13 +712,23 @@ class SqlLedger(ABC):
     @staticmethod
     def _with_counts(db: Cursor, broadcast_id: str, key: str, source: str, created_at: str,
                      label: str | None, public_safety: int = 0) -> BroadcastRecord:
-        counts = {str(state): int(count) for state, count in db.run(
-            "SELECT state, COUNT(*) FROM posts WHERE broadcast_id = ? GROUP BY state",
-            (broadcast_id,))}
+        counts: dict[str, int] = {}
+        retracting: dict[str, int] = {}
+        withdrawn = 0
+        for state, taken_back, unsent, count in db.run(
+                "SELECT state, withdrawn_at IS NOT NULL, remote_id IS NULL, COUNT(*) FROM posts "
+                "WHERE broadcast_id = ? GROUP BY state, withdrawn_at IS NOT NULL, "
+                "remote_id IS NULL", (broadcast_id,)):
+            counts[str(state)] = counts.get(str(state), 0) + int(count)
+            if str(state) == PostStatus.RETRACTED:
+                withdrawn += int(count) if unsent else 0
+            elif taken_back:
+                retracting[str(state)] = retracting.get(str(state), 0) + int(count)
         first = db.run("SELECT text FROM posts WHERE broadcast_id = ? ORDER BY id LIMIT 1",
                        (broadcast_id,))
         return BroadcastRecord(id=broadcast_id, key=key, source=source, created_at=created_at,
                                label=label, counts=counts,
                                sample_text=str(first[0][0]) if first else "",
-                               public_safety=bool(public_safety))
+                               public_safety=bool(public_safety), withdrawn=withdrawn,
+                               retracting=retracting)
 

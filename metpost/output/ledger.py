@@ -23,22 +23,35 @@ if TYPE_CHECKING:
     from metpost.platforms.api import Media
 
 # How each ledger state is counted for people: a run that stopped mid-way leaves posts
-# "sending"; until a rerun checks them they are in doubt.
-STATE_WORDS = {"sending": "in doubt", "pending": "not sent yet"}
+# "sending"; until a rerun checks them they are in doubt. A retracted post that never went out
+# (a retract withdrew it first) is counted apart, as "withdrawn".
+STATE_WORDS = {"sending": "in doubt", "pending": "not sent yet",
+               "withdrawn": "withdrawn before being sent"}
+WITHDRAWN_UNSENT = "withdrawn before it was sent"
 
 
 def _standing(record: BroadcastRecord) -> str:
     """How a broadcast's posts stand, in words: "3 sent, 1 failed, 2 in doubt"."""
-    order = ("sent", "retracted", "failed", "unknown", "sending", "pending")
-    parts = [f"{record.counts[state]} {STATE_WORDS.get(state, state)}"
-             for state in order if record.counts.get(state)]
-    return ", ".join(parts) or "no posts"
+    counts = {**record.counts, "withdrawn": record.withdrawn}
+    counts["retracted"] = counts.get("retracted", 0) - record.withdrawn
+    order = ("sent", "retracted", "withdrawn", "failed", "unknown", "sending", "pending")
+    return _in_words({state: counts[state] for state in order if counts.get(state)})
+
+
+def _in_words(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{count} {STATE_WORDS.get(state, state)}"
+                     for state, count in counts.items()) or "no posts"
 
 
 def unfinished(record: BroadcastRecord) -> bool:
-    """Some posts are not on their platform and not given up on: a retry may finish them."""
-    return any(record.counts.get(state) for state in ("failed", "unknown", "sending",
-                                                      "pending"))
+    """Some posts are not on their platform and not given up on: a retry may finish them
+    (never those a retract took back)."""
+    return record.owed > 0
+
+
+def retract_unfinished(record: BroadcastRecord) -> bool:
+    """A retract took back posts that are not known to be gone yet: a retract finishes it."""
+    return any(record.retracting.values())
 
 
 def show_history(records: Sequence[BroadcastRecord], mode: Mode) -> None:
@@ -47,16 +60,20 @@ def show_history(records: Sequence[BroadcastRecord], mode: Mode) -> None:
         emit_json({"broadcasts": [{
             "id": r.id, "key": r.label, "created_at": r.created_at, "source": r.source,
             "text": r.sample_text, "posts": r.total, "states": r.counts,
-            "in_doubt": r.in_doubt, "unfinished": unfinished(r)} for r in records]})
+            "in_doubt": r.in_doubt, "unfinished": unfinished(r), "withdrawn": r.withdrawn,
+            "retract_unfinished": retract_unfinished(r)} for r in records]})
         return
     rows = [(r.id, local_time(r.created_at), r.label or "", r.source,
-             ("unfinished: " if unfinished(r) else "") + _standing(r),
+             ("unfinished: " if unfinished(r) or retract_unfinished(r) else "") + _standing(r),
              first_words(r.sample_text)) for r in records]
     table(("Broadcast", "When", "Key", "Source", "Posts", "Message"), rows, mode, flexible=5)
-    waiting = [r for r in records if unfinished(r)]
-    for record in waiting:
-        echo(f"Unfinished: {record.id} ({_standing(record)})")
-        echo(f"  to finish it: metpost retry {record.id}")
+    for record in records:
+        if unfinished(record):
+            echo(f"Unfinished: {record.id} ({_standing(record)})")
+            echo(f"  to finish it: metpost retry {record.id}")
+        if retract_unfinished(record):
+            echo(f"Retract unfinished: {record.id} ({_standing(record)})")
+            echo(f"  to finish it: metpost retract {record.id}")
 
 
 def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: Mode, *,
@@ -105,7 +122,8 @@ def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: M
     echo()
     rows: list[tuple[str, str, str]] = []
     for p in posts:
-        rows.append((p.account, str(p.state), p.url or p.remote_id or ""))
+        rows.append((p.account, str(p.state),
+                     WITHDRAWN_UNSENT if p.withdrawn_unsent else p.url or p.remote_id or ""))
         rows.extend(part_rows(p.account, parts.get(p.idempotency_key, ())))
     table(("Account", "State", "Post"), rows, mode)
     errors = [p for p in posts if p.error]
@@ -122,9 +140,9 @@ def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: M
 def _standing_of(posts: Sequence[LedgerPost]) -> str:
     counts: dict[str, int] = {}
     for post in posts:
-        counts[str(post.state)] = counts.get(str(post.state), 0) + 1
-    return ", ".join(f"{count} {STATE_WORDS.get(state, state)}" for state, count in
-                     counts.items())
+        state = "withdrawn" if post.withdrawn_unsent else str(post.state)
+        counts[state] = counts.get(state, 0) + 1
+    return _in_words(counts)
 
 
 def _attached_json(parts: Sequence[LedgerPart], media: Sequence[Media]) -> dict[str, Any]:
@@ -140,4 +158,4 @@ def _post_json(post: LedgerPost) -> dict[str, Any]:
     return {"account": post.account, "platform": post.platform, "handle": post.handle,
             "text": post.text, "state": str(post.state), "attempts": post.attempts,
             "remote_id": post.remote_id, "url": post.url, "error": post.error,
-            "updated_at": post.updated_at}
+            "updated_at": post.updated_at, "withdrawn_at": post.withdrawn_at}

@@ -203,11 +203,14 @@ def next_steps(outcome: RunOutcome, command: str = "metpost retry") -> list[str]
     finish = f"{command} {outcome.broadcast_id}"
     retryable: list[str] = []  # accounts whose posts a retry can finish
     retracted: list[str] = []
+    taken_back: list[str] = []  # withdrawn by a retract that has not finished with them
     steps: list[str] = []
     renew: dict[str, list[str]] = {}
     for result in outcome.results:
         name = result.account.name
-        if result.status in (PostStatus.UNKNOWN, PostStatus.NOT_SENT, PostStatus.BUSY):
+        if result.problem == "retract" and command != "metpost retract":
+            taken_back.append(name)
+        elif result.status in (PostStatus.UNKNOWN, PostStatus.NOT_SENT, PostStatus.BUSY):
             retryable.append(name)
         elif result.status == PostStatus.FAILED:
             if result.problem == "credentials":
@@ -238,6 +241,9 @@ def next_steps(outcome: RunOutcome, command: str = "metpost retry") -> list[str]
     if retracted:
         steps.append(f"Retracted earlier ({', '.join(retracted)}): they stay retracted; send "
                      "with --again to post them anew.")
+    if taken_back:
+        steps.append(f"Withdrawn by a retract not finished yet ({', '.join(taken_back)}): they "
+                     f"are never sent; to finish it: metpost retract {outcome.broadcast_id}")
     return steps
 
 

@@ -26,7 +26,9 @@ Errors", "Rate Limits", Pages API "Posts"):
   with a 2xx, the post may exist, and is looked for before any resend; to a read it is an error.
 - Code 506 "Duplicate status message": the page's latest post has this text already.
 - Code 100 with subcode 33 is both "does not exist" and "cannot be loaded due to missing
-  permissions", so after a delete that answers it, a lookup decides whether the post is gone.
+  permissions", so after a delete that answers it, a lookup decides whether the post is gone:
+  the post must not load, and the token must be its page's own (``GET /me`` with a page token
+  is the page); a token of another page, or one Graph will not place, cannot tell.
 - Images (Graph API reference "Photo" and "Page Photos"): each is uploaded unpublished,
   ``POST /{page-id}/photos`` with the file as ``source``, ``published=false`` and the alt text
   as ``alt_text_custom`` ("Accessible alternative description for an image"), which answers
@@ -81,7 +83,6 @@ APP_HOUR_LIMIT = 4  # the app's limit over a rolling hour: stop calling, do not 
 TOKEN_CODES = {102, 190}
 DUPLICATE_CODE = 506
 POLICY_BLOCK_CODE = 368  # "temporarily blocked for policies violations": lasts beyond a run
-NO_SUCH_OBJECT = (100, 33)  # "does not exist, cannot be loaded due to missing permissions"
 PERMISSION_CODES = {10, *range(200, 300)}
 PERMISSION_NAME = re.compile(r"\b(pages_[a-z_]+|publish_[a-z_]+|business_[a-z_]+)\b")
 NONEXISTENT_OBJECT = (100, 33)  # "does not exist, cannot be loaded due to missing permissions"
@@ -268,7 +269,13 @@ class FacebookPlatform(Platform):
     # -- deleting --------------------------------------------------------------------------
 
     def delete(self, remote_id: str) -> None:
-        """Delete a post (DELETE /{post_id}); return once Graph no longer has it."""
+        """Delete a post (DELETE /{post_id}); return once Graph no longer has it.
+
+        Graph answers 100/33 ("does not exist, cannot be loaded due to missing permissions")
+        for a post that is gone and for one the token may not see alike. So after a delete
+        that answers it, the post is looked up (still there: not deleted), and then the token
+        must be the post's page's own (GET /me): only a token that sees the page can tell
+        that a post it cannot load is gone."""
         try:
             self._call(lambda graph: graph.delete_object(remote_id),
                        effect="the post may have been deleted")
@@ -277,16 +284,39 @@ class FacebookPlatform(Platform):
             if error.code != NONEXISTENT_OBJECT:
                 raise
             refusal = error
-        # 100/33 also means "missing permissions": only a lookup that fails says it is gone.
         try:
             self._call(lambda graph: graph.get_object(remote_id, fields="id"))
         except PublishError as error:
-            if error.code == NONEXISTENT_OBJECT:
-                return
-            raise
-        raise PublishError("Facebook did not delete the post, which is still on the page: the "
-                           "page token may lack the pages_manage_posts permission "
-                           f"({refusal.reason})", code=refusal.code, status=refusal.status)
+            if error.code != NONEXISTENT_OBJECT:
+                raise
+        else:
+            raise PublishError("Facebook did not delete the post, which is still on the page: "
+                               "the page token may lack the pages_manage_posts permission "
+                               f"({refusal.reason})", code=refusal.code, status=refusal.status)
+        page = remote_id.partition("_")[0] if "_" in remote_id else (
+            self.destination.settings["page_id"])
+        try:
+            me = self._call(lambda graph: graph.get_object("me", fields="id"))
+        except PublishError as error:  # tried again when Graph says that may work
+            raise PublishError(self._unconfirmed(
+                remote_id, page, refusal, f"Graph would not say whose the token is: "
+                f"{error.reason}"), retry_safe=error.retry_safe, retry_at=error.retry_at,
+                code=refusal.code, status=refusal.status) from None
+        owner = str(me.get("id") or "") if isinstance(me, dict) else ""
+        if owner != page:
+            raise PublishError(self._unconfirmed(
+                remote_id, page, refusal, f"the token is page {owner}'s, not page {page}'s"
+                if owner else "Graph did not say whose the token is"),
+                code=refusal.code, status=refusal.status)
+
+    def _unconfirmed(self, remote_id: str, page: str, refusal: PublishError, why: str) -> str:
+        """Why a post Graph says does not exist may still be on ``page``, and what to do."""
+        account = self.destination.account
+        return (f"Facebook answered that post {remote_id} does not exist, which Graph also "
+                f"answers for a post the token may not see ({refusal.reason}), and {why}, so "
+                f"it may still be on the page: give {account} the token of page {page} "
+                f"(metpost accounts verify --account {account} says whose it is), then "
+                "retract again")
 
     def throttle_keys(self) -> tuple[str, ...]:
         """The Graph app's limits (codes 4 and 341) are shared by every page of the app."""
@@ -364,6 +394,13 @@ class FacebookPlatform(Platform):
         self._last_response = response
 
     @property
+    def _posted_to(self) -> bool:
+        """Whether the last request was a POST (to the page's feed or photos), not a delete or
+        a read."""
+        response = self._last_response
+        return response is not None and response.request.method == "POST"
+
+    @property
     def _status(self) -> int | None:
         return self._last_response.status_code if self._last_response is not None else None
 
@@ -405,7 +442,7 @@ class FacebookPlatform(Platform):
             failure = PublishError(f"Facebook has blocked the page from posting for a while, "
                                    f"for its policies: {words}; the post itself may be fine: "
                                    "metpost retry later", status=status)
-        elif (code, subcode) == NO_SUCH_OBJECT and writing:
+        elif (code, subcode) == NONEXISTENT_OBJECT and self._posted_to:
             page = self.destination.settings.get("page_id")
             failure = PublishError(f"Facebook cannot find page {page}, or its token cannot post "
                                    f"to it: {words}", status=status, problem="destination")

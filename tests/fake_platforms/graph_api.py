@@ -2,7 +2,8 @@
 
 Routes (any ``/vNN.N`` prefix, recorded in ``versions_seen``; none means the app's default):
 ``POST /{page-id}/feed``, ``GET /{page-id}/posts`` (also ``/feed``, ``/published_posts``),
-``GET /{page-id}``, ``GET /{post-id}``, ``DELETE /{post-id}``. Shapes followed, and where found:
+``GET /{page-id}``, ``GET /me``, ``GET /{post-id}``, ``DELETE /{post-id}``. Shapes followed,
+and where found:
 
 - Every answer is JSON sent as ``application/json; charset=UTF-8`` (facebook-sdk 3.1 decides how
   to parse a body from ``content-type``, and ignores the status). Errors are ``{"error":
@@ -33,7 +34,8 @@ Routes (any ``/vNN.N`` prefix, recorded in ``versions_seen``; none means the app
   ``fields`` asked for among ``id``, ``name`` and ``username`` (left out when the page has
   none, as Graph leaves out empty fields); another field is code 100 "(#100) Tried accessing
   nonexisting field (...) on node type (Page)". With another page's token it is 100/33, as for
-  any object the token cannot load. https://developers.facebook.com/docs/graph-api/reference/page
+  any object the token cannot load. ``GET /me`` is the token's own page, as with any page
+  access token. https://developers.facebook.com/docs/graph-api/reference/page
 - ``GET /{post-id}`` -> the post (default fields ``created_time``, ``message``, ``id``), or
   100/33. ``DELETE /{post-id}`` -> ``{"success": true}``, or 100/33 for a post that is gone or
   another page's. https://developers.facebook.com/docs/pages/getting-started
@@ -383,7 +385,7 @@ class FakeGraph(FakeServer):
         return Reply(200, body, content_type=JSON_UTF8)
 
     def _read(self, page: Page, object_id: str, params: dict[str, str]) -> Reply:
-        if object_id == page.id:
+        if object_id in (page.id, "me"):  # a page token's "me" is its page
             return _page_json(page, params)
         post = self._live_post(page, object_id)
         if post is None:
