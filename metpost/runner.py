@@ -280,7 +280,7 @@ def _audit_end(ledger: Ledger, audit: AuditContext, broadcast_id: str, accounts:
 class _Purpose:
     """What a retry or retract would do with an account's post, for the refusals that stop
     it: ``to`` completes "... to", ``otherwise`` is the other way out, ``outcome`` completes
-    "nothing was ..."."""
+    "nothing was ..."; ``{account}`` in them is the account's name."""
 
     to: str
     otherwise: str
@@ -288,7 +288,8 @@ class _Purpose:
 
 
 RETRY = _Purpose(to="finish its post", outcome="sent",
-                 otherwise="or send the message as a new broadcast (metpost send ... --again)")
+                 otherwise="or send the message to it alone as a new broadcast (metpost send "
+                           "--account {account} ... --again)")
 RETRACT = _Purpose(to="delete its post", outcome="deleted",
                    otherwise="or leave it out with --account (its post stays where it is)")
 
@@ -332,10 +333,10 @@ def _not_as_recorded(config: Config, record: BroadcastRecord, post: LedgerPost,
     if changes:
         return (f"account '{account.name}' posts elsewhere now than when broadcast {record.id} "
                 f"was recorded ({where}): {', '.join(changes)}; put it back as it was to "
-                f"{purpose.to}, {purpose.otherwise}")
+                f"{purpose.to}, {purpose.otherwise.format(account=account.name)}")
     if not account.live:
         return (f"account '{account.name}' is {account.status} ({where}); set its status: "
-                f"live to {purpose.to}, {purpose.otherwise}")
+                f"live to {purpose.to}, {purpose.otherwise.format(account=account.name)}")
     return None
 
 

@@ -238,7 +238,8 @@ EDITS = {
                  "posts elsewhere now than when broadcast {id} was recorded ({where}): "
                  "platform was facebook, now mastodon; put it back as it was to {to}"),
 }
-RETRY_ELSE = "or send the message as a new broadcast (metpost send ... --again)"
+RETRY_ELSE = ("or send the message to it alone as a new broadcast (metpost send --account "
+              "camden-facebook ... --again)")
 RETRACT_ELSE = "or leave it out with --account (its post stays where it is)"
 
 
