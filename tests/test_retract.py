@@ -253,23 +253,29 @@ def requests_made(fleet) -> tuple[int, int]:
     return fleet.x.request_count, fleet.graph.request_count
 
 
+def assert_refused_after(fleet, edit: str, sent, command: str, to: str, otherwise: str,
+                         outcome: str) -> None:
+    """With camden-facebook edited as ``edit`` says, ``metpost COMMAND last`` is refused in
+    those words, before any request."""
+    where = camden_page_at(fleet)
+    change, words = EDITS[edit]
+    fleet.config.write_text(change(fleet.config.read_text()))
+    before = requests_made(fleet)
+    refused = fleet.run([command, "last", "--yes"])
+    assert refused.exit_code == 2
+    said = words.format(id=broadcast_of(sent), where=where, to=to)
+    assert refused.error_lines == [f"metpost: error: account 'camden-facebook' {said}, {otherwise}",
+                                   f"metpost: error: nothing was {outcome}"]
+    assert requests_made(fleet) == before
+
+
 @pytest.mark.parametrize("edit", EDITS)
 def test_retry_refuses_an_account_that_changed_before_any_request(fleet, edit):
     fleet.graph.revoke(fleet.env["CAMDEN_FB_TOKEN"])
     sent = fleet.run(ALL)
     assert statuses(sent)["camden-facebook"] == "failed"
     fleet.graph.revoked.clear()
-    where = camden_page_at(fleet)
-    change, words = EDITS[edit]
-    fleet.config.write_text(change(fleet.config.read_text()))
-    before = requests_made(fleet)
-    refused = fleet.run(["retry", "last", "--yes"])
-    assert refused.exit_code == 2
-    said = words.format(id=broadcast_of(sent), where=where, to="finish its post")
-    assert refused.error_lines == [
-        f"metpost: error: account 'camden-facebook' {said}, {RETRY_ELSE}",
-        "metpost: error: nothing was sent"]
-    assert requests_made(fleet) == before
+    assert_refused_after(fleet, edit, sent, "retry", "finish its post", RETRY_ELSE, "sent")
     assert fleet.graph.live_posts("1002") == [] and fleet.graph.live_posts("1009") == []
 
 
@@ -277,17 +283,8 @@ def test_retry_refuses_an_account_that_changed_before_any_request(fleet, edit):
 def test_retract_refuses_an_account_that_changed_before_any_request(fleet, edit):
     sent = fleet.run(ALL)
     assert sent.exit_code == 0
-    where = camden_page_at(fleet)
-    change, words = EDITS[edit]
-    fleet.config.write_text(change(fleet.config.read_text()))
-    before = requests_made(fleet)
-    refused = fleet.run(["retract", "last", "--yes"])
-    assert refused.exit_code == 2
-    said = words.format(id=broadcast_of(sent), where=where, to="delete its post")
-    assert refused.error_lines == [
-        f"metpost: error: account 'camden-facebook' {said}, {RETRACT_ELSE}",
-        "metpost: error: nothing was deleted"]
-    assert requests_made(fleet) == before
+    assert_refused_after(fleet, edit, sent, "retract", "delete its post", RETRACT_ELSE,
+                         "deleted")
     assert fleet.ledger_rows("SELECT COUNT(*) FROM posts WHERE state = 'sent' AND "
                              "withdrawn_at IS NULL") == [(4,)]
     others = ["--account", "hackney-x", "--account", "hackney-facebook", "--account", "camden-x"]
