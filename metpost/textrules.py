@@ -30,6 +30,7 @@ __all__ = [
     "X_MAX_WEIGHTED_LENGTH",
     "LinkSpan",
     "TweetLength",
+    "invalid_characters",
     "link_spans",
     "parse_tweet",
     "weighted_length",
@@ -678,6 +679,14 @@ def parse_tweet(text: str) -> TweetLength:
         display_range=(0, max(_utf16_len(text) - 1, 0)),
         valid_range=(0, valid_end + offset),
     )
+
+
+def invalid_characters(text: str) -> list[str]:
+    """The characters of ``text`` that make it invalid for X (twitter-text's invalid
+    characters: X refuses a post holding one), each once, in the order they first appear."""
+    if INVALID_CHARACTERS.isdisjoint(text):
+        return []
+    return list(dict.fromkeys(char for char in text if char in INVALID_CHARACTERS))
 
 
 # A post's text is weighed more than once (checked against its limit, then shown with its

@@ -102,6 +102,22 @@ def test_json_output_is_an_outline_with_one_post_a_line(fleet):
     assert json_text([]) == "[]" and json_text("x") == '"x"'
 
 
+def test_a_character_x_refuses_stops_the_broadcast_before_anything_is_sent(fleet):
+    refusal = ("the text holds U+FEFF (ZERO WIDTH NO-BREAK SPACE), which X refuses in a post; "
+               "remove it from the template or --var")
+    dry = fleet.run(["send", "--all", "--message", "Stay safe \ufeff", "--dry-run", "--json"])
+    assert dry.exit_code == 2
+    posts = json.loads(dry.stdout)["posts"]
+    assert [(p["platform"], p["problems"]) for p in posts] == [
+        ("x", [refusal]), ("facebook", []), ("x", [refusal]), ("facebook", [])]
+    sent = fleet.run(["send", "--all", "--message", "Stay safe \ufeff", "--yes"])
+    assert sent.exit_code == 2
+    assert sent.error_lines == [f"metpost: error: {account}: {refusal}"
+                                for account in ("hackney-x", "camden-x")] + [
+        "metpost: error: nothing was sent"]
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+
+
 # Texts that show nothing: zero-width space, word joiner, byte-order mark, the Hangul fillers,
 # a variation selector, a tag, a soft hyphen, and a mix of them with ordinary whitespace.
 NOTHING_VISIBLE = ["\u200b", "\u2060", "\ufeff", "\u3164", "\u115f\u1160", "\uffa0", "\ufe0f",

@@ -1,5 +1,6 @@
 """X's weighted length and links: every official twitter-text v3 conformance case, then police
-messages and the links X would shorten, and texts long enough to have hung the link finder."""
+messages and the links X would shorten, texts long enough to have hung the link finder, and the
+characters X refuses."""
 
 # ruff: noqa: RUF001 -- the texts are meant to hold look-alike characters (Cyrillic letters)
 
@@ -18,6 +19,7 @@ from metpost.textrules import (
     X_MAX_WEIGHTED_LENGTH,
     LinkSpan,
     TweetLength,
+    invalid_characters,
     link_spans,
     parse_tweet,
     weighted_length,
@@ -256,3 +258,34 @@ def test_long_host_like_runs_are_weighed_without_hanging(text, weight, links):
                                      f"({weight - 280} over)"]
     assert MastodonPlatform.length(text) == len(text)  # no link with a protocol: characters
 
+
+# ---- characters X refuses -------------------------------------------------------------------
+@pytest.mark.parametrize("text, refused", [
+    ("Stay safe", []),
+    ("Stay safe \ufeff", ["\ufeff"]),
+    ("\uffffa\ufffeb\uffff", ["\uffff", "\ufffe"]),
+    ("\u202aStay safe\u202c", []),  # directional characters are valid
+])
+def test_invalid_characters_are_those_that_make_parse_tweet_invalid(text, refused):
+    assert invalid_characters(text) == refused
+    assert parse_tweet(text).valid == (not refused)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("Stay safe \ufeff", "the text holds U+FEFF (ZERO WIDTH NO-BREAK SPACE), which X refuses in "
+                         "a post; remove it from the template or --var"),
+    ("Road closed\ufffe", "the text holds U+FFFE, which X refuses in a post; remove it from the "
+                          "template or --var"),
+    ("a\uffff b\ufeff c\uffff", "the text holds U+FFFF and U+FEFF (ZERO WIDTH NO-BREAK SPACE), "
+                              "which X refuses in a post; remove them from the template or --var"),
+])
+def test_the_x_check_refuses_a_text_with_a_character_x_refuses(text, problem):
+    assert XPlatform.check(text) == [problem]
+
+
+def test_a_refused_character_comes_before_the_length_problem():
+    # A thread's advice ("shorten it, or add --thread") goes on the last problem: the length.
+    assert XPlatform.check("a" * 300 + "\ufeff") == [
+        "the text holds U+FEFF (ZERO WIDTH NO-BREAK SPACE), which X refuses in a post; remove it "
+        "from the template or --var",
+        "too long for X: 302/280 weighted characters (22 over)"]  # U+FEFF weighs 2
