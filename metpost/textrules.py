@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -29,6 +30,7 @@ __all__ = [
     "X_MAX_WEIGHTED_LENGTH",
     "LinkSpan",
     "TweetLength",
+    "invalid_characters",
     "link_spans",
     "parse_tweet",
     "weighted_length",
@@ -113,7 +115,10 @@ def _host_chars(*allowed_punctuation: str) -> str:
 
 
 _HOST_CHAR = _host_chars()  # the first and last character of a label
-_SUBDOMAIN = rf"{_HOST_CHAR}(?:{_host_chars('-', '_')}*{_HOST_CHAR})?\."
+_LABEL_CHAR = _host_chars("-", "_")  # any character of a label: a host character, "-" or "_"
+# A host's labels as twitter-text writes them (the tests' one-regex reference), which
+# _UrlFinder follows label by label: a domain name holds no "_".
+_SUBDOMAIN = rf"{_HOST_CHAR}(?:{_LABEL_CHAR}*{_HOST_CHAR})?\."
 _DOMAIN_NAME = rf"{_HOST_CHAR}(?:{_host_chars('-')}*{_HOST_CHAR})?\."
 _HOST_RUN = _host_chars("-", "_", ".")  # a run of these holds any host: it is where to look
 
@@ -169,12 +174,12 @@ class _UrlPatterns:
     """The compiled URL patterns (a plain class: a dataclass would slow down the import).
 
     twitter-text's one URL pattern is ``before (protocol)? host (port)? (path)? (query)?`` with
-    the host ``subdomain* domain-name TLD``; ``_match_url`` tries its alternatives in the order
+    the host ``subdomain* domain-name TLD``; ``_UrlFinder`` tries its alternatives in the order
     the regex engine would, with these pieces."""
 
-    __slots__ = ("ascii_labels", "ascii_tail", "before", "candidate_dot", "domain_name",
-                 "host_run_reversed", "may_precede", "not_after_tld", "printable_ascii",
-                 "protocol", "punycode_tld", "subdomain", "tco", "tld_run")
+    __slots__ = ("ascii_labels", "ascii_tail", "before", "candidate_dot", "host_run",
+                 "label_run", "may_precede", "not_after_tld", "printable_ascii", "protocol",
+                 "punycode_tld", "tco", "tld_run")
 
     def __init__(self) -> None:
         def compiled(pattern: str) -> re.Pattern[str]:
@@ -184,8 +189,9 @@ class _UrlPatterns:
         # character; that character is consumed, so two URLs never share it.
         self.before = compiled(rf"[^a-z0-9@\uff20$#\uff03{_INVALID}]|[{_DIRECTIONAL}]")
         self.protocol = compiled(r"https?://")
-        self.subdomain = compiled(_SUBDOMAIN)
-        self.domain_name = compiled(_DOMAIN_NAME)
+        # A subdomain or domain name is one run of label characters with a dot after it, its
+        # first and last character no "-" or "_" (and a domain name holds no "_" at all).
+        self.label_run = compiled(f"{_LABEL_CHAR}+")
         # A TLD must not run on into letters or digits: "example.community" is not "example.com".
         self.not_after_tld = compiled("[0-9a-z@+-]")
         self.tld_run = compiled("[0-9a-z@+-]*")
@@ -201,7 +207,7 @@ class _UrlPatterns:
         self.ascii_labels = compiled(rf"(?:[a-z0-9{_LATIN_ACCENTS}-]+\.)+")
         self.tco = compiled(rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?")  # ends at slug or query
         self.candidate_dot = compiled(rf"\.(?={_HOST_CHAR})")  # may begin a host's last label
-        self.host_run_reversed = compiled(f"{_HOST_RUN}*")  # how far back a host can reach
+        self.host_run = compiled(f"{_HOST_RUN}+")  # how far a host can reach either way
         self.may_precede = compiled("[^A-Za-z0-9]")  # may come right before a URL
 
 
@@ -237,17 +243,6 @@ def _full_tail() -> re.Pattern[str]:
     return re.compile(_tail(_PATH_SEGMENT, _QUERY), re.IGNORECASE)
 
 
-def _tail_after(patterns: _UrlPatterns, text: str, host_end: int) -> re.Match[str]:
-    """The port, path and query after a host (each may be empty)."""
-    ascii_end = patterns.printable_ascii.match(text, host_end).end()  # type: ignore[union-attr]
-    if ascii_end == len(text) or text[ascii_end].isascii():
-        tail = patterns.ascii_tail.match(text, host_end)
-    else:
-        tail = _full_tail().match(text, host_end)
-    assert tail is not None  # everything in it is optional
-    return tail
-
-
 def _tld_end(patterns: _UrlPatterns, text: str, at: int) -> int | None:
     """Where the longest TLD at ``at`` that nothing host-like follows ends; else where a
     punycode TLD ends; else None."""
@@ -274,37 +269,103 @@ def _tld_key(candidate: str) -> str:
     return candidate.lower().translate(_TLD_CASE_ALIKES)
 
 
-def _host_end(patterns: _UrlPatterns, text: str, at: int) -> int | None:
-    """Where a host starting at ``at`` ends: as many subdomains as will go before the domain
-    name and TLD, trying fewer if that fails, as the pattern's greedy repeat would."""
-    label_ends = [at]
-    while subdomain := patterns.subdomain.match(text, label_ends[-1]):
-        label_ends.append(subdomain.end())
-    for label_end in reversed(label_ends):
-        domain_name = patterns.domain_name.match(text, label_end)
-        if domain_name and (end := _tld_end(patterns, text, domain_name.end())) is not None:
-            return end
-    return None
+class _UrlFinder:
+    """The URL starting at a position of one text, as twitter-text's pattern would match there;
+    what it learns on the way (where each host, label, TLD and run of printable ASCII ends) is
+    kept, so that trying every position of a long host-like run ("a.a.a...", a paragraph of
+    Japanese with full stops) takes time in proportion to the run, not to its square."""
 
+    __slots__ = ("_ascii_run", "_host_ends", "_label_ends", "_label_starts", "_patterns",
+                 "_text", "_tld_ends", "_underscores")
 
-def _match_url(patterns: _UrlPatterns, text: str, position: int) -> _UrlMatch | None:
-    """The URL starting at ``position`` (with the character before it), as twitter-text's
-    pattern would match there: after a preceding character, or (at the very start) after none;
-    the first host that fits wins, and the rest is optional. (The pattern would also try a
-    host in place of a protocol it found, but "http:" can never begin a host.)"""
-    starts = [position + 1] if patterns.before.match(text, position) else []
-    if position == 0:
-        starts.append(0)
-    for start in starts:
-        protocol = patterns.protocol.match(text, start)
-        host_start = protocol.end() if protocol else start
-        host_end = _host_end(patterns, text, host_start)
-        if host_end is None:
-            continue
-        tail = _tail_after(patterns, text, host_end)
-        return _UrlMatch(text, text[position:start], start, protocol[0] if protocol else None,
-                         host_start, host_end, tail["path"] is not None, tail.end())
-    return None
+    def __init__(self, text: str) -> None:
+        self._patterns = patterns = _url_patterns()
+        self._text = text
+        # Each run of label characters: where it starts and ends, and its last "_" (or -1).
+        runs = list(patterns.label_run.finditer(text))
+        self._label_starts = [run.start() for run in runs]
+        self._label_ends = [run.end() for run in runs]
+        self._underscores = [run.start() + run[0].rfind("_") if "_" in run[0] else -1
+                             for run in runs]
+        self._host_ends: dict[int, int | None] = {}  # host start: host end, or None
+        self._tld_ends: dict[int, int | None] = {}  # as _tld_end
+        self._ascii_run = (0, -1)  # (from, to): only printable ASCII lies in between
+
+    def match(self, position: int) -> _UrlMatch | None:
+        """The URL starting at ``position`` (with the character before it): after a preceding
+        character, or (at the very start) after none; the first host that fits wins, and the
+        rest is optional. (The pattern would also try a host in place of a protocol it found,
+        but "http:" can never begin a host.)"""
+        patterns, text = self._patterns, self._text
+        starts = [position + 1] if patterns.before.match(text, position) else []
+        if position == 0:
+            starts.append(0)
+        for start in starts:
+            protocol = patterns.protocol.match(text, start)
+            host_start = protocol.end() if protocol else start
+            host_end = self.host_end(host_start)
+            if host_end is None:
+                continue
+            tail = self._tail_after(host_end)
+            return _UrlMatch(text, text[position:start], start,
+                             protocol[0] if protocol else None, host_start, host_end,
+                             tail["path"] is not None, tail.end())
+        return None
+
+    def host_end(self, at: int) -> int | None:
+        """Where a host starting at ``at`` ends: as many subdomains as will go before the
+        domain name and TLD, trying fewer if that fails, as the pattern's greedy repeat would.
+        The host after a subdomain is the host starting at the next label, so each label's
+        answer is found once, and the labels are followed from ``at`` to one already known."""
+        subdomains: list[tuple[int, int, bool]] = []  # each label's start, dot, no "_" in it
+        start = at
+        while start not in self._host_ends:
+            label = self._label(start)
+            if label is None:  # no subdomain here, so no domain name either
+                self._host_ends[start] = None
+                break
+            subdomains.append((start, *label))
+            start = label[0] + 1
+        end = self._host_ends[start]
+        for start, dot, domain_name in reversed(subdomains):
+            if end is None and domain_name:
+                end = self._tld_end(dot + 1)
+            self._host_ends[start] = end
+        return self._host_ends[at]
+
+    def _label(self, start: int) -> tuple[int, bool] | None:
+        """If a subdomain starts at ``start``: the dot that ends it, and whether it may be a
+        domain name as well (it holds no "_")."""
+        text = self._text
+        run = bisect_right(self._label_starts, start) - 1
+        # Of a label's characters, only "-" and "_" are not host characters.
+        if run < 0 or start >= self._label_ends[run] or text[start] in "-_":
+            return None
+        dot = self._label_ends[run]
+        if dot == len(text) or text[dot] != "." or text[dot - 1] in "-_":
+            return None
+        return dot, self._underscores[run] < start
+
+    def _tld_end(self, at: int) -> int | None:
+        if at not in self._tld_ends:
+            self._tld_ends[at] = _tld_end(self._patterns, self._text, at)
+        return self._tld_ends[at]
+
+    def _tail_after(self, host_end: int) -> re.Match[str]:
+        """The port, path and query after a host (each may be empty)."""
+        patterns, text = self._patterns, self._text
+        known_from, ascii_end = self._ascii_run
+        if not known_from <= host_end <= ascii_end:
+            ascii_run = patterns.printable_ascii.match(text, host_end)
+            assert ascii_run is not None  # (it may be empty)
+            ascii_end = ascii_run.end()
+            self._ascii_run = (host_end, ascii_end)
+        if ascii_end == len(text) or text[ascii_end].isascii():
+            tail = patterns.ascii_tail.match(text, host_end)
+        else:
+            tail = _full_tail().match(text, host_end)
+        assert tail is not None  # everything in it is optional
+        return tail
 
 
 def _ascii_hosts(patterns: _UrlPatterns, host: str) -> Iterator[tuple[int, int]]:
@@ -345,14 +406,19 @@ def _punycode_length(label: str) -> int:
 
 def _host_converts(host: str, matchable_host: str) -> bool:
     """Whether twitter-text's IDNA check accepts ``host``: each label 1 to 63 characters in
-    punycode, and a host written in punycode holds an ASCII host."""
-    if host.startswith("xn--") and next(_ascii_hosts(_url_patterns(), matchable_host),
-                                        None) is None:
-        return False
+    punycode, and a host written in punycode holds an ASCII host.
+
+    A label is never shorter in punycode than in characters, so a longer one fails unencoded
+    (punycode takes time in the square of a label's length); and labels are checked before
+    ASCII hosts are sought, which then takes time in proportion to the host's length."""
     try:
-        return all(1 <= _punycode_length(label) <= MAX_LABEL_LENGTH for label in host.split("."))
+        if not all(len(label) <= MAX_LABEL_LENGTH and 1 <= _punycode_length(label)
+                   <= MAX_LABEL_LENGTH for label in host.split(".")):
+            return False
     except UnicodeError:  # a lone surrogate: no host of X's
         return False
+    return not host.startswith("xn--") or next(
+        _ascii_hosts(_url_patterns(), matchable_host), None) is not None
 
 
 def _url_matches(matchable: str) -> Iterator[_UrlMatch]:
@@ -361,15 +427,17 @@ def _url_matches(matchable: str) -> Iterator[_UrlMatch]:
     that holds a dot followed by a host character, and inside that run before such a dot.
     Elsewhere a URL cannot start, and trying every position costs most of the time."""
     patterns = _url_patterns()
-    reversed_text = matchable[::-1]
-    length = len(matchable)
+    finder = _UrlFinder(matchable)
     untried = 0  # every position before this has been tried, or lies inside the last match
+    run_start = run_end = 0  # the host run the last dot tried is in
     for dot in patterns.candidate_dot.finditer(matchable):
         dot_at = dot.start()
         if dot_at < untried:
             continue
-        run = patterns.host_run_reversed.match(reversed_text, length - dot_at)
-        run_start = length - run.end() if run else dot_at
+        while run_end <= dot_at:  # the runs are found left to right, each once
+            run = patterns.host_run.search(matchable, run_end)
+            assert run is not None  # the dot is in one
+            run_start, run_end = run.span()
         starts = []
         for protocol in ("https://", "http://"):
             if matchable[max(run_start - len(protocol), 0):run_start].lower() == protocol:
@@ -381,7 +449,7 @@ def _url_matches(matchable: str) -> Iterator[_UrlMatch]:
             if position < untried:
                 continue
             untried = position + 1
-            if match := _match_url(patterns, matchable, position):
+            if match := finder.match(position):
                 untried = match.end
                 yield match
                 break
@@ -611,6 +679,14 @@ def parse_tweet(text: str) -> TweetLength:
         display_range=(0, max(_utf16_len(text) - 1, 0)),
         valid_range=(0, valid_end + offset),
     )
+
+
+def invalid_characters(text: str) -> list[str]:
+    """The characters of ``text`` that make it invalid for X (twitter-text's invalid
+    characters: X refuses a post holding one), each once, in the order they first appear."""
+    if INVALID_CHARACTERS.isdisjoint(text):
+        return []
+    return list(dict.fromkeys(char for char in text if char in INVALID_CHARACTERS))
 
 
 # A post's text is weighed more than once (checked against its limit, then shown with its

@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
+
+from metpost.platforms.graphemes import shows_nothing
+from metpost.plugins import BUILTIN_PLATFORMS, platform_classes
+
 ARGS = ["send", "--borough", "hackney", "--template", "rumour-control", "--var", "rumour=a riot",
         "--dry-run"]
 
@@ -95,3 +100,51 @@ def test_json_output_is_an_outline_with_one_post_a_line(fleet):
     assert "é ☃" in json_text(tricky)  # not \u-escaped
     assert json_text(tricky).split("\n")[1] == '  "é ☃ \u2028": ['
     assert json_text([]) == "[]" and json_text("x") == '"x"'
+
+
+def test_a_character_x_refuses_stops_the_broadcast_before_anything_is_sent(fleet):
+    refusal = ("the text holds U+FEFF (ZERO WIDTH NO-BREAK SPACE), which X refuses in a post; "
+               "remove it from the template or --var")
+    dry = fleet.run(["send", "--all", "--message", "Stay safe \ufeff", "--dry-run", "--json"])
+    assert dry.exit_code == 2
+    posts = json.loads(dry.stdout)["posts"]
+    assert [(p["platform"], p["problems"]) for p in posts] == [
+        ("x", [refusal]), ("facebook", []), ("x", [refusal]), ("facebook", [])]
+    sent = fleet.run(["send", "--all", "--message", "Stay safe \ufeff", "--yes"])
+    assert sent.exit_code == 2
+    assert sent.error_lines == [f"metpost: error: {account}: {refusal}"
+                                for account in ("hackney-x", "camden-x")] + [
+        "metpost: error: nothing was sent"]
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+
+
+# Texts that show nothing: zero-width space, word joiner, byte-order mark, the Hangul fillers,
+# a variation selector, a tag, a soft hyphen, and a mix of them with ordinary whitespace.
+NOTHING_VISIBLE = ["\u200b", "\u2060", "\ufeff", "\u3164", "\u115f\u1160", "\uffa0", "\ufe0f",
+                   "\U000e0041", "\u00ad", " \u200b\n\u2060\u3000\u200d "]
+
+
+@pytest.mark.parametrize("text", NOTHING_VISIBLE)
+def test_a_text_that_shows_nothing_is_refused_as_empty(fleet, text):
+    outcome = fleet.run(["send", "--all", "--message", text, "--dry-run", "--json"])
+    assert outcome.exit_code == 2
+    posts = json.loads(outcome.stdout)["posts"]
+    assert {p["platform"] for p in posts} == {"x", "facebook"}
+    assert all(p["problems"] == ["text is empty"] for p in posts), posts
+    assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_PLATFORMS))
+def test_every_platform_refuses_a_text_that_shows_nothing_as_empty(name):
+    platform = platform_classes()[name]
+    for text in ["", " \n\t", *NOTHING_VISIBLE, "\u200b" * 2000]:  # 6,000 bytes: only empty
+        assert platform.check(text) == ["text is empty"], (name, text)
+    for text in ["a\u200b", "\u3164\u3131", "\u0301", "\u06dd", "\u2800"]:
+        assert platform.check(text) == [], (name, text)
+
+
+def test_what_shows_nothing():
+    assert shows_nothing("") and shows_nothing("\x07\u200e\U000e0100\u180b\u034f")
+    # Drawn, though some are format characters: the Arabic end of ayah and number sign, the
+    # blank Braille pattern, a combining accent on its own, a Hangul letter after a filler.
+    assert not any(map(shows_nothing, ["\u06dd", "\u0600", "\u2800", "\u0301", "\u3164\u3131"]))

@@ -1,5 +1,6 @@
 """X's weighted length and links: every official twitter-text v3 conformance case, then police
-messages and the links X would shorten."""
+messages and the links X would shorten, texts long enough to have hung the link finder, and the
+characters X refuses."""
 
 # ruff: noqa: RUF001 -- the texts are meant to hold look-alike characters (Cyrillic letters)
 
@@ -11,11 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from metpost.platforms.mastodon import MastodonPlatform
+from metpost.platforms.x import XPlatform
 from metpost.textrules import (
     MAX_URL_LENGTH,
     X_MAX_WEIGHTED_LENGTH,
     LinkSpan,
     TweetLength,
+    invalid_characters,
     link_spans,
     parse_tweet,
     weighted_length,
@@ -217,3 +221,71 @@ def test_a_link_is_at_most_4096_characters_with_its_protocol_counted():
 def test_links_as_twitter_text_s_javascript_finds_them(text, expected, weight):
     assert spans(text) == expected
     assert weighted_length(text) == weight
+
+
+# ---- long texts -----------------------------------------------------------------------------
+# Texts made of host-like runs (no spaces) thousands of characters long. Finding links in them
+# once took time in the square of a run's length: 8 s for "a." * 4000, a minute or more for
+# most of these. Each must now be weighed well within the timeout, which only guards against a
+# hang: how fast it goes is bench/'s to measure, not a unit test's.
+JAPANESE = "警察が現場に到着しました.詳細は後ほどお知らせします."  # ASCII full stops, no spaces
+CYRILLIC = "Полицияприбыланаместопроисшествия.Подробностибудутпозже."
+LONG_LABEL = "".join(chr(0x4E00 + index) for index in range(4000))  # 4,000 different ideographs
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("text, weight, links", [
+    pytest.param("a." * 5000, 10_000, [], id="a. 5,000 times"),
+    pytest.param(JAPANESE * 60, 3120, [], id="Japanese"),
+    pytest.param(JAPANESE * 300, 15_600, [], id="more Japanese"),
+    pytest.param((CYRILLIC * 400)[:15_600], 15_600, [], id="Cyrillic"),
+    # Each "a.com" is a host, but only the first a link: the others follow "_".
+    pytest.param("a.com_" * 6000, 23 + 36_000 - 5, [(0, 5, "a.com")], id="a.com_ 6,000 times"),
+    # A host matched is passed over as a whole even when a label is too long to be a link's.
+    pytest.param(" ".join([LONG_LABEL + ".com"] * 10), 10 * 8004 + 9, [],
+                 id="labels of 4,000 characters"),
+    pytest.param(" ".join(["xn--" + "a" * 4000 + "例.com"] * 150), 150 * 4010 + 149, [],
+                 id="long punycode-like labels"),
+    # Links one after another, each in the same long run of printable ASCII.
+    pytest.param("a.com," * 30_000, 30_000 * (23 + 1),
+                 [(6 * index, 6 * index + 5, "a.com") for index in range(30_000)],
+                 id="a.com, 30,000 times"),
+])
+def test_long_host_like_runs_are_weighed_without_hanging(text, weight, links):
+    assert parse_tweet(text).weighted_length == weight
+    assert [(span.start, span.end, span.url) for span in link_spans(text)] == links
+    assert XPlatform.check(text) == [f"too long for X: {weight}/280 weighted characters "
+                                     f"({weight - 280} over)"]
+    assert MastodonPlatform.length(text) == len(text)  # no link with a protocol: characters
+
+
+# ---- characters X refuses -------------------------------------------------------------------
+@pytest.mark.parametrize("text, refused", [
+    ("Stay safe", []),
+    ("Stay safe \ufeff", ["\ufeff"]),
+    ("\uffffa\ufffeb\uffff", ["\uffff", "\ufffe"]),
+    ("\u202aStay safe\u202c", []),  # directional characters are valid
+])
+def test_invalid_characters_are_those_that_make_parse_tweet_invalid(text, refused):
+    assert invalid_characters(text) == refused
+    assert parse_tweet(text).valid == (not refused)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("Stay safe \ufeff", "the text holds U+FEFF (ZERO WIDTH NO-BREAK SPACE), which X refuses in "
+                         "a post; remove it from the template or --var"),
+    ("Road closed\ufffe", "the text holds U+FFFE, which X refuses in a post; remove it from the "
+                          "template or --var"),
+    ("a\uffff b\ufeff c\uffff", "the text holds U+FFFF and U+FEFF (ZERO WIDTH NO-BREAK SPACE), "
+                              "which X refuses in a post; remove them from the template or --var"),
+])
+def test_the_x_check_refuses_a_text_with_a_character_x_refuses(text, problem):
+    assert XPlatform.check(text) == [problem]
+
+
+def test_a_refused_character_comes_before_the_length_problem():
+    # A thread's advice ("shorten it, or add --thread") goes on the last problem: the length.
+    assert XPlatform.check("a" * 300 + "\ufeff") == [
+        "the text holds U+FEFF (ZERO WIDTH NO-BREAK SPACE), which X refuses in a post; remove it "
+        "from the template or --var",
+        "too long for X: 302/280 weighted characters (22 over)"]  # U+FEFF weighs 2

@@ -87,12 +87,12 @@ def generated_texts() -> list[str]:
 
 def test_the_step_by_step_host_finder_matches_the_one_regex_grammar():
     url_pattern, _ = reference()
-    patterns = textrules._url_patterns()
     compared = found = 0
     for text in generated_texts():
+        finder = textrules._UrlFinder(text)  # one for all positions: what it learns is kept
         for position in range(len(text) + 1):
             theirs = url_pattern.match(text, position)
-            ours = textrules._match_url(patterns, text, position)
+            ours = finder.match(position)
             compared += 1
             if theirs is None:
                 assert ours is None, (text, position)
@@ -125,9 +125,8 @@ def test_the_ascii_hosts_inside_a_host_match_the_one_regex_grammar():
     ("é.com", "é.com"),  # at the start, the character "before" may be the host's own
 ])
 def test_hosts_the_one_regex_would_find(text, host):
-    patterns = textrules._url_patterns()
-    matches = [match for position in range(len(text))
-               if (match := textrules._match_url(patterns, text, position))]
+    finder = textrules._UrlFinder(text)
+    matches = [match for position in range(len(text)) if (match := finder.match(position))]
     assert (matches[0].host if matches else None) == host
     url_pattern, _ = reference()
     theirs = next((m for p in range(len(text)) if (m := url_pattern.match(text, p))), None)

@@ -38,6 +38,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
+from metpost.platforms.graphemes import shows_nothing
+
 __all__ = [
     "PROBLEMS",
     "Capabilities",
@@ -335,7 +337,7 @@ class Platform(ABC):
     @classmethod
     def check(cls, text: str, settings: Mapping[str, str] | None = None) -> list[str]:
         """Problems that would stop this text being posted on an account with ``settings``."""
-        if not text.strip():
+        if shows_nothing(text):  # blank, or only zero-width spaces, fillers and the like
             return ["text is empty"]
         limits = cls.limits_for(settings or {})
         length = cls.length(text)

@@ -65,7 +65,7 @@ from metpost.platforms.api import (
     comparable_text,
 )
 from metpost.platforms.clocks import on_our_clock
-from metpost.platforms.graphemes import grapheme_count
+from metpost.platforms.graphemes import grapheme_count, shows_nothing
 
 if TYPE_CHECKING:
     from atproto import Client, models
@@ -145,7 +145,7 @@ class BlueskyPlatform(Platform):
         """300 graphemes, and no more than 3,000 bytes of UTF-8."""
         problems = super().check(text, settings)
         size = len(text.encode("utf-8"))
-        if text.strip() and size > MAX_BYTES:
+        if not shows_nothing(text) and size > MAX_BYTES:
             problems.append(f"too long for Bluesky: {size}/{MAX_BYTES} bytes of UTF-8 "
                             f"({size - MAX_BYTES} over)")
         return problems

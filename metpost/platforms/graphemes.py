@@ -28,6 +28,45 @@ JOINS_HANGUL = {  # a Hangul kind -> the kinds that may follow it in one syllabl
 }
 
 
+# What shows nothing: whitespace; controls (Cc) and format characters (Cf: U+200B, U+2060,
+# U+FEFF...), but for the few format characters that are drawn, which Unicode leaves out of its
+# default-ignorable code points (DerivedCoreProperties.txt): the Arabic, Syriac and Kaithi
+# number signs and end of ayah that span the digits after them, the interlinear annotation
+# marks and the Egyptian hieroglyph controls; and the other default-ignorable code points.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
+DRAWN_FORMAT_CHARACTERS = frozenset(
+    "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd"
+    "\U000110cd\ufff9\ufffa\ufffb" + "".join(map(chr, range(0x13430, 0x13440))))
+OTHER_INVISIBLE_RANGES = (  # (first, last code point)
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors (and vowel separator)
+    (0x2065, 0x2065),  # kept for more invisible operators
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFF0, 0xFFF8),  # kept for more format characters
+    (0xE0000, 0xE0FFF),  # tags, variation selectors 17 to 256, and room for more
+)
+
+
+def shows_nothing(text: str) -> bool:
+    """Whether ``text`` holds nothing a reader would see: only whitespace, controls, format
+    characters (U+200B, U+2060, U+FEFF), fillers (U+3164) and variation selectors, or nothing
+    at all."""
+    return all(_is_invisible(char) for char in text)
+
+
+def _is_invisible(char: str) -> bool:
+    if char.isspace():
+        return True
+    if unicodedata.category(char) in INVISIBLE_CATEGORIES:
+        return char not in DRAWN_FORMAT_CHARACTERS
+    point = ord(char)
+    return any(first <= point <= last for first, last in OTHER_INVISIBLE_RANGES)
+
+
 def grapheme_count(text: str) -> int:
     """How many grapheme clusters ``text`` has."""
     if text.isascii():

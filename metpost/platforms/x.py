@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cached_property, partial
@@ -59,6 +60,7 @@ from metpost.platforms.api import (
     comparable_text,
 )
 from metpost.platforms.clocks import on_our_clock
+from metpost.platforms.graphemes import shows_nothing
 from metpost.platforms.http import redirect_refusal, routed_session, transport_error
 
 if TYPE_CHECKING:
@@ -112,6 +114,21 @@ class XPlatform(Platform):
         from metpost.textrules import weighted_length
 
         return weighted_length(text)
+
+    @classmethod
+    def check(cls, text: str, settings: Mapping[str, str] | None = None) -> list[str]:
+        """The usual checks, and none of the characters X refuses in a post (U+FEFF, U+FFFE,
+        U+FFFF: twitter-text's invalid characters), which the length alone lets through."""
+        from metpost.textrules import invalid_characters
+
+        problems = super().check(text, settings)
+        refused = invalid_characters(text)
+        if refused and not shows_nothing(text):
+            # First: a thread's advice is added to the last problem, the length.
+            problems.insert(0, f"the text holds {_described(refused)}, which X refuses in a "
+                               f"post; remove {'it' if len(refused) == 1 else 'them'} from "
+                               "the template or --var")
+        return problems
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -408,6 +425,14 @@ class XPlatform(Platform):
         """Close the HTTP session, if one was opened."""
         if "_client" in self.__dict__:
             self._client.session.close()
+
+
+def _described(characters: list[str]) -> str:
+    """Characters as ``U+FEFF (ZERO WIDTH NO-BREAK SPACE) and U+FFFE``: code point, and name
+    where Unicode gives one."""
+    named = [f"U+{ord(char):04X}" + (f" ({name})" if (name := unicodedata.name(char, "")) else "")
+             for char in characters]
+    return " and ".join(filter(None, (", ".join(named[:-1]), named[-1])))
 
 
 def _users_tweets(client: tweepy.Client, **arguments: Any) -> tweepy.Response:
