@@ -156,8 +156,10 @@ def fitted(platform: type[Platform], settings: Mapping[str, str], text: str, *,
     """The text's problems on an account of ``platform``, and its thread's parts (none when
     it goes out as one post). A text too long for a platform that takes threads is split when
     ``thread``; otherwise its problem says that ``--thread`` would post it."""
+    from metpost.platforms.graphemes import shows_nothing
+
     problems = platform.check(text, settings)
-    if not problems or not text.strip():
+    if not problems or shows_nothing(text):
         return tuple(problems), ()
     from metpost.threads import MAX_PARTS, split_thread
 

@@ -103,6 +103,10 @@ CASES = {
         None, [*SEND, "--key", "slot-\udcff"],
         ["Error: Invalid value for '--key': is not valid UTF-8 text; check the terminal's or "
          "script's encoding"]),
+    "an invisible text with --thread": (
+        None, ["send", "--borough", "Hackney", "--message", '{{ "\\u200b" }}', "--thread",
+               "--yes"],
+        ["hackney-x: text is empty", "hackney-facebook: text is empty", "nothing was sent"]),
     "credentials not set": (
         None, ["send", "--borough", "Hackney", "--message", "hi {{ borough }}", "--yes"],
         ["credentials not set in the environment: HACKNEY_FB_TOKEN", "nothing was sent"]),
