@@ -681,23 +681,62 @@ def message_environment(templates_dir: Path) -> ImmutableSandboxedEnvironment:
 @cache
 def _sandbox_class() -> type[ImmutableSandboxedEnvironment]:
     # Built on first use so that importing metpost does not import Jinja.
-    from jinja2.runtime import Context
+    from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+    from jinja2.runtime import Context, markup_join, str_join
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    class CheckedConcatCompiler(CodeGenerator):
+        """Jinja's compiler, but ``~`` calls the sandbox's ``call_concat`` (Jinja has no hook
+        for it), so that its length is checked before the strings are joined."""
+
+        @optimizeconst
+        def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+            self.write("environment.call_concat(context, (")
+            for operand in node.nodes:
+                self.visit(operand, frame)
+                self.write(", ")
+            self.write("))")
+
     class MessageSandbox(ImmutableSandboxedEnvironment):
-        """Jinja's immutable sandbox, refusing any one step that builds too big a value."""
+        """Jinja's immutable sandbox, refusing any one step that would build too big a value,
+        before it is built where the size can be told beforehand, else as soon as it is."""
 
         intercepted_binops = frozenset({"*", "**", "%", "+"})
+        code_generator_class = CheckedConcatCompiler
 
         def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
             """``*``, ``**``, ``%`` and ``+``, refused when the result would be too big."""
             _check_operands(operator, left, right)
             return _bounded(self.binop_table[operator](left, right))
 
+        def call_concat(self, context: Context, operands: tuple[Any, ...]) -> str:
+            """``~``: the operands as text, joined, refused when that would be too long."""
+            texts = [operand if isinstance(operand, str) else str(operand)
+                     for operand in operands]
+            _check_length(sum(map(len, texts)), str)
+            return (markup_join if context.eval_ctx.autoescape else str_join)(texts)
+
         def call(self, context: Context, function: Any, /, *args: Any, **kwargs: Any) -> Any:
             """A call from a template, refused when it would return too big a value."""
             _check_call(function, args, kwargs)
             return _bounded(super().call(context, function, *args, **kwargs))
+
+        def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+            """A string's ``format`` or ``format_map``, refused when a width or precision,
+            written out or taken from the arguments (``{:>{w}}``), is over the limit."""
+            format_method = super().wrap_str_format(value)
+            if format_method is None:
+                return None
+            template, takes_mapping = value.__self__, value.__name__ == "format_map"
+
+            def checked(*args: Any, **kwargs: Any) -> str:
+                if not takes_mapping:
+                    _check_format_fields(self, template, args, kwargs)
+                elif len(args) == 1 and not kwargs:  # else format_map refuses the call itself
+                    _check_format_fields(self, template, (), args[0])
+                return format_method(*args, **kwargs)
+
+            return checked
 
     return MessageSandbox
 
@@ -707,44 +746,213 @@ def _check_operands(operator: str, left: Any, right: Any) -> None:
     if operator == "*":
         for sequence, times in ((left, right), (right, left)):
             if isinstance(sequence, str | list | tuple) and isinstance(times, int):
-                _check_length(len(sequence) * times, sequence)
+                _check_length(len(sequence) * times, type(sequence))
         if isinstance(left, int) and isinstance(right, int):
             _check_bits(left.bit_length() + right.bit_length())
+    elif operator == "+":
+        if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+            _check_length(len(left) + len(right), type(left))
     elif operator == "**":
         if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
             _check_bits(math.log2(abs(left)) * right)
-    elif operator == "%" and isinstance(left, str) and HUGE_PRINTF_FIELD.search(left):
-        raise LimitExceeded(_HUGE_FIELD)
+    elif operator == "%" and isinstance(left, str):
+        _check_printf(left, right)
 
 
 def _check_call(function: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """Refuse str padding and formatting that would build too big a string."""
+    """Refuse a str method whose width, tab size or replacement would build too big a string.
+    (``format`` and ``format_map`` are checked by ``wrap_str_format``.)"""
     owner = getattr(function, "__self__", None)
-    if isinstance(owner, str) and getattr(function, "__name__", "") in PADDING_METHODS:
+    if not isinstance(owner, str):
+        return
+    name = getattr(function, "__name__", "")
+    if name in PADDING_METHODS:
         _check_widths((*args, *kwargs.values()))
-    # The sandbox hands templates a wrapper of str.format; the format string is its owner's.
-    wrapped_owner = getattr(getattr(function, "__wrapped__", None), "__self__", None)
-    if isinstance(wrapped_owner, str) and HUGE_FORMAT_FIELD.search(wrapped_owner):
-        raise LimitExceeded(_HUGE_FIELD)
+    check = STR_METHOD_CHECKS.get(name)
+    if check is not None:
+        _check_arguments(check, getattr(str, name), (owner, *args), kwargs)
 
 
 def _bounded_filter(function: Callable[..., Any], name: str) -> Callable[..., Any]:
     """``function`` (the filter ``name``), refusing too big a width, format or result."""
     # pass_context, pass_eval_context and pass_environment filters take that before the value.
     first_option = 2 if getattr(function, "jinja_pass_arg", None) else 1
+    check = FILTER_CHECKS.get(name)
 
     @wraps(function)  # keeps jinja_pass_arg, so Jinja still passes what the filter expects
     def bounded(*args: Any, **kwargs: Any) -> Any:
         if name in PADDING_FILTERS:
             _check_widths((*args[first_option:], *kwargs.values()))
-        elif name == "format" and isinstance(args[0], str) and HUGE_PRINTF_FIELD.search(args[0]):
-            raise LimitExceeded(_HUGE_FIELD)
+        if check is not None:
+            _check_arguments(check, function, args, kwargs)
         return _bounded(function(*args, **kwargs))
 
     return bounded
 
 
-_HUGE_FIELD = f"a format width or precision of {MAX_TEXT_CHARS:,} or more is over the limit"
+# A check is given a call's arguments by the names of the parameters they are for.
+ArgumentCheck = Callable[[Mapping[str, Any]], None]
+# Str methods and filters whose result can be far longer than what they are given, each with
+# the check that refuses it, before it runs, when the result would be over the limit.
+STR_METHOD_CHECKS: dict[str, ArgumentCheck] = {
+    "replace": lambda call: _check_replace(call["self"], call["old"], call["new"], call["count"]),
+    "expandtabs": lambda call: _check_expandtabs(call["self"], call["tabsize"]),
+}
+FILTER_CHECKS: dict[str, ArgumentCheck] = {
+    "format": lambda call: _check_printf(str(call["value"]), call["kwargs"] or call["args"]),
+    "replace": lambda call: _check_replace(call["s"], call["old"], call["new"], call["count"]),
+    "indent": lambda call: _check_indent(call["s"], call["width"]),
+}
+
+
+def _check_arguments(check: ArgumentCheck, function: Callable[..., Any], args: tuple[Any, ...],
+                     kwargs: Mapping[str, Any]) -> None:
+    """``check`` the arguments of a call of ``function``, named and with defaults filled in,
+    unless they do not fit it (the call itself then says why)."""
+    try:
+        bound = _signature(function).bind(*args, **kwargs)
+    except TypeError:
+        return
+    bound.apply_defaults()
+    check(bound.arguments)
+
+
+@cache
+def _signature(function: Callable[..., Any]) -> Any:  # an inspect.Signature
+    import inspect
+
+    return inspect.signature(function)
+
+
+# A printf-style conversion after its "%" and "(key)": flags, width, precision, length and
+# type. Width and precision are digits, or "*" to take them from the arguments.
+PRINTF_CONVERSION = re.compile(r"[-+ #0]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?.?", re.DOTALL)
+PARENTHESIS = re.compile(r"[()]")
+
+
+def _check_printf(template: str, values: object) -> None:
+    """Refuse a printf-style format (``%`` or the format filter) with a width or precision
+    over the limit, written out or taken from the arguments by ``*``, before formatting."""
+    arguments = iter(values if isinstance(values, tuple) else (values,))
+    for sizes in _printf_sizes(template):
+        for size in sizes:
+            _check_field_size(next(arguments, None) if size == "*" else int(size or 0))
+        next(arguments, None)  # the value the conversion formats
+
+
+def _printf_sizes(template: str) -> Iterator[tuple[str, str]]:
+    """The width and precision of each conversion in a printf-style format, as written:
+    digits, "*" or ""."""
+    start = template.find("%")
+    while start >= 0:
+        position = start + 1
+        if template.startswith("%", position):  # "%%", a percent sign
+            start = template.find("%", position + 1)
+            continue
+        if template.startswith("(", position):
+            position = _end_of_key(template, position)
+        conversion = PRINTF_CONVERSION.match(template, position)
+        assert conversion is not None  # it matches anything: every part of it is optional
+        yield conversion[1], conversion[2] or ""
+        start = template.find("%", conversion.end())
+
+
+def _end_of_key(template: str, position: int) -> int:
+    """Where the mapping key opening at ``position`` ends; as Python counts, its parentheses
+    nest: ``%(a(b))s`` is the key ``a(b)``."""
+    depth = 0
+    for parenthesis in PARENTHESIS.finditer(template, position):
+        depth += 1 if parenthesis[0] == "(" else -1
+        if depth == 0:
+            return parenthesis.end()
+    return len(template)
+
+
+# The width and precision of a format spec ("{:>10.2f}"), after any fill, align, sign, "z",
+# "#" and "0". Like str.format, \d takes any Unicode digits.
+FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d*)[,_]?(?:\.(\d*))?", re.DOTALL)
+
+
+def _check_format_fields(environment: ImmutableSandboxedEnvironment, template: str,
+                         args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a ``str.format`` with a width or precision over the limit, written out or
+    taken from the arguments by a field nested in a field's spec (``{:>{w}}``), before
+    anything is formatted. Nested fields are read as the sandbox's str.format reads them."""
+    from jinja2.sandbox import SandboxedFormatter
+
+    formatter = SandboxedFormatter(environment)
+    next_index = 0  # "{}" fields take the arguments in turn, each nested one after its field
+    for _, name, spec, _ in formatter.parse(template):
+        if name is None:
+            continue
+        if name == "":
+            next_index += 1
+        resolved = []
+        for literal, inner, inner_spec, conversion in formatter.parse(spec or ""):
+            resolved.append(literal)
+            if inner is None:
+                continue
+            if any(deeper is not None for _, deeper, _, _ in formatter.parse(inner_spec or "")):
+                return  # fields nest two deep at most: str.format refuses this one itself
+            if inner == "":
+                inner, next_index = str(next_index), next_index + 1
+            _check_format_spec(inner_spec or "")
+            value, _ = formatter.get_field(inner, args, kwargs)
+            resolved.append(formatter.format_field(formatter.convert_field(value, conversion),
+                                                   inner_spec or ""))
+        _check_format_spec("".join(resolved))
+
+
+def _check_format_spec(spec: str) -> None:
+    sizes = FORMAT_SPEC.match(spec)
+    assert sizes is not None  # it matches anything: every part of it is optional
+    for size in sizes.groups():
+        if size:
+            _check_field_size(int(size))
+
+
+def _check_field_size(size: object) -> None:
+    """Refuse a format width or precision over the limit (a negative ``*`` width pads on the
+    right, as far as a positive one)."""
+    if isinstance(size, int) and abs(size) > MAX_TEXT_CHARS:
+        raise LimitExceeded(f"a format width or precision of {size:,} is over the limit of "
+                            f"{MAX_TEXT_CHARS:,}")
+
+
+def _check_replace(text: object, old: object, new: object, count: object) -> None:
+    """Refuse a replace whose result would be over the limit, working its length out with
+    str.count, which builds nothing."""
+    text, old, new = str(text), str(old), str(new)
+    times = text.count(old)  # len(text) + 1 for "", as replace inserts ``new`` that often
+    if isinstance(count, int) and count >= 0:
+        times = min(times, count)
+    _check_length(len(text) + times * (len(new) - len(old)), str)
+
+
+# Where str.splitlines, and so the indent filter, ends a line ("\r\n" is one end).
+LINE_ENDS = ("\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
+def _check_indent(text: object, width: object) -> None:
+    """Refuse an indent whose result would be over the limit: each line indented once, at
+    most, by ``width`` spaces or by the string ``width``."""
+    if not isinstance(text, str):
+        return  # the filter refuses it itself
+    if isinstance(width, str):
+        indentation = len(width)
+    elif isinstance(width, int):
+        indentation = max(width, 0)
+    else:
+        return
+    lines = sum(map(text.count, LINE_ENDS)) - text.count("\r\n") + 1
+    _check_length(len(text) + lines * indentation, str, up_to=True)
+
+
+def _check_expandtabs(text: str, tabsize: object) -> None:
+    """Refuse an expandtabs whose result would be over the limit: each tab becomes at most
+    ``tabsize`` spaces."""
+    if isinstance(tabsize, int) and tabsize > 1:
+        _check_length(len(text) + text.count("\t") * (tabsize - 1), str, up_to=True)
 
 
 def _check_widths(values: Iterable[Any]) -> None:
@@ -756,18 +964,20 @@ def _check_widths(values: Iterable[Any]) -> None:
 def _bounded(value: Any) -> Any:
     """``value``, unless it is a string, collection or number too big for a render."""
     if isinstance(value, str | list | tuple | dict | set | frozenset | bytes):
-        _check_length(len(value), value)
+        _check_length(len(value), type(value))
     elif isinstance(value, int) and value.bit_length() > MAX_NUMBER_BITS:
         _check_bits(value.bit_length())
     return value
 
 
-def _check_length(length: int, value: object) -> None:
+def _check_length(length: int, kind: type, *, up_to: bool = False) -> None:
+    """Refuse a ``kind`` (str, list ...) of ``length`` (``up_to``: at most that) over the
+    limit."""
     if length > MAX_TEXT_CHARS:
-        what = "string" if isinstance(value, str) else type(value).__name__
-        unit = "characters" if isinstance(value, str) else "items"
-        raise LimitExceeded(f"a {what} of {length:,} {unit} is over the limit of "
-                            f"{MAX_TEXT_CHARS:,}")
+        what, unit = ("string", "characters") if issubclass(kind, str) else (kind.__name__,
+                                                                               "items")
+        raise LimitExceeded(f"a {what} of {'up to ' if up_to else ''}{length:,} {unit} is over "
+                            f"the limit of {MAX_TEXT_CHARS:,}")
 
 
 def _check_bits(bits: float) -> None:

@@ -5,9 +5,13 @@ first post, with --dry-run and with --yes alike."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +22,15 @@ import pytest
 from metpost.config import load_config
 from metpost.errors import TemplateError
 from metpost.render import (
+    LimitExceeded,
     RenderClock,
     Renderer,
     RenderTimeout,
     inline_template,
     load_template,
+    message_environment,
 )
-from tests.conftest import Outcome, run
+from tests.conftest import PROJECT, Outcome, run
 
 SECRET = "s3cr3t-never-to-be-printed-4711"
 SECRET_ENV = {"SANDBOX_SECRET": SECRET, "SBX_CK": "ck", "SBX_CS": "cs", "SBX_AT": "1001-at",
@@ -207,13 +213,55 @@ LIMITS = {
         "a width of 100,000,000 is over the limit of 1,000,000"),
     "a huge format width": (
         "{{ '{:>999999999}'.format(borough.name) }}", ":2",
-        "a format width or precision of 1,000,000 or more is over the limit"),
+        "a format width or precision of 999,999,999 is over the limit of 1,000,000"),
     "a huge printf width": (
         "{{ '%0999999999d' % 5 }}", ":2",
-        "a format width or precision of 1,000,000 or more is over the limit"),
+        "a format width or precision of 999,999,999 is over the limit of 1,000,000"),
+    # From here, those in TOO_BIG_TO_BUILD are refused before the value is built.
+    "a printf width from the arguments": (
+        "{{ '%*d'|format(2000000000, 1) }}", ":2",
+        "a format width or precision of 2,000,000,000 is over the limit of 1,000,000"),
+    "a printf width after a key with parentheses": (
+        "{{ '%(a(b))999999999s'|format(**{'a(b)': 'x'}) }}", ":2",
+        "a format width or precision of 999,999,999 is over the limit of 1,000,000"),
+    "a printf precision from the arguments": (
+        "{{ '%.*f' % (1000000000, 1) }}", ":2",
+        "a format width or precision of 1,000,000,000 is over the limit of 1,000,000"),
+    "a format width from a nested field": (
+        "{{ '{:>{w}}'.format('x', w=2000000000) }}", ":2",
+        "a format width or precision of 2,000,000,000 is over the limit of 1,000,000"),
+    "a format width from a numbered nested field": (
+        "{{ '{:>{}}'.format('x', 2000000000) }}", ":2",
+        "a format width or precision of 2,000,000,000 is over the limit of 1,000,000"),
+    "a format_map precision from a nested field": (
+        "{{ '{x:.{p}f}'.format_map({'x': 1.5, 'p': 1000000000}) }}", ":2",
+        "a format width or precision of 1,000,000,000 is over the limit of 1,000,000"),
     "a growing replace": (
         "{{ ('x' * 999999)|replace('x', 'xx') }}", ":2",
         "a string of 1,999,998 characters is over the limit of 1,000,000"),
+    "a replace with a long replacement": (
+        "{{ ('a' * 2000)|replace('a', 'b' * 999999) }}", ":2",
+        "a string of 1,999,998,000 characters is over the limit of 1,000,000"),
+    "a str.replace with a long replacement": (
+        "{{ ('a' * 2000).replace('a', 'b' * 999999) }}", ":2",
+        "a string of 1,999,998,000 characters is over the limit of 1,000,000"),
+    "a wide indent of many lines": (
+        "{{ ('a\\n' * 2000)|indent(999999) }}", ":2",
+        "a string of up to 2,001,001,999 characters is over the limit of 1,000,000"),
+    "a wide indent of lines ended by CR": (
+        "{{ ('a\\r' * 2000)|indent(999999) }}", ":2",
+        "a string of up to 2,001,001,999 characters is over the limit of 1,000,000"),
+    "a wide expandtabs of many tabs": (
+        "{{ ('\\t' * 2000).expandtabs(999999) }}", ":2",
+        "a string of up to 1,999,998,000 characters is over the limit of 1,000,000"),
+    "a string doubled with ~": (
+        "{% set ns = namespace(s='x') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}", ":2",
+        "a string of 1,048,576 characters is over the limit of 1,000,000"),
+    "a string doubled with +": (
+        "{% set ns = namespace(s='x') %}{% for i in range(100) %}{% set ns.s = ns.s + ns.s %}"
+        "{% endfor %}", ":2",
+        "a string of 1,048,576 characters is over the limit of 1,000,000"),
     "text that grows too long": (
         "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", "",
         "its text is over the limit of 1,000,000 characters"),
@@ -250,6 +298,120 @@ def test_a_slow_template_is_not_run_again_for_every_account(sandbox, mode):
         f"{path}: not rendered for account 'hackney-facebook': it took longer than 1 s for "
         "'hackney-x'")
     assert sandbox.nothing_sent
+
+
+# Renders a --message in a process of its own, its memory capped so that a regression fails the
+# test instead of the machine, and prints the one-line problems, the seconds the render took and
+# the process's peak memory. That is VmHWM, the peak of this process's own memory: Linux carries
+# the test run's peak over into ru_maxrss of a process it starts, and into RUSAGE_CHILDREN.
+RENDER_IN_A_CHILD = """
+import json, re, resource, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from metpost.config import load_config
+from metpost.errors import TemplateError
+from metpost.render import Renderer, inline_template
+config = load_config(Path(sys.argv[1]))
+renderer = Renderer(config, inline_template(sys.argv[2]), {}, datetime(2026, 11, 24, tzinfo=UTC))
+started = time.monotonic()
+try:
+    renderer.render(config.accounts[0])
+    problems = []
+except TemplateError as error:
+    problems = error.problems
+seconds = time.monotonic() - started
+with open("/proc/self/status") as status:
+    peak_kib = int(re.search(r"VmHWM:\\s*(\\d+) kB", status.read())[1])
+print(json.dumps({"problems": problems, "seconds": seconds, "peak_kib": peak_kib}))
+"""
+# Each took seconds and about 2 GB (the doubling 0.8 to 1.6 GB) before it was refused, as its
+# size was checked only once it was built, in C code the render clock cannot interrupt.
+TOO_BIG_TO_BUILD = ["a printf width from the arguments",
+                    "a printf width after a key with parentheses",
+                    "a printf precision from the arguments", "a format width from a nested field",
+                    "a format width from a numbered nested field",
+                    "a format_map precision from a nested field",
+                    "a replace with a long replacement", "a str.replace with a long replacement",
+                    "a wide indent of many lines", "a wide indent of lines ended by CR",
+                    "a wide expandtabs of many tabs", "a string doubled with ~"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's VmHWM")
+@pytest.mark.parametrize("case", TOO_BIG_TO_BUILD)
+def test_a_value_too_big_to_build_is_refused_before_it_is_built(config, case):
+    body, _, reason = LIMITS[case]
+    child = subprocess.run([sys.executable, "-c", RENDER_IN_A_CHILD, str(config.path), body],
+                           capture_output=True, text=True, timeout=50,
+                           env={"PATH": os.environ["PATH"], "PYTHONPATH": str(PROJECT)})
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    assert report["problems"] == [f"--message:1: cannot render for account 'hackney-x': {reason}"]
+    assert report["seconds"] < 0.5
+    assert report["peak_kib"] < 300 * 1024
+
+
+@pytest.mark.parametrize("body", ["{{ text + text }}", "{{ text ~ text }}", "{{ items + items }}",
+                                  "{{ items * 2 }}"])
+def test_too_long_a_concatenation_or_repetition_is_refused_unbuilt(tmp_path, body):
+    # The operands are built beforehand: the render itself allocates next to nothing, where the
+    # result alone would take 2 MB (text) or 16 MB (items).
+    template = message_environment(tmp_path).from_string(body)
+    context = {"text": "x" * 999_999, "items": [0] * 999_999}
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitExceeded, match="is over the limit of 1,000,000"):
+            template.render(context)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+# Honest uses of everything the sandbox measures beforehand, and mistakes in them: each renders,
+# or fails, exactly as in Jinja's own sandbox.
+HONEST_USES = [
+    "{{ '%-*s|' % (6, name) }}", "{{ '%.*f' % (2, 3.14159) }}", "{{ '%*.*f'|format(8, 3, 2.5) }}",
+    "{{ '%(a)s %(b)05d %%'|format(a=name, b=7) }}", "{{ '%s and %s' % ('x', 'y') }}",
+    "{{ '%d%%' % 5 }}", "{{ '{:>{w}}|'.format(name, w=10) }}",
+    "{{ '{:{}}|{}'.format(name, 9, 'z') }}",
+    "{{ '{0:{1}.{2}f}'.format(3.14159, 8, 3) }}", "{{ '{:%H:%M}'.format(now) }}",
+    "{{ '{n:^{w}}'.format_map({'n': name, 'w': 11}) }}", "{{ '{:,} {{}}'.format(1234567) }}",
+    "{{ name|replace('a', '4') }}", "{{ name|replace('', '-') }}",
+    "{{ name|replace('a', 'A', 1) }}",
+    "{{ name.replace('H', 'h') }}", "{{ 'a\\nb\\n\\nc'|indent(2) }}",
+    "{{ 'a\\r\\nb'|indent('> ', first=true, blank=true) }}", "{{ 'a\\tb'.expandtabs(4) }}",
+    "{{ name ~ ' ' ~ 3 ~ ' ' ~ items }}", "{{ name + '!' }} {{ items + ['c'] }} {{ (1,) + (2,) }}",
+    "{% autoescape true %}{{ '<b>' ~ name }} {{ '<i>'|safe ~ '&' }}{% endautoescape %}",
+]
+MISTAKES = [
+    "{{ '{:>{w}}'.format('x') }}", "{{ '{:>{}}'.format('x') }}", "{{ '%*d' % ('x', 1) }}",
+    "{{ '{0:{}}'.format(1, 2) }}", "{{ '{:{w:{x}}}'.format(1, w=2, x=3) }}",
+    "{{ '{:>{w}}'.format_map({'w': 3}, 1) }}", "{{ '%(a)*d' % {'a': 1} }}",
+    "{{ 'ab'|replace('a') }}", "{{ 5|indent(2) }}", "{{ 'a'.replace('a') }}", "{{ 'a' + 1 }}",
+]
+
+
+def test_what_is_measured_beforehand_renders_as_in_jinja(tmp_path):
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    ours = message_environment(tmp_path)
+    jinjas = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    context = {"name": "Hackney", "now": NOW, "items": ["a", "b"]}
+
+    def outcome(env: Any, body: str) -> tuple[str, str]:
+        try:
+            return "text", env.from_string(body).render(context)
+        except Exception as error:
+            return "error", f"{type(error).__name__}: {error}"
+
+    for kind, bodies in (("text", HONEST_USES), ("error", MISTAKES)):
+        for body in bodies:
+            ours_did = outcome(ours, body)
+            assert ours_did == outcome(jinjas, body), body
+            assert ours_did[0] == kind, (body, ours_did)
 
 
 # -- 3. include, import and extends, inside templates/ only -----------------------------------
