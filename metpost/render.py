@@ -66,9 +66,6 @@ RENDER_SECONDS = 1.0
 PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 PADDING_FILTERS = frozenset({"center", "indent", "batch"})
 GROWING_FILTERS = PADDING_FILTERS | {"format", "replace", "join", "wordwrap"}
-# A width or precision of seven digits or more in a format string: "{:>9999999}", "%9999999d".
-HUGE_FORMAT_FIELD = re.compile(r"\{[^{}]*:[^{}]*\d{7}")
-HUGE_PRINTF_FIELD = re.compile(r"%[^A-Za-z%]*\d{7}")
 
 
 @dataclass(frozen=True)
@@ -513,7 +510,7 @@ def parse_source(env: jinja2.Environment, source: TemplateFile) -> nodes.Templat
     except (RecursionError, MemoryError):
         raise too_deep(source) from None
     # Measured without recursion: the tree may be far too deep for that.
-    stack = [(tree, 1)]
+    stack: list[tuple[nodes.Node, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_TREE_DEPTH:
