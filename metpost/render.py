@@ -65,7 +65,7 @@ RENDER_SECONDS = 1.0
 # str methods and filters whose width or count argument sets the size of what they return.
 PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 PADDING_FILTERS = frozenset({"center", "indent", "batch"})
-GROWING_FILTERS = PADDING_FILTERS | {"format", "replace", "join", "wordwrap"}
+GROWING_FILTERS = PADDING_FILTERS | {"format", "replace", "join", "wordwrap", "sum"}
 
 
 @dataclass(frozen=True)
@@ -794,11 +794,15 @@ ArgumentCheck = Callable[[Mapping[str, Any]], None]
 STR_METHOD_CHECKS: dict[str, ArgumentCheck] = {
     "replace": lambda call: _check_replace(call["self"], call["old"], call["new"], call["count"]),
     "expandtabs": lambda call: _check_expandtabs(call["self"], call["tabsize"]),
+    "join": lambda call: _check_join(call["iterable"], call["self"]),
 }
 FILTER_CHECKS: dict[str, ArgumentCheck] = {
     "format": lambda call: _check_printf(str(call["value"]), call["kwargs"] or call["args"]),
     "replace": lambda call: _check_replace(call["s"], call["old"], call["new"], call["count"]),
     "indent": lambda call: _check_indent(call["s"], call["width"]),
+    "join": lambda call: _check_join(call["value"], call["d"]),
+    "wordwrap": lambda call: _check_wordwrap(call["s"], call["width"], call["wrapstring"]),
+    "sum": lambda call: _check_sum(call["iterable"], call["start"]),
 }
 
 
@@ -950,6 +954,34 @@ def _check_expandtabs(text: str, tabsize: object) -> None:
     ``tabsize`` spaces."""
     if isinstance(tabsize, int) and tabsize > 1:
         _check_length(len(text) + text.count("\t") * (tabsize - 1), str, up_to=True)
+
+
+def _check_join(items: object, separator: object) -> None:
+    """Refuse a join of a list whose result would be over the limit: its strings and a
+    separator between each two. (An iterator is measured as it is joined.)"""
+    if isinstance(items, list | tuple) and isinstance(separator, str):
+        joined = sum(len(item) for item in items if isinstance(item, str))
+        _check_length(joined + len(separator) * max(len(items) - 1, 0), str, up_to=True)
+
+
+def _check_wordwrap(text: object, width: object, wrapstring: object) -> None:
+    """Refuse a wordwrap whose result would be over the limit: a ``wrapstring`` (at most) at
+    every ``width`` characters and every line end."""
+    if not (isinstance(text, str) and isinstance(wrapstring, str)
+            and isinstance(width, int) and width > 0):
+        return
+    breaks = len(text) // width + sum(map(text.count, LINE_ENDS)) + 1
+    _check_length(len(text) + breaks * len(wrapstring), str, up_to=True)
+
+
+def _check_sum(items: object, start: object) -> None:
+    """Refuse a sum of lists or strings whose result would be over the limit. It builds a
+    new value at every step (a sum of 300 lists of a million takes minutes, in C code the
+    clock cannot stop), so it is measured first."""
+    if isinstance(items, list | tuple) and isinstance(start, list | tuple | str):
+        total = len(start) + sum(len(item) for item in items
+                                 if isinstance(item, list | tuple | str))
+        _check_length(total, type(start))
 
 
 def _check_widths(values: Iterable[Any]) -> None:

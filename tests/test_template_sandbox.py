@@ -254,6 +254,18 @@ LIMITS = {
     "a wide expandtabs of many tabs": (
         "{{ ('\\t' * 2000).expandtabs(999999) }}", ":2",
         "a string of up to 1,999,998,000 characters is over the limit of 1,000,000"),
+    "a join with a long separator": (
+        "{{ (['a'] * 3000)|join('x' * 999999) }}", ":2",
+        "a string of up to 2,999,000,001 characters is over the limit of 1,000,000"),
+    "a str.join with a long separator": (
+        "{{ ('x' * 999999).join(['a'] * 3000) }}", ":2",
+        "a string of up to 2,999,000,001 characters is over the limit of 1,000,000"),
+    "a wordwrap with a long wrapstring": (
+        "{{ ('a' * 5000)|wordwrap(1, wrapstring='x' * 999999) }}", ":2",
+        "a string of up to 5,000,999,999 characters is over the limit of 1,000,000"),
+    "a sum of lists": (
+        "{{ ([[0] * 999999] * 300)|sum(start=[]) }}", ":2",
+        "a list of 299,999,700 items is over the limit of 1,000,000"),
     "a string doubled with ~": (
         "{% set ns = namespace(s='x') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}"
         "{% endfor %}", ":2",
@@ -334,7 +346,9 @@ TOO_BIG_TO_BUILD = ["a printf width from the arguments",
                     "a format_map precision from a nested field",
                     "a replace with a long replacement", "a str.replace with a long replacement",
                     "a wide indent of many lines", "a wide indent of lines ended by CR",
-                    "a wide expandtabs of many tabs", "a string doubled with ~"]
+                    "a wide expandtabs of many tabs", "a string doubled with ~",
+                    "a join with a long separator", "a str.join with a long separator",
+                    "a wordwrap with a long wrapstring", "a sum of lists"]
 
 
 @pytest.mark.timeout(60)
