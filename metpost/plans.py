@@ -47,16 +47,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metpost.audit import Actor, EventKind, Outcome
+from metpost.destinations import DIGEST_PREFIX, destination_record, shown, shown_key
 from metpost.errors import MetpostError
 from metpost.platforms.api import Media
 
 if TYPE_CHECKING:
     from metpost.ledger.records import AuditEvent
-    from metpost.models import Account, Post
+    from metpost.models import Post
 
 PLAN_FORMAT = 1
 FORMAT_KEY = "metpost_plan"
-DIGEST_PREFIX = "sha256:"
 
 # Far above any real plan (a hundred accounts' posts take a few hundred KB), far below what
 # would trouble the machine reading it.
@@ -214,87 +214,6 @@ def with_approval(plan: Plan, entry: Mapping[str, Any]) -> dict[str, Any]:
     return document
 
 
-# -- where a post goes ---------------------------------------------------------------------------
-
-def _destination_fields(platform: str) -> Mapping[str, bool] | None:
-    """The platform's ``destination_fields`` (None for one not installed here, or a plugin that
-    does not say: then every setting counts, each as a secret)."""
-    from metpost.plugins import platform_classes
-
-    platforms = platform_classes()
-    return platforms[platform].destination_fields if platform in platforms else None
-
-
-def _secret_setting(platform: str, key: str) -> bool:
-    known = _destination_fields(platform)
-    return True if known is None else known.get(key, True)
-
-
-def _destination_keys(account: Account) -> list[str]:
-    known = _destination_fields(account.platform)
-    if known is not None:
-        return list(known)
-    # handle and api_url, when a platform declares them too, are the account's own, above
-    return sorted(key for key in account.settings if key not in ("handle", "api_url"))
-
-
-def destination_record(account: Account) -> dict[str, str | None]:
-    """What, besides its platform and handle, says where a post to ``account`` goes, as the
-    plan records it: ``api_url`` and the platform's destination settings, each value that may
-    hold a secret as ``sha256:`` and its digest. One given as a credential (a webhook's url,
-    when the address is itself a secret) is recorded by the variable that holds it: its value
-    is a credential, set where the plan is applied, not where it is made."""
-    record: dict[str, str | None] = {"api_url": account.api_url}
-    for key in _destination_keys(account):
-        value = account.settings.get(key)
-        if value is not None and _secret_setting(account.platform, key):
-            value = DIGEST_PREFIX + hashlib.sha256(value.encode("utf-8")).hexdigest()
-        elif value is None and key in account.credentials:
-            value = f"the credential ${{{account.credentials[key]}}}"
-        record[key] = value
-    return record
-
-
-def destination_changes(planned: PlanPost, account: Account) -> list[str]:
-    """What says where ``planned`` goes that ``account`` (as the config has it now) no longer
-    has as it was planned: each as "what was X, now Y", a secret's values never shown.
-
-    A plan written before metpost recorded ``destination`` is compared on what it does record,
-    the platform and the handle: it is applicable while they match. Such a plan lives no longer
-    than approvals.expires_after (24h unless set), and refusing it would strand an apply it had
-    begun (a new plan is a new broadcast, which would post again where the first already did)."""
-    if account.platform != planned.platform:
-        return [f"platform was {planned.platform}, now {account.platform}"]
-    changes = []
-    if account.handle != planned.handle:
-        changes.append(f"handle was {_shown(planned.handle)}, now {_shown(account.handle)}")
-    if planned.destination is None:
-        return changes
-    now = destination_record(account)
-    for key in [*planned.destination, *(key for key in now if key not in planned.destination)]:
-        before, after = planned.destination.get(key), now.get(key)
-        if before == after:
-            continue
-        if key != "api_url" and _secret_setting(account.platform, key):
-            changes.append(f"{_shown_key(key)} changed (not shown: it may hold a secret)")
-        else:
-            changes.append(f"{_shown_key(key)} was {_shown(before)}, now {_shown(after)}")
-    return changes
-
-
-def _shown(value: object) -> str:
-    """A value from a file or the config, quoted, on one line and not too long to read."""
-    if value is None:
-        return "none"
-    text = str(value)
-    text = text if len(text) <= 80 else text[:77] + "..."
-    return repr(text) if not text.isprintable() or "'" in text else f"'{text}'"
-
-
-def _shown_key(key: str) -> str:
-    return key if key.isidentifier() and len(key) <= 40 else _shown(key)
-
-
 # -- reading ----------------------------------------------------------------------------------
 
 class _Reader:
@@ -346,10 +265,10 @@ class _Reader:
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            self.problem(where, f"{_shown(text)} is not an ISO 8601 time")
+            self.problem(where, f"{shown(text)} is not an ISO 8601 time")
             return None
         if moment.tzinfo is None:
-            self.problem(where, f"{_shown(text)} has no UTC offset")
+            self.problem(where, f"{shown(text)} has no UTC offset")
             return None
         return moment
 
@@ -357,7 +276,7 @@ class _Reader:
                    optional: Sequence[str] = ()) -> None:
         for key in value:
             if key not in keys and key not in optional:
-                shown = _shown_key(key)
+                shown = shown_key(key)
                 self.problem(f"{where}.{shown}" if where else shown, "not a key plans have")
         for key in keys:
             if key not in value:
@@ -369,7 +288,7 @@ class _Reader:
         record = self.mapping(value, where)
         for key, item in record.items():
             if item is not None and not isinstance(item, str):
-                self.problem(f"{where}.{_shown_key(key)}", "must be a string or null")
+                self.problem(f"{where}.{shown_key(key)}", "must be a string or null")
         return record
 
 
@@ -406,7 +325,7 @@ def parse_plan(text: str, name: str) -> Plan:
         reader.problem("content.posts", "a plan posts to at least one account")
     counted = Counter(post.account for post in posts)
     for twice in sorted(account for account, times in counted.items() if times > 1):
-        reader.problem("content.posts", f"account {_shown(twice)} is given more than once")
+        reader.problem("content.posts", f"account {shown(twice)} is given more than once")
     approvals = tuple(_approval(reader, item, f"approvals[{index}]") for index, item in
                       enumerate(reader.listed(document.get("approvals", []), "approvals")))
     plan_id = reader.text(content.get("id"), "content.id")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from metpost.approvals import Verdict, judge, same_person, urgent_allowed
 from metpost.audit import Actor, AuditContext, EventKind, Outcome
+from metpost.destinations import destination_changes
 from metpost.errors import CheckFailed, MetpostError
 from metpost.plans import (
     MAX_PLAN_BYTES,
@@ -34,7 +35,6 @@ from metpost.plans import (
     PlanError,
     PlanPost,
     approval_entry,
-    destination_changes,
     dump_plan,
     expiry,
     integrity_problems,
@@ -224,7 +224,11 @@ def _post_now(planned: PlanPost, by_name: Mapping[str, Account], platforms: Mapp
                         "or make a new plan")
         account = Account(name=planned.account, platform=planned.platform,
                           handle=planned.handle)
-    elif changes := destination_changes(planned, account):
+    # A plan made before metpost recorded destinations is compared on its platform and handle:
+    # it lives no longer than approvals.expires_after, and refusing it would strand an apply
+    # it had begun (a new plan is a new broadcast, which would post again where it did).
+    elif changes := destination_changes(planned.platform, planned.handle, planned.destination,
+                                        account):
         problems.append(f"account '{account.name}' posts elsewhere now than when the plan was "
                         f"made ({config.path}:{account.line}): {', '.join(changes)}; plan and "
                         "approve it again")

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 def idempotency_keys(broadcast: Broadcast, explicit_key: str | None,
                      again: bool) -> tuple[str, list[PlannedPost]]:
     """The broadcast's key (see ``broadcast_key``) and its posts, each with its own key."""
+    from metpost.destinations import destination_record
     from metpost.ledger.records import PlannedPost
-    from metpost.plans import destination_record
 
     key = broadcast_key(broadcast, explicit_key, again)
     planned = [
@@ -324,12 +324,10 @@ def _not_as_recorded(config: Config, record: BroadcastRecord, post: LedgerPost,
     when the broadcast was recorded (another platform, handle, api_url, page, receiver or
     file; a post recorded before metpost kept its destination is compared on its platform
     and handle), or it is not live. None when it may."""
-    from metpost.plans import PlanPost, destination_changes
+    from metpost.destinations import destination_changes
 
     where = f"{config.path}:{account.line}"
-    recorded = PlanPost(account=post.account, platform=post.platform, handle=post.handle,
-                        text=post.text, destination=post.destination)
-    changes = destination_changes(recorded, account)
+    changes = destination_changes(post.platform, post.handle, post.destination, account)
     if changes:
         return (f"account '{account.name}' posts elsewhere now than when broadcast {record.id} "
                 f"was recorded ({where}): {', '.join(changes)}; put it back as it was to "

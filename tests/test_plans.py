@@ -20,6 +20,7 @@ from metpost.approvals import (
     urgent_allowed,
 )
 from metpost.audit import Actor, EventKind, Outcome, since_moment, urgent_first
+from metpost.destinations import destination_changes, destination_record
 from metpost.errors import ConfigError
 from metpost.ledger import AuditEvent
 from metpost.models import Account, Post, ThreadPart
@@ -28,8 +29,6 @@ from metpost.plans import (
     PlanPost,
     approval_entry,
     content_digest,
-    destination_changes,
-    destination_record,
     dump_plan,
     expiry,
     integrity_problems,
@@ -39,6 +38,11 @@ from metpost.plans import (
     plan_text,
     with_approval,
 )
+
+
+def changes_from_plan(planned: PlanPost, account: Account) -> list[str]:
+    """What says where ``planned`` goes that ``account`` no longer has, as apply sees it."""
+    return destination_changes(planned.platform, planned.handle, planned.destination, account)
 
 ALICE = Actor(name="alice", os_user="alice", host="press-1")
 MADE = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -235,9 +239,9 @@ def test_a_plugin_that_declares_where_its_posts_go_has_those_fields_compared(ins
     install_plugin("pager", "metpost_pager", "Pager", PAGER_PLUGIN)
     account = replace(PLUGIN, settings={**PLUGIN.settings, "colour": "red"})
     assert destination_record(account) == {"api_url": "https://pager.example", "channel": "ops"}
-    assert destination_changes(planned_for(account), moved(account, channel="all")) == [
+    assert changes_from_plan(planned_for(account), moved(account, channel="all")) == [
         "channel was 'ops', now 'all'"]
-    assert destination_changes(planned_for(account), moved(account, colour="blue")) == []
+    assert changes_from_plan(planned_for(account), moved(account, colour="blue")) == []
 
 
 @pytest.mark.parametrize("account, changes, said", [
@@ -258,14 +262,14 @@ def test_a_plugin_that_declares_where_its_posts_go_has_those_fields_compared(ins
     (FEED, {"title": "Other"}, []),
 ])
 def test_what_says_where_a_post_goes_is_compared_and_nothing_else(account, changes, said):
-    assert destination_changes(planned_for(account), moved(account, **changes)) == said
+    assert changes_from_plan(planned_for(account), moved(account, **changes)) == said
 
 
 def test_a_changed_platform_is_the_one_change_said():
     from dataclasses import replace
 
     planned = planned_for(HACKNEY_X)
-    assert destination_changes(planned, replace(HACKNEY_X, platform="mastodon",
+    assert changes_from_plan(planned, replace(HACKNEY_X, platform="mastodon",
                                                 handle="@x")) == ["platform was x, now mastodon"]
 
 
@@ -277,9 +281,9 @@ def test_a_plan_from_before_destinations_is_compared_on_platform_and_handle():
     plan = parse_plan(dump_plan(document), "p.json")
     older = plan.posts[0]
     assert older.destination is None
-    assert destination_changes(older, HACKNEY_X) == []
-    assert destination_changes(older, moved(HACKNEY_X, api_url="https://x.example")) == []
-    assert destination_changes(older, moved(HACKNEY_X, handle="@Other")) == [
+    assert changes_from_plan(older, HACKNEY_X) == []
+    assert changes_from_plan(older, moved(HACKNEY_X, api_url="https://x.example")) == []
+    assert changes_from_plan(older, moved(HACKNEY_X, handle="@Other")) == [
         "handle was '@MPSHackney', now '@Other'"]
 
 

@@ -52,7 +52,7 @@ class LedgerPost:
     updated_at: str
     first_attempt_at: float | None  # Unix time the first request for it began, if any
     repost_of: str | None = None  # the account whose post (in this broadcast) it reposts
-    # Where it goes besides its platform and handle, as ``metpost.plans.destination_record``
+    # Where it goes besides its platform and handle, as ``metpost.destinations.destination_record``
     # gives it (a secret as its digest); None for a post recorded before metpost kept it.
     destination: Mapping[str, str | None] | None = None
     # When ``metpost retract`` took it back (ISO 8601, UTC): from then on it is never sent
@@ -113,7 +113,7 @@ class PlannedPost:
     repost_of: str | None = None  # the account whose post (in this broadcast) it reposts
     parts: tuple[str, ...] = ()  # a thread's parts, numbered; empty for one post
     media: tuple[Media, ...] = ()  # the images it carries (a thread's, on its first part)
-    # where it goes besides platform and handle (``metpost.plans.destination_record``)
+    # where it goes besides platform and handle (``metpost.destinations.destination_record``)
     destination: Mapping[str, str | None] | None = None
 
 
