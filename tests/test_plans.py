@@ -44,6 +44,7 @@ def changes_from_plan(planned: PlanPost, account: Account) -> list[str]:
     """What says where ``planned`` goes that ``account`` no longer has, as apply sees it."""
     return destination_changes(planned.platform, planned.handle, planned.destination, account)
 
+
 ALICE = Actor(name="alice", os_user="alice", host="press-1")
 MADE = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 HACKNEY_X = Account(name="hackney-x", platform="x", handle="@MPSHackney", borough="Hackney",

@@ -319,3 +319,44 @@ def test_a_post_recorded_without_its_destination_is_compared_on_its_platform(fle
                         env={"CAMDEN_FB_TOKEN": fleet.env["CAMDEN_FB_TOKEN"] + "-new"})
     assert statuses(retried)["camden-facebook"] == "sent"
     assert [post.page_id for post in fleet.graph.live_posts()] == ["1001", "1009"]
+
+
+@pytest.mark.parametrize("edit", ["page", "platform"])
+def test_a_keyed_rerun_finishes_a_post_only_where_it_was_recorded_going(fleet, edit):
+    # A rerun with the same --key (as a schedule's slot is) after accounts.yaml changed: the
+    # recorded text is not sent to wherever the account points now.
+    fleet.graph.revoke(fleet.env["CAMDEN_FB_TOKEN"])
+    sent = fleet.run([*ALL, "--key", "roads-1"])
+    assert statuses(sent)["camden-facebook"] == "failed"
+    fleet.graph.revoked.clear()
+    change, _ = EDITS[edit]
+    fleet.config.write_text(change(fleet.config.read_text()))
+    before = requests_made(fleet)
+    rerun = fleet.run([*ALL, "--key", "roads-1"])
+    assert rerun.exit_code == 1
+    [post] = [p for p in json.loads(rerun.stdout)["posts"] if p["account"] == "camden-facebook"]
+    assert post["status"] == "failed"
+    assert post["error"].startswith("account 'camden-facebook' posts elsewhere now than when "
+                                    "this post was recorded: ")
+    assert post["error"].endswith(RETRY_ELSE)
+    assert requests_made(fleet) == before  # the others were out already: nothing was sent
+    assert fleet.graph.live_posts("1002") == [] and fleet.graph.live_posts("1009") == []
+
+
+def test_a_keyed_rerun_leaves_a_post_that_may_be_out_elsewhere_unknown(fleet):
+    camden = ["send", "--account", "camden-facebook", *MESSAGE, "--key", "roads-2"]
+    # Made, then answered 500; and the page cannot be listed to look for it.
+    fleet.graph.post_then_fail_next(1, status=500)
+    fleet.graph.queue_fault(50, Fault("unlistable", methods=frozenset({"GET"}),
+                                      answer=lambda _: fleet.graph.error_reply(503)))
+    sent = fleet.run([*camden, "--deadline", "1"])
+    assert statuses(sent) == {"camden-facebook": "unknown"}
+    fleet.graph.clear_faults()
+    fleet.config.write_text(EDITS["page"][0](fleet.config.read_text()))
+    before = requests_made(fleet)
+    rerun = fleet.run(camden)
+    [post] = json.loads(rerun.stdout)["posts"]
+    assert post["status"] == "unknown"  # it may be on page 1002, where it was recorded going
+    assert post["error"].startswith("account 'camden-facebook' posts elsewhere now than when "
+                                    "this post was recorded: page_id was '1002', now '1009'")
+    assert requests_made(fleet) == before

@@ -200,6 +200,8 @@ class Delivery:
         unit = Unit(post)
         if self._stopping():
             return self.outcomes.not_sent(account, unit)
+        if moved := self._moved(claim, account):
+            return moved
         try:
             client = self.clients.of(account)
         except Exception as error:
@@ -458,6 +460,25 @@ class Delivery:
         reason = REDACT(looked.reason) if isinstance(looked, reconcile.Unreadable) else None
         self.outcomes.log(post, 0, outcome, started, error=reason)
         return looked
+
+    def _moved(self, claim: Claim, account: Account) -> SendResult | None:
+        """A post recorded to go elsewhere than ``account`` now posts (a rerun with --key, or
+        a schedule slot, after accounts.yaml changed): not sent, with what changed. Where its
+        outcome was unknown, it may be where it was recorded going, and stays unknown. None
+        when the account posts where the post was recorded going."""
+        from metpost.destinations import destination_changes
+
+        post = claim.post
+        changes = destination_changes(post.platform, post.handle, post.destination, account)
+        if not changes:
+            return None
+        reason = (f"account '{account.name}' posts elsewhere now than when this post was "
+                  f"recorded: {', '.join(changes)}; put it back as it was to send it, or send "
+                  f"the message to it alone as a new broadcast (metpost send --account "
+                  f"{account.name} ... --again)")
+        state = PostStatus.UNKNOWN if claim.action == "reconcile" else PostStatus.FAILED
+        self.ledger.settle(post.id, state, error=reason)
+        return self.outcomes.result(account, post, state, error=reason)
 
     # -- retract ------------------------------------------------------------------------------
 
