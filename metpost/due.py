@@ -46,6 +46,7 @@ class SlotOutcome:
     error: str | None = None  # why it failed, was missed, or would not be sent
     results: tuple[SendResult, ...] = ()  # each post's result, when this run sent
     preview: Broadcast | None = None  # what a dry run would send
+    expired: bool = False  # outside the catch-up window: no later due looks at it again
 
     @property
     def problem(self) -> bool:
@@ -76,6 +77,13 @@ def run_due(config: Config, schedules: Sequence[Schedule], ledger: Ledger | None
     control = control or RunControl()
     checked = {name: _checked(ledger, name) for schedule in schedules
                for name in (schedule.name, *schedule.renamed_from)}
+    if ledger is not None and not dry_run:
+        # A schedule's first run marks where it began looking before it sends anything: killed
+        # mid-slot, it would otherwise leave no mark, and the next run, looking back only from
+        # its own time, could leave that slot's posts in doubt without a word.
+        for schedule in schedules:
+            if all(checked[name] is None for name in (schedule.name, *schedule.renamed_from)):
+                ledger.mark_schedule_checked(schedule.name, now.timestamp())
     outcomes = [_guarded_one(config, due, ledger, environ, dry_run, control)
                 for due in due_slots(schedules, now, catch_up, checked)]
     if ledger is not None and not dry_run:
@@ -130,7 +138,7 @@ def _one(config: Config, due: DueSlot, ledger: Ledger | None, environ: Mapping[s
                                                    f"(due at {slot.at.isoformat()})")
         return SlotOutcome(slot, _state_of(record), record.id,
                            error="outside the catch-up window now; metpost retry "
-                                 f"{record.id} finishes it")
+                                 f"{record.id} finishes it", expired=True)
     try:
         broadcast = prepare_slot(config, slot, environ)
     except MetpostError as error:

@@ -71,6 +71,10 @@ class SchedulesValidator(ConfigValidator):
             self.problem((), "must be a mapping with a schedules: list")
             raise ConfigError(*self.problems)
         self.check_keys((), data, ("schedules",), required=("schedules",))
+        if "schedules" in data and data["schedules"] is None:  # its entries commented out, say
+            self.problem(("schedules",), "holds no list (are its entries commented out?); "
+                                         "write \"schedules: []\" to have none")
+            raise ConfigError(*self.problems)
         items = self.sequence(("schedules",), data.get("schedules"))
         self.names = {item["name"]: index for index, item in reversed(list(enumerate(items)))
                       if isinstance(item, dict) and isinstance(item.get("name"), str)}

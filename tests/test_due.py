@@ -147,6 +147,8 @@ def test_a_slot_still_failing_when_it_leaves_the_window_is_reported_once_more(fl
     assert (slot["status"], slot["error"]) == (
         "failed", f"outside the catch-up window now; metpost retry {slot['broadcast']} "
                   "finishes it")
+    # No later due looks at it: the summary does not say one will.
+    assert "the next metpost due" not in gone.stderr
     assert due(fleet, "2026-12-01T09:00:00Z") == quiet()
     assert fleet.x.live_posts() == []
 
@@ -389,3 +391,25 @@ def test_after_a_long_outage_the_missed_slots_of_a_schedule_are_one_line_of_the_
         "  missed       roads 2026-12-01T08:05 to 2026-12-01T10:25: 29 slots not sent within "
         "the catch-up window"]
     assert len(fleet.x_texts("MPSHackney")) == 7 + 7
+
+
+def test_a_first_due_killed_mid_slot_leaves_the_slot_to_be_reported_after_the_window(accepting):
+    # The schedule's first run ever: killed with posts in doubt. The next runs come after the
+    # catch-up window: the slot is not sent, but it is reported, never dropped without a word.
+    fleet = accepting
+    fleet.x.stall_next(1, seconds=30)
+    fleet.graph.stall_next(1, seconds=30)
+    process = start_due(fleet, "--concurrency", "1")
+    give_up = time.monotonic() + 20
+    while len(fleet.x.live_posts()) < 1 or len(fleet.graph.live_posts()) < 1:
+        assert time.monotonic() < give_up, "the first posts never arrived"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    fleet.x.clear_faults()
+    fleet.graph.clear_faults()
+    late = fleet.run(["due", "--now", "2026-12-01T08:00:00+00:00", "--catch-up", "30m",
+                      "--json"])
+    assert late.exit_code == 1, late.stdout + late.stderr
+    [(name, slot, status)] = slots(late)
+    assert (name, slot) == ("roads", "2026-12-01T07:00") and status in ("unknown", "failed")

@@ -417,6 +417,25 @@ def test_an_empty_schedules_file_is_refused_not_taken_for_none(fleet, text):
     assert fleet.run(["due", "--now", "2026-12-01T08:05:00Z"]).exit_code == 0
 
 
+def test_schedules_with_every_entry_commented_out_is_refused_too(fleet):
+    path = fleet.root / "schedules.yaml"
+    path.write_text("schedules:\n#  - name: roads\n#    cron: '0 7 * * *'\n", encoding="utf-8")
+    outcome = fleet.run(["due", "--now", "2026-12-01T08:05:00Z"])
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [
+        f"metpost: error: {path}:1: schedules: holds no list (are its entries commented out?); "
+        "write \"schedules: []\" to have none"]
+
+
+@pytest.mark.parametrize("window", ["0s", "0m", "0d0h0m0s", "30s"])
+def test_a_catch_up_window_under_a_minute_is_refused(fleet, window):
+    outcome = fleet.run(["due", "--catch-up", window, "--now", "2026-12-01T08:05:00Z"])
+    assert outcome.exit_code == 2
+    assert (f"Error: Invalid value for '--catch-up': '{window}' is too short: give at least 1m "
+            "(cron starts metpost due up to a minute after a slot: every slot would be "
+            "missed)") in outcome.error_lines
+
+
 def test_a_renamed_schedule_goes_on_from_its_former_names_last_run():
     daily = schedule("0 8 * * *")
     renamed = Schedule(name="daily", cron="0 8 * * *", timezone="Europe/London",

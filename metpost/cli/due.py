@@ -13,13 +13,17 @@ from metpost.schedule import LOOKBACK
 
 
 class Duration(click.ParamType):
-    """A duration like 30m, 2h, 1h30m or 90s, at most ``longest`` (``why`` says why)."""
+    """A duration like 30m, 2h, 1h30m or 90s, at most ``longest`` (``why`` says why) and at
+    least ``shortest`` (``why_not_shorter`` says why)."""
 
     name = "duration"
 
-    def __init__(self, longest: timedelta, why: str) -> None:
+    def __init__(self, longest: timedelta, why: str, shortest: timedelta = timedelta(0),
+                 why_not_shorter: str = "") -> None:
         self.longest = longest
         self.why = why
+        self.shortest = shortest
+        self.why_not_shorter = why_not_shorter
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> timedelta:
@@ -29,11 +33,14 @@ class Duration(click.ParamType):
         if isinstance(value, timedelta):
             return value
         try:
-            return parse_duration(str(value), self.longest)
+            duration = parse_duration(str(value), self.longest)
         except DurationTooLong as error:
             self.fail(f"{error}: {self.why}", param, ctx)
         except ValueError as error:
             self.fail(str(error), param, ctx)
+        if duration < self.shortest:
+            self.fail(f"'{value}' is too short: {self.why_not_shorter}", param, ctx)
+        return duration
 
 
 class Moment(click.ParamType):
@@ -81,7 +88,9 @@ def schedules_option(function: Any) -> Any:
 @click.command()
 @click.option("--catch-up", default="30m", show_default=True, metavar="DURATION",
               type=Duration(LOOKBACK, f"slots more than {LOOKBACK.days} days old are never "
-                                      "looked at"),
+                                      "looked at", shortest=timedelta(minutes=1),
+                            why_not_shorter="give at least 1m (cron starts metpost due up to a "
+                                            "minute after a slot: every slot would be missed)"),
               help=f"Send a slot up to this long after its time (e.g. 30m, 2h; at most "
                    f"{LOOKBACK.days}d); an older slot that was not sent is reported missed.")
 @click.option("--now", "now", type=Moment(), metavar="TIME",

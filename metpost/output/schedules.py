@@ -50,7 +50,10 @@ def show_due(outcomes: Sequence[SlotOutcome], mode: Mode, *, verbose: bool,
              "attention:")
     for line in _summary_lines(problems):
         note("  " + line)
-    broadcasts = sorted({o.broadcast for o in problems if o.broadcast and o.status != "missed"})
+    # A slot still inside the window is tried again by the next run; one outside it says
+    # itself that metpost retry finishes it.
+    broadcasts = sorted({o.broadcast for o in problems
+                         if o.broadcast and o.status != "missed" and not o.expired})
     for broadcast in broadcasts:
         note(f"  the next metpost due within the catch-up window tries again; or run: "
              f"metpost retry {broadcast}")
