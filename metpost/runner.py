@@ -413,15 +413,23 @@ def retract_posts(ledger: Ledger, broadcast_id: str, posts: Sequence[LedgerPost]
     broadcast again), then delete those that are out, look for those that may be (found,
     deleted; not found, retracted), and record each gone one as retracted (and, in the
     audit trail, who asked, before and after)."""
+    from metpost.attemptlog import AttemptLog
     from metpost.audit import AuditContext, EventKind, Outcome
     from metpost.delivery.engine import Delivery
 
     control = control or RunControl()
+    log = AttemptLog(control.log_path)  # a bad path stops us before anything is recorded
     audit = replace(audit or AuditContext(), kind=EventKind.RETRACT)
     names = [post.account for post in posts]
-    ledger.record_event(audit.event(Outcome.STARTED, broadcast_id=broadcast_id, accounts=names))
-    delivery = Delivery(ledger, broadcast_id, accounts, environ, control.policy,
-                        clock=control.clock, stop=control.stop)
-    results = tuple(delivery.retract(posts))
-    notes = _audit_end(ledger, audit, broadcast_id, names, results, False, retract=True)
-    return RunOutcome(broadcast_id=broadcast_id, results=results, notes=notes)
+    try:
+        ledger.record_event(audit.event(Outcome.STARTED, broadcast_id=broadcast_id,
+                                        accounts=names))
+        delivery = Delivery(ledger, broadcast_id, accounts, environ, control.policy, log,
+                            clock=control.clock, stop=control.stop)
+        results = tuple(delivery.retract(posts))
+    finally:
+        log.close()
+    interrupted = control.stop is not None and control.stop.is_set()
+    notes = _audit_end(ledger, audit, broadcast_id, names, results, interrupted, retract=True)
+    return RunOutcome(broadcast_id=broadcast_id, results=results, notes=notes,
+                      interrupted=interrupted)

@@ -110,3 +110,29 @@ def test_a_second_ctrl_c_quits_at_once_and_the_rerun_finds_what_went_out(fleet):
     assert rerun.exit_code == 0, rerun.stdout
     assert sorted(statuses(rerun).values()) == ["already sent", "sent"]
     assert [len(fleet.x.live_posts(name)) for name in ("MPSHackney", "MPSCamden")] == [1, 1]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_retract_stopped_by_ctrl_c_or_sigterm_says_what_it_did_and_exits_130(fleet, stop):
+    assert fleet.run(["send", *MESSAGE]).exit_code == 0
+    fleet.x.latency = fleet.graph.latency = 1.0  # each delete takes a second
+    command = [sys.executable, "-m", "metpost", "retract", "last", "--config", str(fleet.config),
+               "--ledger", fleet.ledger, "--yes", "--json", "--concurrency", "1"]
+    process = subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: fleet.x.in_flight == 1 and fleet.graph.in_flight == 1)
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    document = json.loads(stdout)
+    assert document["interrupted"] is True
+    result = statuses_of(stdout)
+    # The delete in flight on each platform finished and was recorded; the next one never went.
+    assert sorted(result.values()) == ["not sent", "not sent", "retracted", "retracted"]
+    outcomes = fleet.ledger_rows("SELECT outcome FROM audit_events WHERE kind = 'retract' "
+                                 "ORDER BY id")
+    assert len(outcomes) == 2 and outcomes[0] == ("started",)  # and how it ended
+    fleet.x.latency = fleet.graph.latency = 0.0
+    finished = fleet.run(["retract", "last", "--yes", "--json"])
+    assert finished.exit_code == 0, finished.stdout
+    assert fleet.x.live_posts() == [] and fleet.graph.live_posts() == []

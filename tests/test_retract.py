@@ -360,3 +360,14 @@ def test_a_keyed_rerun_leaves_a_post_that_may_be_out_elsewhere_unknown(fleet):
     assert post["error"].startswith("account 'camden-facebook' posts elsewhere now than when "
                                     "this post was recorded: page_id was '1002', now '1009'")
     assert requests_made(fleet) == before
+
+
+def test_a_retract_prompt_counts_only_what_it_will_do(fleet):
+    assert fleet.run(["send", "--account", "hackney-x", *MESSAGE]).exit_code == 0
+    args = ["retract", "last", "--config", str(fleet.config), "--ledger", fleet.ledger]
+    code, lines = on_terminal(args, env=fleet.env, answer="n")
+    assert code == 0 and "Delete 1 post from its platform? [y/N]: n" in lines
+    assert fleet.run(["retract", "last", "--yes"]).exit_code == 0
+    code, lines = on_terminal(args, env=fleet.env, answer="n")
+    assert code == 0
+    assert any(line.startswith("Nothing to retract: every post of broadcast ") for line in lines)

@@ -142,11 +142,11 @@ def retry(broadcast: str, yes: bool, as_name: str | None, as_json: bool, config_
 @click.option("--yes", "-y", is_flag=True,
               help="Delete without asking (needed when not on a terminal).")
 @as_option
+@delivery_options
 @json_option
-@ledger_option
 @config_option
 def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_name: str | None,
-            as_json: bool, ledger_file: str | None, config_file: str) -> None:
+            as_json: bool, config_file: str, **options: Any) -> None:
     """Delete a broadcast's posts from every platform.
 
     A post that is already gone counts as retracted. One whose outcome is unknown is looked
@@ -159,6 +159,7 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_name: 
 
     from metpost import output
     from metpost.audit import Actor, AuditContext, EventKind
+    from metpost.cli.interrupt import EXIT_INTERRUPTED, stop_on_ctrl_c
     from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, MetpostError
     from metpost.ledger.records import retract_action
     from metpost.runner import retract_posts, retractable
@@ -166,7 +167,7 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_name: 
 
     audit = AuditContext(kind=EventKind.RETRACT, actor=Actor.current(as_name))
     config = load(config_file)
-    ledger = open_ledger(ledger_file, create=False)
+    ledger, control = delivery_from(options, create=False)
     record, posts, accounts = retractable(config, ledger, broadcast, account_names, os.environ)
     mode = output.output_mode(as_json)
     if posts and not yes:
@@ -175,20 +176,32 @@ def retract(broadcast: str, account_names: tuple[str, ...], yes: bool, as_name: 
         threads = ledger.broadcast_parts(record.id)
         output.show_broadcast(record, posts, mode, parts=threads,
                               media=ledger.broadcast_media(record.id))
-        unsent = sum(retract_action(post, threads.get(post.idempotency_key, ())) == "withdrawn"
-                     for post in posts)
-        out = len(posts) - unsent
-        question = (f"Delete {out} posts from their platforms?" if not unsent else
-                    f"Never send the {unsent} posts not sent yet?" if not out else
-                    f"Delete {out} posts from their platforms, and never send the other "
-                    f"{unsent}?")
+        actions = [retract_action(post, threads.get(post.idempotency_key, ())) for post in posts]
+        unsent = actions.count("withdrawn")
+        out = len(actions) - unsent - actions.count("already")
+        if not out and not unsent:
+            output.note(f"Nothing to retract: every post of broadcast {record.id} chosen is "
+                        "retracted already.")
+            raise click.exceptions.Exit(0)
+        where = "its platform" if out == 1 else "their platforms"
+        question = (f"Delete {_posts(out)} from {where}?" if not unsent else
+                    f"Never send the {_posts(unsent)} not sent yet?" if not out else
+                    f"Delete {_posts(out)} from {where}, and never send the other {unsent}?")
         if not click.confirm(question):
             output.note("Nothing was deleted.")
             raise click.exceptions.Exit(0)
-    outcome = retract_posts(ledger, record.id, posts, accounts, os.environ,
-                            audit=replace(audit, source=record.source))
+    with stop_on_ctrl_c() as stop:
+        outcome = retract_posts(ledger, record.id, posts, accounts, os.environ,
+                                control=replace(control, stop=stop),
+                                audit=replace(audit, source=record.source))
     for result in outcome.results:
         output.show_result(result, mode)
     output.show_outcome(outcome, mode, next_step="metpost retract")
+    if outcome.interrupted:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
     raise click.exceptions.Exit(EXIT_OK if all(r.status == PostStatus.RETRACTED
                                                for r in outcome.results) else EXIT_SOME_FAILED)
+
+
+def _posts(count: int) -> str:
+    return f"{count} post{'s' if count != 1 else ''}"

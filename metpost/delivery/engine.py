@@ -494,6 +494,10 @@ class Delivery:
                 "another metpost run is sending this post now; it sends no further request "
                 f"for it, and once it has ended, metpost retract {self.broadcast_id} deletes "
                 "what it sent"))
+        if self._stopping():  # Ctrl-C: no new request; withdrawn, it is never sent again
+            return self.outcomes.result(account, post, PostStatus.NOT_SENT, error=(
+                f"not deleted: interrupted first; metpost retract {self.broadcast_id} "
+                "finishes it"))
         if claim.action == "reconcile":
             found = self._find_before_retract(account, post)
             if isinstance(found, SendResult):
