@@ -12,7 +12,11 @@ against the fakes.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -371,3 +375,26 @@ def test_a_retract_prompt_counts_only_what_it_will_do(fleet):
     code, lines = on_terminal(args, env=fleet.env, answer="n")
     assert code == 0
     assert any(line.startswith("Nothing to retract: every post of broadcast ") for line in lines)
+
+
+def test_a_run_whose_post_a_retract_withdrew_says_so_and_sends_it_no_more(fleet):
+    fleet.graph.latency = 1.0
+    fleet.graph.rate_limit_next(1, code=17)  # the first try is refused: backed off, then again
+    command = [sys.executable, "-m", "metpost", "send", "--account", "hackney-facebook",
+               *MESSAGE, "--config", str(fleet.config), "--ledger", fleet.ledger]
+    sender = subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    give_up = time.monotonic() + 15
+    while fleet.graph.in_flight < 1:
+        assert time.monotonic() < give_up
+        time.sleep(0.02)
+    assert fleet.run(["retract", "last", "--yes"]).exit_code == 1  # in progress elsewhere
+    stdout, _ = sender.communicate(timeout=30)
+    [post] = json.loads(stdout)["posts"]
+    assert post["status"] == "failed"  # refused by the limit: it was never made
+    assert post["error"].startswith("withdrawn by metpost retract while this run was sending "
+                                    "it: no further request is made for it")
+    assert json.loads(stdout)["next_steps"][-1].endswith("metpost retract "
+                                                         f"{json.loads(stdout)['broadcast']}")
+    assert fleet.graph.live_posts() == []
+    assert len([r for r in fleet.graph.requests if r.method == "POST"]) == 1

@@ -336,8 +336,7 @@ class Delivery:
                     return self.outcomes.interrupted(may_exist, account, unit, attempt)
             first_attempt_at = self.outcomes.begin(unit)
             if first_attempt_at is None:
-                return self.outcomes.result(account, post, PostStatus.BUSY,
-                                            error="another metpost run took this post over")
+                return self._lost_claim(account, post, may_exist)
             attempt += 1
             if request.first_attempt_at is None:  # this was the first: now it has a time
                 request = replace(request, first_attempt_at=first_attempt_at)
@@ -460,6 +459,20 @@ class Delivery:
         reason = REDACT(looked.reason) if isinstance(looked, reconcile.Unreadable) else None
         self.outcomes.log(post, 0, outcome, started, error=reason)
         return looked
+
+    def _lost_claim(self, account: Account, post: LedgerPost, may_exist: bool) -> SendResult:
+        """This run no longer holds ``post``: a retract withdrew it (then it is never sent
+        from this broadcast again; ``may_exist``: an earlier request of this run may have
+        made it), or another run took it over."""
+        current = self.ledger.post(post.id)
+        if current.withdrawn_at:
+            state = PostStatus.UNKNOWN if may_exist else PostStatus.FAILED
+            return replace(self.outcomes.result(account, post, state, error=(
+                "withdrawn by metpost retract while this run was sending it: no further "
+                f"request is made for it; metpost retract {self.broadcast_id} finishes it")),
+                problem="retract")
+        return self.outcomes.result(account, post, PostStatus.BUSY,
+                                    error="another metpost run took this post over")
 
     def _moved(self, claim: Claim, account: Account) -> SendResult | None:
         """A post recorded to go elsewhere than ``account`` now posts (a rerun with --key, or
