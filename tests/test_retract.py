@@ -398,3 +398,26 @@ def test_a_run_whose_post_a_retract_withdrew_says_so_and_sends_it_no_more(fleet)
                                                          f"{json.loads(stdout)['broadcast']}")
     assert fleet.graph.live_posts() == []
     assert len([r for r in fleet.graph.requests if r.method == "POST"]) == 1
+
+
+def test_a_post_sent_after_retract_looked_is_not_deleted_without_its_credentials(fleet):
+    # retract checks the credentials of the posts it will delete; one sent meanwhile (by a
+    # retry, while retract waited at its prompt) is come to without them: said in plain words.
+    from metpost.config import load_config
+    from metpost.ledger import open_ledger
+    from metpost.runner import retract_posts, retractable
+
+    fleet.x.revoke(fleet.x_token("camden"))
+    assert fleet.run(ALL).exit_code == 1
+    fleet.x.revoked.clear()
+    without = {name: value for name, value in fleet.env.items() if not name.startswith("CAMDEN_X")}
+    ledger = open_ledger(fleet.ledger)
+    record, posts, accounts = retractable(load_config(fleet.config), ledger, "last", (), without)
+    assert fleet.run(["retry", "last", "--yes"]).exit_code == 0  # camden-x goes out meanwhile
+    outcome = retract_posts(ledger, record.id, posts, accounts, without)
+    ledger.close()
+    [camden] = [result for result in outcome.results if result.account.name == "camden-x"]
+    assert camden.status == "failed"
+    assert "credentials not set in the environment: CAMDEN_X_" in (camden.error or "")
+    assert "KeyError" not in (camden.error or "")
+    assert len(fleet.x.live_posts("MPSCamden")) == 1

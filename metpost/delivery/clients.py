@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Mapping
 
+from metpost.errors import MetpostError
 from metpost.models import Account
 from metpost.platforms.api import Destination, Platform, Timeouts
 from metpost.secrets import resolve_credentials
@@ -24,11 +25,16 @@ class Clients:
         self._lock = threading.Lock()
 
     def of(self, account: Account) -> Platform:
-        """The one client of ``account`` for this run."""
+        """The one client of ``account`` for this run; a MetpostError naming the variables
+        when its credentials are not all set (the checks before a run make sure they are, but
+        a run may come to a post it did not expect to touch: one sent while it waited)."""
         with self._lock:
             client = self._clients.get(account.name)
             if client is None:
-                credentials, _ = resolve_credentials(account, self.environ)
+                credentials, unset = resolve_credentials(account, self.environ)
+                if unset:
+                    raise MetpostError(f"credentials not set in the environment: "
+                                       f"{', '.join(unset)}")
                 destination = Destination(account=account.name, handle=account.handle,
                                           settings=account.settings, credentials=credentials,
                                           api_url=account.api_url, timeouts=self.timeouts)

@@ -633,10 +633,15 @@ class Delivery:
         """Delete one post from its platform, retrying what is safe to retry; None once it
         is gone, else why not."""
         attempt = 0
+        try:
+            client = self.clients.of(account)
+        except Exception as error:  # credentials not set, say: no request was made
+            reason = REDACT(f"cannot set up the {self._title(post)} client: {error}")
+            self.outcomes.log(post, 1, "retract-failed", started, None, reason)
+            return reason
         while True:
             attempt += 1
             try:
-                client = self.clients.of(account)
                 self._guarded(partial(client.delete, remote_id), maybe_posted=False)
             except PublishError as error:
                 reason = REDACT(error.reason)
