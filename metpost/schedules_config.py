@@ -32,6 +32,8 @@ ROTA_YEARS = (1971, 9998)
 SCHEDULES_ENV = "METPOST_SCHEDULES"
 SCHEDULES_FILE = "schedules.yaml"
 SCHEDULE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+# A slot's broadcast is named schedule:NAME:SLOT, which, as any --key, is at most 200 characters.
+MAX_SCHEDULE_NAME = 100
 SCHEDULE_KEYS = ("name", "cron", "timezone", "select", "template", "message", "vars", "rota",
                  "rota_start", "public_safety", "x_repost_from", "renamed_from")
 # schedules.yaml's select: keys, and the Selection field each fills (as send's options do).
@@ -97,6 +99,9 @@ class SchedulesValidator(ConfigValidator):
         if name is not None and not SCHEDULE_NAME.fullmatch(name):
             self.problem((*path, "name"), f"'{name}' is not a usable name: use lowercase "
                                           "letters, digits and dashes, like on-the-street")
+        elif name is not None and len(name) > MAX_SCHEDULE_NAME:
+            self.problem((*path, "name"), f"is {len(name)} characters long; give at most "
+                                          f"{MAX_SCHEDULE_NAME} (each slot's --key holds it)")
         cron = self.string((*path, "cron"), item.get("cron"))
         if cron is not None and (why := check_cron(cron)):
             self.problem((*path, "cron"), why)

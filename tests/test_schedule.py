@@ -556,3 +556,15 @@ def test_a_rota_of_one_empty_entry_is_one_problem_not_three(project, cli_run):
     [line] = outcome.error_lines
     assert line.endswith(':7: schedules[0].rota[0]: must be a mapping of template variables, '
                          'like {officer: "PC Amy Patel"}')
+
+
+def test_a_schedule_name_too_long_for_its_slots_keys_is_refused(fleet):
+    path = fleet.root / "schedules.yaml"
+    path.write_text("schedules:\n  - name: " + "a" * 101 + "\n    cron: '0 7 * * *'\n"
+                    "    timezone: Europe/London\n"
+                    "    select: {all: true}\n    message: hi\n", encoding="utf-8")
+    outcome = fleet.run(["schedule", "list"])
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [f"metpost: error: {path}:2: schedules[0].name: is 101 "
+                                   "characters long; give at most 100 (each slot's --key holds "
+                                   "it)"]
