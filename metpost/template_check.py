@@ -121,10 +121,13 @@ def _files(template: MessageTemplate) -> list[TemplateFile]:
 
 def _unfillable(source: TemplateFile, tree: nodes.Template, available: set[str], *,
                 suggestions: set[str]) -> list[str]:
-    from jinja2 import meta
+    from jinja2 import meta, nodes
 
+    # A name the template tests with "is defined" (or "is undefined") it guards itself.
+    guarded = {test.node.name for test in tree.find_all(nodes.Test)
+               if test.name in ("defined", "undefined") and isinstance(test.node, nodes.Name)}
     problems = []
-    for name in sorted(meta.find_undeclared_variables(tree) - available):
+    for name in sorted(meta.find_undeclared_variables(tree) - available - guarded):
         if name in RESERVED_NAMES:
             why = (f"no selected account has a {name}" if name in ("borough", "personality")
                    else "it is not set here")

@@ -140,6 +140,9 @@ def test_an_error_after_the_receiver_took_it_is_resent_only_to_a_receiver_that_d
     retried = run(["retry", "last", "--config", str(hooks.config), "--ledger", str(hooks.ledger),
                    "--yes", "--json"], env=hooks.env)
     assert [p["status"] for p in json.loads(retried.stdout)["posts"]] == ["already sent", "unknown"]
+    # Never asked to list what it cannot (the webhook declares no can_list_recent).
+    assert "NotImplementedError" not in retried.stdout
+    assert "cannot list posts to check" in json.loads(retried.stdout)["posts"][1]["error"]
     assert len(posts_to(hooks.plain)) == 1 and len(hooks.plain.deliveries) == 1
 
 

@@ -73,3 +73,11 @@ def test_the_readme_demo_is_a_dry_run_needing_no_credentials():
     assert outcome.stdout.rstrip().endswith(
         "2 posts (2 distinct texts), all fit, 2 waiting for credentials (metpost check lists "
         "them); dry run: nothing was sent.")
+
+
+def test_the_readme_cron_line_for_central_accounts_runs_on_the_shipped_example():
+    # road-closure guards {{ borough }} with "is defined": the central accounts have none.
+    outcome = run(["send", "--config", str(PROJECT / "accounts.yaml"), "--tag", "central",
+                   "--template", "road-closure", "--var", "roads=Mare Street", "--var",
+                   "reason=a burst water main", "--key", "roads-2026-12-02", "--dry-run"])
+    assert outcome.exit_code == 0, outcome.stderr

@@ -126,8 +126,10 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     \b
     Examples:
       metpost send --borough Hackney --template rumour-control \\
-          --var rumour="a stabbing at Mare Street" --dry-run
-      metpost send --tag bcu-ce --message "Roads around {{ borough }} are reopening." --yes
+          --var rumour="a stabbing at Mare Street" \\
+          --var truth="officers were called to a fight" --dry-run
+      metpost send --tag bcu-ce --message "Roads around {{ borough }} are reopening." \\
+          --public-safety --yes
     """
     from dataclasses import replace
 

@@ -225,6 +225,10 @@ class Delivery:
                                                          url=source.url))
         if claim.action == "reconcile" and not never_tried and not self._idempotent(
                 client, post.first_attempt_at):
+            if not client.capabilities.can_list_recent:  # never asked what it did not declare
+                return self.outcomes.unknown(account, unit, and_then(
+                    post.error or "its outcome is unknown", f"may have been posted, and "
+                    f"{self._title(post)} cannot list posts to check"))
             looked = self._look(client, unit, request)
             if isinstance(looked, reconcile.Found):
                 return self.outcomes.result(account, post, PostStatus.ALREADY_SENT)
