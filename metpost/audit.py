@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import getpass
 import os
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from metpost.characters import holds_control
 from metpost.errors import MetpostError
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def person_name(given: str | None) -> str | None:
         raise MetpostError("--as needs a name, e.g. --as \"Insp. Ada Khan\"")
     if len(name) > MAX_NAME:
         raise MetpostError(f"--as: a name of at most {MAX_NAME} characters, please")
-    if any(unicodedata.category(char).startswith("C") for char in name):
+    if holds_control(name):
         raise MetpostError("--as: the name holds control characters; type it plainly")
     return name
 
@@ -80,7 +80,7 @@ def person_name(given: str | None) -> str | None:
 def urgent_reason(given: str) -> str:
     """An ``--urgent --reason``; refused when it holds control characters (a line
     break or a tab would forge a line or a column of ``metpost audit``'s listing)."""
-    if any(unicodedata.category(char).startswith("C") for char in given):
+    if holds_control(given):
         raise MetpostError("--reason: one line of plain text, please (it holds a line break, "
                            "a tab or another control character)")
     return given

@@ -6,12 +6,12 @@ sent; ``metpost.runner`` records and delivers what it returns. A dry run needs o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from metpost.characters import CONTROL_CHARACTER, SURROGATE
 from metpost.errors import MetpostError, TemplateError
 from metpost.models import Account, Config, Post, ThreadPart
 from metpost.plugins import platform_classes
@@ -21,12 +21,6 @@ from metpost.selection import Selection, choose_accounts
 from metpost.similarity import SimilarGroup, similar_x_groups
 from metpost.suggest import did_you_mean
 from metpost.template_check import variable_problems, variant_problems
-from metpost.yamlsource import SURROGATE
-
-# Characters no post should hold: C0 controls but tab, line feed and carriage return, DEL and
-# the C1 controls (a NUL, a bell or a terminal's CSI from a template or a --var, which a
-# platform shows as garbage or refuses, and a terminal would act on in a preview).
-CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 if TYPE_CHECKING:
     from metpost.media import ImageSpec

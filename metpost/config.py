@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from metpost.characters import CONTROL_CHARACTER
 from metpost.errors import ConfigError
 from metpost.models import ACCOUNT_STATUSES, Account, Borough, Config, Personality
 from metpost.plugins import platform_classes
@@ -49,9 +50,6 @@ N = TypeVar("N", bound=Named)
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 API_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
-# What an escape ("\e", "\x9b") may put in a string of the file: a control character but tab,
-# line feed and carriage return.
-CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # Keys every account may have, whatever its platform.
 COMMON_ACCOUNT_KEYS = (
@@ -183,7 +181,7 @@ class ConfigValidator:
         if not value.strip():
             self.problem(path, "must not be empty")
             return None
-        if (control := CONTROL_IN_TEXT.search(value)) is not None:
+        if (control := CONTROL_CHARACTER.search(value)) is not None:
             self.problem(path, f"holds a control character (U+{ord(control[0]):04X}), which a "
                                "terminal would act on and no platform shows; remove it")
             return None

@@ -24,7 +24,6 @@ follow the YAML merge-key specification, whichever PyYAML is installed.
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +50,8 @@ from yaml.parser import Parser
 from yaml.reader import Reader, ReaderError
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
+
+from metpost.characters import SURROGATE, one_line
 
 FieldPath = tuple[str | int, ...]
 
@@ -80,13 +81,6 @@ def field_name(path: FieldPath) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
-
-
-def one_line(text: str) -> str:
-    """``text`` with control characters escaped (a newline as ``\\n``), to print on one line."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 @dataclass(frozen=True)
@@ -142,9 +136,6 @@ def parse_yaml(text: str, line_offset: int = 0) -> YamlDocument:
     if "\\u" in text or "\\U" in text:  # only an escape can give half a character
         _refuse_surrogates(document)
     return document
-
-
-SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_surrogates(document: YamlDocument) -> None:

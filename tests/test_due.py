@@ -272,8 +272,9 @@ def test_two_due_runs_started_together_send_each_slot_once(accepting):
     assert len([r for r in fleet.x.requests + fleet.graph.requests if r.method == "POST"]) == 4
 
 
-def test_a_due_killed_mid_flight_is_finished_by_the_rerun_without_a_duplicate(accepting):
-    fleet = accepting
+def kill_due_mid_slot(fleet) -> None:
+    """Start due; once the first post on each platform is made and its answer held back, kill
+    it with SIGKILL."""
     fleet.x.stall_next(1, seconds=30)
     fleet.graph.stall_next(1, seconds=30)
     process = start_due(fleet, "--concurrency", "1")
@@ -283,6 +284,11 @@ def test_a_due_killed_mid_flight_is_finished_by_the_rerun_without_a_duplicate(ac
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
+
+
+def test_a_due_killed_mid_flight_is_finished_by_the_rerun_without_a_duplicate(accepting):
+    fleet = accepting
+    kill_due_mid_slot(fleet)
     rerun = fleet.run(["due", "--now", NOW, "--json"])
     assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
     assert slots(rerun) == [("roads", "2026-12-01T07:00", "sent")]
@@ -397,15 +403,7 @@ def test_a_first_due_killed_mid_slot_leaves_the_slot_to_be_reported_after_the_wi
     # The schedule's first run ever: killed with posts in doubt. The next runs come after the
     # catch-up window: the slot is not sent, but it is reported, never dropped without a word.
     fleet = accepting
-    fleet.x.stall_next(1, seconds=30)
-    fleet.graph.stall_next(1, seconds=30)
-    process = start_due(fleet, "--concurrency", "1")
-    give_up = time.monotonic() + 20
-    while len(fleet.x.live_posts()) < 1 or len(fleet.graph.live_posts()) < 1:
-        assert time.monotonic() < give_up, "the first posts never arrived"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    kill_due_mid_slot(fleet)
     fleet.x.clear_faults()
     fleet.graph.clear_faults()
     late = fleet.run(["due", "--now", "2026-12-01T08:00:00+00:00", "--catch-up", "30m",

@@ -134,19 +134,6 @@ def console() -> Console:
 
 
 
-def _one_line(cell: str) -> str:
-    """``cell`` with its control and format characters shown as escapes (``\\n``, ``\\u202e``):
-    a line break or a tab in a cell would forge a row or a column; a direction override would
-    turn what follows it round."""
-    import unicodedata
-
-    if cell.isprintable():
-        return cell
-    return "".join(char if char.isprintable() or char == " "
-                   or not unicodedata.category(char).startswith("C")
-                   else char.encode("unicode_escape").decode("ascii") for char in cell)
-
-
 FLEX_MIN_WIDTH = 16  # the narrowest the one column that may be cut is allowed to get
 GAP = 3  # between columns: a space of padding on each side and the box's divider
 
@@ -157,7 +144,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], mode: Mode, *,
     row are left out, every cell is printed whole (ids, URLs, handles must be copyable) except
     those of the ``flexible`` column, which is cut with "…" to fit; when the whole cells alone
     do not fit the terminal, each row is printed as a block of "Header: value" lines."""
-    rows = [[_one_line(cell) for cell in row] for row in rows]
+    from metpost.characters import one_line
+
+    # A line break or tab in a cell would forge a row or a column.
+    rows = [[one_line(cell) for cell in row] for row in rows]
     if mode != "rich":
         echo("\t".join(headers))
         for row in rows:
