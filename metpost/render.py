@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, wraps
@@ -37,6 +37,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from metpost.errors import TemplateError
+from metpost.memory_cap import MemoryCap
 from metpost.models import Account, Config
 from metpost.suggest import did_you_mean
 from metpost.yamlsource import YamlSyntaxError, parse_yaml
@@ -62,6 +63,9 @@ TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_TEXT_CHARS = 1_000_000  # the finished text, and any one string or collection built for it
 MAX_NUMBER_BITS = 100_000  # about 30,000 decimal digits
 RENDER_SECONDS = 1.0
+# How much more memory a render may take, whatever it builds: the backstop for single steps in C
+# code that build a big value before anything can measure it (see metpost.memory_cap).
+MAX_RENDER_MEMORY = 200 << 20
 # str methods and filters whose width or count argument sets the size of what they return.
 PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 PADDING_FILTERS = frozenset({"center", "indent", "batch"})
@@ -338,6 +342,7 @@ class Renderer:
         self.now = now
         self.env = message_environment(config.templates_dir)
         self._clock = RenderClock(RENDER_SECONDS)
+        self._memory = MemoryCap(MAX_RENDER_MEMORY)
         self._compiled: dict[Path, jinja2.Template] = {}
         # file -> the account it ran out of time for. It is not run again this run, so that a
         # broadcast to 66 accounts fails in a second, not in 66.
@@ -354,10 +359,12 @@ class Renderer:
             context["personality"] = self.config.personalities[account.personality]
         return context
 
-    def many(self) -> AbstractContextManager[RenderClock]:
+    @contextmanager
+    def many(self) -> Iterator[Renderer]:
         """``with renderer.many():`` around a run of ``render`` calls: the render clock's
-        handler stays installed throughout, instead of for each render in turn."""
-        return self._clock.held()
+        handler and the memory cap stay set throughout, instead of for each render in turn."""
+        with self._memory, self._clock.held():
+            yield self
 
     def render(self, account: Account) -> str:
         """The finished text for ``account``, trimmed of surrounding whitespace.
@@ -371,7 +378,7 @@ class Renderer:
             raise TemplateError(f"{source.path}: not rendered for account '{account.name}': it "
                                 f"took longer than {RENDER_SECONDS:g} s for '{slow_for}'")
         try:
-            with self._clock:
+            with self._memory, self._clock:
                 text = self._render_text(source, account)
         except RenderTimeout as timeout:
             self._too_slow[source.path] = account.name
@@ -451,7 +458,8 @@ def _reason(error: Exception) -> str:
     if isinstance(error, RecursionError):
         return "it nests too deeply (does a macro or include call itself?)"
     if isinstance(error, MemoryError):
-        return "it needs more memory than there is"
+        return (f"it needs more than {MAX_RENDER_MEMORY >> 20} MB of memory, the limit for one "
+                "render")
     if isinstance(error, jinja2.TemplateError):
         return _one_line(str(error))
     return f"{type(error).__name__}: {_one_line(str(error))}"
@@ -795,6 +803,7 @@ STR_METHOD_CHECKS: dict[str, ArgumentCheck] = {
     "replace": lambda call: _check_replace(call["self"], call["old"], call["new"], call["count"]),
     "expandtabs": lambda call: _check_expandtabs(call["self"], call["tabsize"]),
     "join": lambda call: _check_join(call["iterable"], call["self"]),
+    "translate": lambda call: _check_translate(call["self"], call["table"]),
 }
 FILTER_CHECKS: dict[str, ArgumentCheck] = {
     "format": lambda call: _check_printf(str(call["value"]), call["kwargs"] or call["args"]),
@@ -954,6 +963,20 @@ def _check_expandtabs(text: str, tabsize: object) -> None:
     ``tabsize`` spaces."""
     if isinstance(tabsize, int) and tabsize > 1:
         _check_length(len(text) + text.count("\t") * (tabsize - 1), str, up_to=True)
+
+
+def _check_translate(text: str, table: object) -> None:
+    """Refuse a translate whose result could be over the limit: each character replaced, at
+    most, by the table's longest replacement."""
+    if isinstance(table, Mapping):
+        replacements: Iterable[object] = table.values()
+    elif isinstance(table, list | tuple):
+        replacements = table
+    else:
+        return  # a str table maps a character to one character
+    longest = max((len(value) for value in replacements if isinstance(value, str)), default=1)
+    if longest > 1:
+        _check_length(len(text) * longest, str, up_to=True)
 
 
 def _check_join(items: object, separator: object) -> None:

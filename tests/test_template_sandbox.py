@@ -263,6 +263,9 @@ LIMITS = {
     "a wordwrap with a long wrapstring": (
         "{{ ('a' * 5000)|wordwrap(1, wrapstring='x' * 999999) }}", ":2",
         "a string of up to 5,000,999,999 characters is over the limit of 1,000,000"),
+    "a translate with a long replacement": (
+        "{{ ('ab' * 4000).translate({97: 'y' * 999999}) }}", ":2",
+        "a string of up to 7,999,992,000 characters is over the limit of 1,000,000"),
     "a sum of lists": (
         "{{ ([[0] * 999999] * 300)|sum(start=[]) }}", ":2",
         "a list of 299,999,700 items is over the limit of 1,000,000"),
@@ -348,7 +351,8 @@ TOO_BIG_TO_BUILD = ["a printf width from the arguments",
                     "a wide indent of many lines", "a wide indent of lines ended by CR",
                     "a wide expandtabs of many tabs", "a string doubled with ~",
                     "a join with a long separator", "a str.join with a long separator",
-                    "a wordwrap with a long wrapstring", "a sum of lists"]
+                    "a wordwrap with a long wrapstring", "a sum of lists",
+                    "a translate with a long replacement"]
 
 
 @pytest.mark.timeout(60)
@@ -364,6 +368,59 @@ def test_a_value_too_big_to_build_is_refused_before_it_is_built(config, case):
     assert report["problems"] == [f"--message:1: cannot render for account 'hackney-x': {reason}"]
     assert report["seconds"] < 0.5
     assert report["peak_kib"] < 300 * 1024
+
+
+# Single steps in C code that build a big value before anything can measure it, each of which
+# took from 0.5 to 3 GB (and up to ten seconds) until the render's memory was capped.
+BUILT_IN_ONE_STEP = [
+    "{{ range(2000)|map('center', 999999)|join('')|length }}",
+    "{{ (range(1000)|map('center', 999999)|list)|length }}",
+    "{% set s = 'x'|center(999999) %}{{ ([s] * 99999)|map('upper')|list|length }}",
+    "{% set s = 'x'|center(999999) %}{{ ([s] * 99999)|string|length }}",
+    "{% set s = 'x'|center(999999) %}{{ [s] * 999 }}",
+    "{% set s = 'x'|center(999999) %}{{ 'v' ~ [s] * 999 }}",
+    "{{ (range(99999)|list)|tojson(indent=999999)|length }}",
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's VmHWM")
+@pytest.mark.parametrize("body", BUILT_IN_ONE_STEP)
+def test_a_render_cannot_take_more_than_its_share_of_memory(config, body):
+    child = subprocess.run([sys.executable, "-c", RENDER_IN_A_CHILD, str(config.path), body],
+                           capture_output=True, text=True, timeout=50,
+                           env={"PATH": os.environ["PATH"], "PYTHONPATH": str(PROJECT)})
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    assert report["problems"] == ["--message:1: cannot render for account 'hackney-x': it needs "
+                                  "more than 200 MB of memory, the limit for one render"]
+    assert report["seconds"] < 3
+    assert report["peak_kib"] < 300 * 1024
+
+
+def test_the_memory_cap_moves_up_with_a_long_run_and_is_lifted_after():
+    import resource
+
+    from metpost.memory_cap import REBASE_EVERY, MemoryCap
+
+    found = resource.getrlimit(resource.RLIMIT_AS)
+    cap = MemoryCap(64 << 20)
+    kept = []
+    with cap:
+        capped = resource.getrlimit(resource.RLIMIT_AS)[0]
+        assert capped != resource.RLIM_INFINITY
+        with pytest.raises(MemoryError):
+            with cap:
+                bytearray(128 << 20)
+        # A long run keeps what it builds, 40 MB for each stretch between two readings: far
+        # more than the headroom in all, never more than it at once.
+        for _ in range(4):
+            for _ in range(REBASE_EVERY):
+                with cap:
+                    pass
+            kept.append(bytearray(40 << 20))
+        assert resource.getrlimit(resource.RLIMIT_AS)[0] > capped
+    assert resource.getrlimit(resource.RLIMIT_AS) == found
 
 
 @pytest.mark.parametrize("body", ["{{ text + text }}", "{{ text ~ text }}", "{{ items + items }}",
