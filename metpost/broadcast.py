@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from metpost.characters import CONTROL_CHARACTER, SURROGATE
+from metpost.destinations import local_problems
 from metpost.errors import MetpostError, TemplateError
 from metpost.models import Account, Config, Post, ThreadPart
 from metpost.plugins import platform_classes
@@ -131,7 +132,8 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
         posts.append(Post(account=account, text=text, length=platform.length(text),
                           limit=platform.limits_for(account.settings).max_length,
                           problems=(*problems, *platform.media_problems(media),
-                                    *credential_problems(account, environ)),
+                                    *credential_problems(account, environ),
+                                    *local_problems(account)),
                           missing_credentials=tuple(missing), media=media,
                           parts=tuple(ThreadPart(part, platform.length(part))
                                       for part in parts)))

@@ -97,3 +97,15 @@ def shown(value: object) -> str:
 def shown_key(key: str) -> str:
     """A field's name as a message shows it: plain when it is a plain name, else quoted."""
     return key if key.isidentifier() and len(key) <= 40 else shown(key)
+
+
+def local_problems(account: Account) -> list[str]:
+    """What stops ``account`` posting from this machine now, found without the network (its
+    platform's ``local_problems``: a feed whose folder is missing). None for a platform not
+    installed here: that is reported where the platform is looked up."""
+    from metpost.plugins import platform_classes
+
+    platforms = platform_classes()
+    if account.platform not in platforms:
+        return []
+    return platforms[account.platform].local_problems(account.settings)

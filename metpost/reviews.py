@@ -213,6 +213,7 @@ def review(plan: Plan, name: str, config: Config, ledger: Ledger, environ: Mappi
 def _post_now(planned: PlanPost, by_name: Mapping[str, Account], platforms: Mapping[str, Any],
               config: Config, environ: Mapping[str, str]) -> tuple[Post, list[str]]:
     """A planned post as a checked ``Post`` against today's config, and what stops it."""
+    from metpost.destinations import local_problems
     from metpost.media import still_the_same
     from metpost.models import Account, Post, ThreadPart
     from metpost.secrets import credential_problems, resolve_credentials
@@ -254,6 +255,7 @@ def _post_now(planned: PlanPost, by_name: Mapping[str, Account], platforms: Mapp
         if account.name in by_name:
             missing = tuple(resolve_credentials(account, environ)[1])
             problems.extend(credential_problems(account, environ))
+            problems.extend(local_problems(account))
     for item in media:
         changed = still_the_same(item)
         if changed:

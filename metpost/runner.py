@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from metpost.destinations import local_problems
 from metpost.errors import EXIT_OK, EXIT_SOME_FAILED, CheckFailed, MetpostError
 from metpost.models import Account, Config, SendResult
 from metpost.plugins import platform_classes
@@ -312,7 +313,8 @@ def _accounts_for(config: Config, record: BroadcastRecord, posts: Sequence[Ledge
     if unset:
         problems.append(f"credentials not set in the environment: {', '.join(unset)}")
     problems.extend(f"{post.account}: {problem}" for post in touched
-                    for problem in credential_problems(by_name[post.account], environ))
+                    for problem in (*credential_problems(by_name[post.account], environ),
+                                    *local_problems(by_name[post.account])))
     if problems:
         raise CheckFailed(*problems, f"nothing was {purpose.outcome}")
     return {post.account: by_name[post.account] for post in posts}

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from metpost.destinations import local_problems
 from metpost.errors import MetpostError
 from metpost.models import Account, Config
 from metpost.plugins import platform_classes
@@ -35,6 +36,8 @@ class SetupReport:
     missing_credentials: Mapping[str, tuple[str, ...]]  # account name -> unset variables
     # secrets set in a form no token has ("ACCOUNT: credential VAR holds a line break ...")
     credential_problems: tuple[str, ...] = ()
+    # what stops an account posting from here ("ACCOUNT: the feed's folder ... does not exist")
+    account_problems: tuple[str, ...] = ()
     schedules: int | None = None  # how many schedules schedules.yaml holds (None: no file)
     schedules_path: Path | None = None
 
@@ -90,12 +93,14 @@ def check_setup(config: Config, environ: Mapping[str, str],
         problems.extend(image_problems(template, config.templates_dir))
     missing = {}
     malformed: list[str] = []
+    unready: list[str] = []
     for account in config.accounts:
         _, unset = resolve_credentials(account, environ)
         if unset:
             missing[account.name] = tuple(unset)
         malformed.extend(f"{account.name}: {problem}"
                          for problem in credential_problems(account, environ))
+        unready.extend(f"{account.name}: {problem}" for problem in local_problems(account))
     schedules = None
     if schedules_file is not None and (schedules_given or schedules_file.exists()):
         from metpost.schedules_config import load_schedules
@@ -103,5 +108,5 @@ def check_setup(config: Config, environ: Mapping[str, str],
         schedules = len(load_schedules(schedules_file, config))
     return SetupReport(config=config, template_names=tuple(names),
                        template_problems=tuple(problems), missing_credentials=missing,
-                       credential_problems=tuple(malformed),
+                       credential_problems=tuple(malformed), account_problems=tuple(unready),
                        schedules=schedules, schedules_path=schedules_file)

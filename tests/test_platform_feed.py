@@ -209,6 +209,27 @@ def test_a_folder_that_does_not_exist_fails_the_post_and_leaves_no_file(tmp_path
     assert "missing" in caught.value.reason
 
 
+@pytest.mark.parametrize("obstacle", ["missing", "a file"])
+def test_a_feed_whose_folder_is_missing_stops_the_broadcast_before_any_post(project_dir,
+                                                                             obstacle):
+    (project_dir / "feeds").rmdir()
+    if obstacle == "a file":
+        (project_dir / "feeds").write_text("", encoding="utf-8")
+    what = "does not exist" if obstacle == "missing" else "is not a folder"
+    expected = [f"{name}-feed: the feed's folder {project_dir / 'feeds'} {what}; create it, or "
+                "correct the account's path" for name in ("hackney", "camden")]
+    checked = run(["check", "--config", str(project_dir / "accounts.yaml")])
+    assert (checked.exit_code, checked.error_lines) == (2, [f"metpost: error: {line}"
+                                                            for line in expected])
+    outcome = send(project_dir)
+    assert outcome.exit_code == 2
+    assert [f"metpost: error: {line}" for line in expected] == outcome.error_lines[:2]
+    assert not (project_dir.parent / "ledger.sqlite3").exists() or json.loads(
+        run(["history", "--ledger", str(project_dir.parent / "ledger.sqlite3"), "--json"]
+            ).stdout) == []
+    assert not (project_dir / "feeds").is_dir()
+
+
 def test_text_xml_cannot_hold_is_refused_before_sending():
     assert FeedPlatform.check("bell \x07 here") == [
         "contains U+0007, which an Atom feed cannot hold"]

@@ -32,7 +32,8 @@ def check(require_credentials: bool, schedules_file: str | None, as_json: bool,
     config = load(config_file)
     report = check_setup(config, os.environ, schedules_path(config, schedules_file),
                          schedules_given=schedules_file is not None)
-    problems = [*report.template_problems, *report.credential_problems]
+    problems = [*report.template_problems, *report.credential_problems,
+                *report.account_problems]
     if require_credentials and report.missing_credentials:
         lacking = list(report.missing_credentials)
         names = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more"

@@ -74,6 +74,7 @@ def show_setup_report(report: SetupReport, mode: Mode, *,
             "template_problems": list(report.template_problems),
             "missing_credentials": {k: list(v) for k, v in report.missing_credentials.items()},
             "credential_problems": list(report.credential_problems),
+            "account_problems": list(report.account_problems),
             "statuses": _statuses(config.accounts), "schedules": report.schedules,
             "problems": list(problems), "exit_code": 2 if problems else 0,
         })

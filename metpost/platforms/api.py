@@ -319,6 +319,12 @@ class Platform(ABC):
         return {}
 
     @classmethod
+    def local_problems(cls, settings: Mapping[str, str]) -> list[str]:
+        """Problems this machine has now with an account's fields, no network (a feed's folder
+        is missing); checked with the broadcast, before anything is sent, and by ``check``."""
+        return []
+
+    @classmethod
     def credential_problems(cls, credentials: Mapping[str, str]) -> dict[str, str]:
         """Problems with the account's secrets as set in the environment, by credential key,
         never quoting them; checked with the broadcast, before anything is sent."""

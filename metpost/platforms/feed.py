@@ -143,6 +143,16 @@ class FeedPlatform(Platform):
         return {}
 
     @classmethod
+    def local_problems(cls, settings: Mapping[str, str]) -> list[str]:
+        """The feed's folder must exist: metpost writes the file, not the folders above it."""
+        folder = Path(settings["path"]).parent
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            return [f"the feed's folder {folder} {what}; create it, or correct the account's "
+                    "path"]
+        return []
+
+    @classmethod
     def check(cls, text: str, settings: Mapping[str, str] | None = None) -> list[str]:
         """The usual checks, and no character that XML cannot hold."""
         problems = super().check(text, settings)
