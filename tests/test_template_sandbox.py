@@ -409,9 +409,8 @@ def test_the_memory_cap_moves_up_with_a_long_run_and_is_lifted_after():
     with cap:
         capped = resource.getrlimit(resource.RLIMIT_AS)[0]
         assert capped != resource.RLIM_INFINITY
-        with pytest.raises(MemoryError):
-            with cap:
-                bytearray(128 << 20)
+        with pytest.raises(MemoryError), cap:
+            bytearray(128 << 20)
         # A long run keeps what it builds, 40 MB for each stretch between two readings: far
         # more than the headroom in all, never more than it at once.
         for _ in range(4):

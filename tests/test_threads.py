@@ -391,6 +391,11 @@ def test_retract_deletes_every_part_even_of_a_thread_that_stopped_part_way(fleet
     assert len(fleet.x.live_posts("MPSHackney")) == 1
     assert fleet.run(["retract", "last", "--yes"]).exit_code == 0
     assert fleet.x.live_posts("MPSHackney") == []
+    shown = fleet.run(["show", "last"]).stdout
+    # Part 1 was deleted; parts 2 (refused) and 3 (never tried) will never go out.
+    assert re.search(r"hackney-x 1/3\s+retracted", shown), shown
+    assert re.search(r"hackney-x 2/3\s+withdrawn", shown), shown
+    assert re.search(r"hackney-x 3/3\s+withdrawn", shown), shown
     rerun = fleet.run(["send", "--account", "hackney-x", "-m", LONG + " Again.", "--thread",
                        "--yes", "--json"])
     assert [p["status"] for p in json.loads(rerun.stdout)["posts"]] == ["retracted"]

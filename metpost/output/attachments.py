@@ -71,9 +71,14 @@ def size_text(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-def part_rows(account: str, parts: Sequence[LedgerPart]) -> list[tuple[str, str, str]]:
-    """A thread's parts as rows of ``metpost show``'s table: which part, its state, where."""
-    return [(f"{account} {part.position}/{len(parts)}", str(part.state),
+def part_rows(account: str, parts: Sequence[LedgerPart], *,
+              retracted: bool = False) -> list[tuple[str, str, str]]:
+    """A thread's parts as rows of ``metpost show``'s table: which part, its state, where.
+    Of a ``retracted`` thread, a part that never went out (pending, failed) never will: it is
+    shown as withdrawn, not as waiting to be sent."""
+    never_out = ("pending", "failed")
+    return [(f"{account} {part.position}/{len(parts)}",
+             "withdrawn" if retracted and str(part.state) in never_out else str(part.state),
              part.url or part.remote_id or "") for part in parts]
 
 

@@ -124,7 +124,8 @@ def show_broadcast(record: BroadcastRecord, posts: Sequence[LedgerPost], mode: M
     for p in posts:
         rows.append((p.account, str(p.state),
                      WITHDRAWN_UNSENT if p.withdrawn_unsent else p.url or p.remote_id or ""))
-        rows.extend(part_rows(p.account, parts.get(p.idempotency_key, ())))
+        rows.extend(part_rows(p.account, parts.get(p.idempotency_key, ()),
+                              retracted=str(p.state) == "retracted"))
     table(("Account", "State", "Post"), rows, mode)
     errors = [p for p in posts if p.error]
     if errors:
