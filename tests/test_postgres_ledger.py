@@ -583,8 +583,11 @@ def test_migrate_copies_every_broadcast_and_post_and_the_copy_carries_on(pg_flee
     old = sqlite_history(pg_fleet, tmp_path)
     outcome = pg_fleet.run(["ledger", "migrate", "--from", old, "--to", pg_fleet.ledger])
     assert outcome.exit_code == 0, outcome.stderr
-    assert outcome.stdout == (f"Copied 2 broadcasts and 8 posts from {old} to "
+    [(events,)] = sqlite3.connect(old).execute("SELECT COUNT(*) FROM audit_events").fetchall()
+    assert events == 4  # each broadcast's start and end
+    assert outcome.stdout == (f"Copied 2 broadcasts, 8 posts and 4 audit events from {old} to "
                               f"{pg_fleet.ledger}.\n")
+    assert pg_fleet.ledger_rows("SELECT COUNT(*) FROM audit_events") == [(4,)]
     before = json.loads(pg_fleet.run(["history", "--json", "--ledger", old]).stdout)
     after = json.loads(pg_fleet.run(["history", "--json"]).stdout)
     assert after == before
@@ -628,7 +631,8 @@ def test_migrate_twice_copies_nothing_the_second_time(pg_fleet, tmp_path):
     again = pg_fleet.run([*command, "--json"])
     assert again.exit_code == 0
     assert json.loads(again.stdout) == {"from": old, "to": pg_fleet.ledger, "copied": False,
-                                        "broadcasts": 2, "posts": 8, "skipped": []}
+                                        "broadcasts": 2, "posts": 8, "audit_events": 4,
+                                        "skipped": []}
     assert pg_fleet.ledger_rows("SELECT COUNT(*) FROM posts") == [(8,)]
 
 

@@ -11,13 +11,17 @@ if TYPE_CHECKING:
 
 
 def show_ledger_copy(copy: LedgerCopy, mode: Mode) -> None:
-    """How many broadcasts and posts went from one ledger to the other, or that none had to."""
+    """How many broadcasts, posts and audit events went from one ledger to the other, or that
+    none had to."""
     if mode == "json":
         emit_json({"from": copy.source, "to": copy.target, "copied": copy.copied,
                    "broadcasts": copy.broadcasts, "posts": copy.posts,
-                   "skipped": list(copy.skipped)})
+                   "audit_events": copy.events, "skipped": list(copy.skipped)})
         return
-    what = f"{plural(copy.broadcasts, 'broadcast')} and {plural(copy.posts, 'post')}"
+    counted = [plural(copy.broadcasts, 'broadcast'), plural(copy.posts, 'post')]
+    if copy.events:
+        counted.append(plural(copy.events, "audit event"))
+    what = ", ".join(counted[:-1]) + " and " + counted[-1]
     if copy.copied:
         echo(f"Copied {what} from {copy.source} to {copy.target}.")
     elif not copy.skipped:
