@@ -83,9 +83,13 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+# The console script, as people run it (python -m adds runpy's own start-up).
+SCRIPT = str(Path(sys.executable).parent / "metpost")
+
+
 def metpost_send(config: Path, env: dict[str, str], run: int, extra: list[str]) -> float:
     ledger = config.parent / f"ledger-{run}-{'-'.join(extra) or 'default'}.sqlite3"
-    return timed([sys.executable, "-m", "metpost", "send", "--config", str(config), "--all",
+    return timed([SCRIPT, "send", "--config", str(config), "--all",
                   "--message", f"Bench {run} {' '.join(extra)}: {{{{ borough }}}} update",
                   "--public-safety", "--yes", "--ledger", str(ledger), *extra], env)
 
@@ -165,8 +169,7 @@ def main() -> None:
         stored = len(x.posts) + len(graph.posts)
         assert stored == expected, f"the fakes hold {stored} posts, expected {expected}"
 
-        # The console script, as people run it (python -m adds runpy's own start-up).
-        script = str(Path(sys.executable).parent / "metpost")
+        script = SCRIPT
         # The shipped example's dry run as JSON: what a script or cron check would run.
         shipped = [script, "send", "--config", str(ROOT / "accounts.yaml"), "--all",
                    "--template", "rumour-control", "--var", "rumour=a stabbing at Mare Street",
