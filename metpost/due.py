@@ -4,8 +4,10 @@ How ``due`` knows what fell due "since the previous run": the ledger keeps, per 
 time of the last ``due`` that looked at it (``schedule_runs``). A run looks at every slot from
 that time less the catch-up window up to now (on a schedule's first run, from now less the
 window), so a slot whose send failed is tried again by each run while it is inside the window.
-A slot inside the window is sent (or found already sent); an older one that was never sent is
-``missed``, and is reported once, by the first run that finds it too old.
+A run whose slot failed or is in doubt marks the schedule only up to that slot, so that the next
+run sees it again even with a shorter window. A slot inside the window is sent (or found already
+sent); an older one that was never sent is ``missed``, and one begun but unfinished is reported
+with the ``metpost retry`` that finishes it, by the first run that finds it too old.
 
 Each slot is one broadcast whose ``--key`` is ``schedule:NAME:SLOT``: a rerun, an overlapping
 run, or another machine sharing the ledger finds the same broadcast, and the ledger's claims
@@ -89,13 +91,27 @@ def run_due(config: Config, schedules: Sequence[Schedule], ledger: Ledger | None
     if ledger is not None and not dry_run:
         try:
             for schedule in schedules:
-                ledger.mark_schedule_checked(schedule.name, now.timestamp())
+                ledger.mark_schedule_checked(schedule.name,
+                                             _looked_until(schedule, outcomes, now).timestamp())
         except LedgerError as error:
             # The slots' outcomes stand; the next run looks from the previous mark again,
             # finds what this one sent, and so repeats nothing.
             raise DueReportIncomplete(outcomes, f"could not record that this run looked at "
                                                 f"the schedules: {error}") from error
     return outcomes
+
+
+def _looked_until(schedule: Schedule, outcomes: Sequence[SlotOutcome], now: datetime
+                  ) -> datetime:
+    """How far this run dealt with ``schedule``: ``now``, or the time of its oldest slot that
+    failed or is in doubt (and is still inside the window). The next run looks back from that
+    mark by its own catch-up window, so it sees that slot again, whatever window it is given:
+    it tries it again or, once the slot is too old, reports it (a run with a long --catch-up
+    followed by runs with the default would otherwise leave the slot behind without a word)."""
+    unfinished = [outcome.slot.at for outcome in outcomes
+                  if outcome.slot.schedule is schedule and outcome.problem
+                  and not outcome.expired and outcome.status != MISSED]
+    return min([now, *unfinished])
 
 
 class DueReportIncomplete(Exception):

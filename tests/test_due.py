@@ -153,6 +153,30 @@ def test_a_slot_still_failing_when_it_leaves_the_window_is_reported_once_more(fl
     assert fleet.x.live_posts() == []
 
 
+def test_a_slot_failed_by_a_long_catch_up_run_is_not_left_behind_by_shorter_runs(fleet):
+    write_schedules(fleet, TAKEOVER)
+    simulated_days(fleet)
+    assert due(fleet, "2026-12-01T08:05:00Z") == quiet()
+    # The host was down on the 2nd; on the 3rd, a run with a day's window catches up, but the
+    # 2nd's slot fails and the 3rd's goes out.
+    token = fleet.x_token("hackney")
+    fleet.x.revoke(token)
+    assert due(fleet, "2026-12-02T18:00:00Z", "--catch-up", "12h").exit_code == 1
+    fleet.x.revoked.discard(token)
+    # cron's next run, with the default window, still finds that slot: too old to send now, it
+    # is reported with the retry that finishes it, not passed over without a word.
+    later = due(fleet, "2026-12-02T18:10:00Z", "--json")
+    assert later.exit_code == 1
+    [slot] = [s for s in json.loads(later.stdout)["slots"] if s["slot"] == "2026-12-02T08:00"]
+    assert (slot["status"], slot["error"]) == (
+        "failed", f"outside the catch-up window now; metpost retry {slot['broadcast']} "
+                  "finishes it")
+    # Reported once, and the schedule goes on.
+    assert due(fleet, "2026-12-02T18:20:00Z") == quiet()
+    assert due(fleet, "2026-12-03T08:05:00Z") == quiet()
+    assert len(fleet.x_texts("MPSHackney")) == 2
+
+
 NIGHTLY = """\
     schedules:
       - name: night
