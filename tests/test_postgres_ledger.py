@@ -490,6 +490,12 @@ def test_urls_are_told_from_paths_and_shown_without_a_password():
     assert redacted_url("postgresql:///ledger?host=/run/postgresql") == (
         "postgresql:///ledger?host=/run/postgresql")
     assert has_password("postgresql://metpost:@db/ledger")
+    # A colon percent-encoded is still a password to people; the SSL key's passphrase a secret.
+    for url in ("postgresql://metpost%3As3cret@db/ledger", "postgresql://metpost%3as3cret@db/ledger",
+                "postgresql://metpost@db/ledger?sslpassword=s3cret",
+                "postgresql://metpost@db/ledger?SSLPassword=s3cret"):
+        assert has_password(url)
+        assert redacted_url(url) == "postgresql://metpost@db/ledger"
     assert not has_password("postgresql://metpost@db/ledger?passfile=/etc/metpost/pgpass")
     # libpq reads a password up to the "@": a "?" or "#" in it is no query or fragment.
     for url in ("postgresql://metpost:pa?ss@db/ledger", "postgresql://metpost:pa#ss@db/ledger",

@@ -11,7 +11,11 @@ from urllib.parse import parse_qsl, urlencode
 from metpost.errors import MetpostError
 
 SCHEMES = ("postgresql", "postgres")
-PASSWORD_KEYS = {"password"}
+# Query keys whose value is a secret: the password, and the passphrase of the client's SSL key.
+PASSWORD_KEYS = {"password", "sslpassword"}
+# Where a URL's user ends and its password begins: a colon, written out or percent-encoded
+# (libpq decodes "user%3Asecret" into a user name holding the password; no real one is so).
+USER_END = re.compile(r":|%3a", re.IGNORECASE)
 # How a URL starts (RFC 3986's scheme and its colon): a target like this names no SQLite file.
 # "//" is not required: "postgresql:/db", "postgres:db" and "sqlite:ledger.db" are mistyped
 # URLs far more often than wanted file names, and taken for one each would keep a ledger of its
@@ -90,7 +94,7 @@ def redacted_url(url: str) -> str:
     if "://" not in url:
         return url
     scheme, credentials, place, query = _split(url)
-    user = (credentials or "").partition(":")[0]
+    user = USER_END.split(credentials or "", maxsplit=1)[0]
     pairs = parse_qsl(query, keep_blank_values=True)
     if any(key.lower() in PASSWORD_KEYS for key, _ in pairs):
         query = urlencode([(key, value) for key, value in pairs
@@ -100,9 +104,10 @@ def redacted_url(url: str) -> str:
 
 
 def has_password(url: str) -> bool:
-    """Does ``url`` carry a password (``user:secret@``, or ``?password=``)?"""
+    """Does ``url`` carry a password (``user:secret@``, ``user%3Asecret@``, ``?password=``) or
+    another secret (``?sslpassword=``)?"""
     _, credentials, _, query = _split(url)
-    return ":" in (credentials or "") or any(
+    return USER_END.search(credentials or "") is not None or any(
         key.lower() in PASSWORD_KEYS for key, _ in parse_qsl(query, keep_blank_values=True))
 
 
