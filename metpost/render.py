@@ -54,6 +54,10 @@ FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(\n|\Z)", re.DOTALL)
 # Names a template sees from metpost itself; --var may not shadow them.
 RESERVED_NAMES = frozenset({"account", "borough", "personality", "now"})
 FRONT_MATTER_KEYS = ("description", "vars", "images")
+# A line of three dashes, then (blank lines aside) a front matter key: front matter written
+# below the first line, which would otherwise be posted as part of the message.
+LATE_FRONT_MATTER = re.compile(r"^---[ \t]*\n(?:[ \t]*\n)*(?:description|vars|images)[ \t]*:",
+                               re.MULTILINE)
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A --template NAME is a file's name without ".j2": no dot, so no variant, path or "..".
 TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -171,7 +175,15 @@ def _refuse_front_matter_unread(path: Path, text: str) -> None:
     such, is refused: sent as it is, its YAML would be posted as the message."""
     lines = text.split("\n")
     first = next((number for number, line in enumerate(lines, start=1) if line.strip()), None)
-    if first is None or lines[first - 1].strip() != "---":
+    if first is not None and lines[first - 1].strip() != "---":
+        # Front matter below a first line of text ("# note", then ---, description: ...).
+        later = LATE_FRONT_MATTER.search(text)
+        if later is not None:
+            line = text.count("\n", 0, later.start()) + 1
+            raise TemplateError(f"{path}:{line}: front matter must begin on the first line; "
+                                f"move the text above its --- below the closing ---")
+        return
+    if first is None:
         return
     if first > 1:
         raise TemplateError(f"{path}:{first}: front matter must begin on the first line; "

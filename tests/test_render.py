@@ -215,6 +215,10 @@ def test_a_byte_order_mark_before_the_front_matter_is_no_part_of_the_template(tm
      "with a line of three dashes, before the message"),
     (FRONT.removesuffix("---\n") + "...\n" + BODY, "roads.j2:1: front matter has no closing "
      "---; end it with a line of three dashes, before the message"),
+    ("{# roads #}\n" + FRONT + BODY, "roads.j2:2: front matter must begin on the first line; "
+     "move the text above its --- below the closing ---"),
+    ("Roads\n---\n\nvars: {}\n---\n" + BODY, "roads.j2:2: front matter must begin on the first "
+     "line; move the text above its --- below the closing ---"),
 ])
 def test_front_matter_that_cannot_be_read_is_refused_not_posted(tmp_path, text, problem):
     (tmp_path / "roads.j2").write_text(text, encoding="utf-8")
@@ -225,8 +229,9 @@ def test_front_matter_that_cannot_be_read_is_refused_not_posted(tmp_path, text, 
 
 
 def test_a_message_that_merely_contains_dashes_is_a_message(tmp_path):
-    (tmp_path / "divider.j2").write_text("Roads reopen.\n---\nMore soon.", encoding="utf-8")
-    assert load_template(tmp_path, "divider").base.body == "Roads reopen.\n---\nMore soon."
+    text = "Roads reopen.\n---\nMore soon.\n---\nDescription of the works: online."
+    (tmp_path / "divider.j2").write_text(text, encoding="utf-8")
+    assert load_template(tmp_path, "divider").base.body == text
 
 
 def test_a_variant_without_its_template_is_named_and_the_others_still_listed(tmp_path):
