@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from metpost.characters import INVISIBLE
+
 if TYPE_CHECKING:
     from metpost.models import Account
 
@@ -131,7 +133,9 @@ def name_skeleton(name: str) -> str:
     import unicodedata
 
     plain = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name).casefold())
-    letters = "".join(char for char in plain if not unicodedata.combining(char))
+    letters = "".join(char for char in plain if not unicodedata.combining(char)
+                      and not unicodedata.category(char).startswith("C"))
+    letters = INVISIBLE.sub("", letters)
     return " ".join(letters.translate(LOOKALIKES).split())
 
 

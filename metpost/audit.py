@@ -73,7 +73,7 @@ def person_name(given: str | None) -> str | None:
     if len(name) > MAX_NAME:
         raise MetpostError(f"--as: a name of at most {MAX_NAME} characters, please")
     if holds_control(name):
-        raise MetpostError("--as: the name holds control characters; type it plainly")
+        raise MetpostError("--as: the name holds control or invisible characters; type it plainly")
     return name
 
 

@@ -8,6 +8,11 @@ import re
 # terminal's CSI, from a template, a --var or an escape in a YAML file, which a platform shows
 # as garbage or refuses, and a terminal would act on).
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Characters that show as nothing but are letters or marks, not Unicode's category C: the
+# combining grapheme joiner, the Hangul fillers, variation selectors (Mongolian ones too) and the
+# blank Braille pattern. "Al\u034fice" looks like "Alice" and must not pass for someone else.
+INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f"
+                       "\uffa0\U000e0100-\U000e01ef]")
 # Half a character (a lone UTF-16 surrogate), which no text can be written out with.
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -22,7 +27,8 @@ def one_line(text: str) -> str:
 
 def holds_control(text: str) -> bool:
     """Whether ``text`` holds a control, format or other invisible character (Unicode's
-    category C): a name or one-line reason may not."""
+    category C, or one of ``INVISIBLE``): a name or one-line reason may not."""
     import unicodedata
 
-    return any(unicodedata.category(char).startswith("C") for char in text)
+    return INVISIBLE.search(text) is not None or any(
+        unicodedata.category(char).startswith("C") for char in text)

@@ -272,6 +272,21 @@ def test_the_author_cannot_approve_under_a_name_that_looks_like_theirs(fleet, di
     assert nothing_posted(fleet)
 
 
+@pytest.mark.parametrize("disguised", ["Al\u034fice", "Alice\u3164", "Ali\ufe0fce", "A\u2800lice"])
+def test_a_name_with_an_invisible_character_is_refused(fleet, disguised):
+    from metpost.approvals import name_skeleton
+
+    approvals(fleet)
+    path, _ = plan(fleet, who="alice")
+    outcome = approve(fleet, path, disguised)
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [
+        "metpost: error: --as: the name holds control or invisible characters; type it plainly"]
+    assert nothing_posted(fleet)
+    # Written into a plan file by hand, it still looks like, and counts as, the same person.
+    assert name_skeleton(disguised) == name_skeleton("alice")
+
+
 def test_one_approver_under_two_names_that_look_alike_counts_once(fleet):
     approvals(fleet, "approvals: {required: true, approvers: 2}\n")
     path, _ = plan(fleet)
