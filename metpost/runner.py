@@ -176,6 +176,8 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
         raise ValueError("send() needs a broadcast whose every post is ready")
     control = control or RunControl()
+    if key:
+        refuse_a_plans_key(ledger, key)
     log = AttemptLog(control.log_path)  # a bad path stops us before anything is recorded
     recorded_key, planned = idempotency_keys(broadcast, key, again)
     broadcast_id = ledger.record_broadcast(recorded_key, broadcast.template.name, planned,
@@ -197,6 +199,23 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     audit = replace(audit or AuditContext(), source=broadcast.template.name)
     return _deliver(ledger, broadcast_id, accounts, environ, control, log, tuple(notes),
                     audit=audit)
+
+
+def refuse_a_plans_key(ledger: Ledger, key: str) -> None:
+    """Refuse (CheckFailed) a send whose ``key`` names a broadcast that applying an approved
+    plan began: it holds exactly the plan's posts, and a send may not add to it."""
+    from metpost.audit import EventKind, Outcome
+
+    record = ledger.broadcast_labelled(key)
+    if record is None:
+        return
+    for event in ledger.events(since=record.created_at):
+        if (event.broadcast_id == record.id and event.kind == EventKind.APPLY
+                and event.outcome == Outcome.STARTED and event.plan_id):
+            raise CheckFailed(f"--key {key} names broadcast {record.id}, which the approved "
+                              f"plan {event.plan_id[:12]} began; finish it with metpost apply "
+                              "and that plan's file, or give this send a new --key",
+                              "nothing was sent")
 
 
 def send_planned(ledger: Ledger, key: str, posts: Sequence[PlannedPost],

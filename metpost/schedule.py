@@ -31,6 +31,8 @@ from zoneinfo import ZoneInfo
 
 from metpost.selection import Selection
 
+# How a slot's broadcast is keyed (schedule:NAME:SLOT); a --key people give may not begin so.
+SLOT_KEY_PREFIX = "schedule:"
 LOOKBACK = timedelta(days=7)  # the oldest slot `due` reports missed, however long it slept
 DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -75,14 +77,14 @@ class Slot:
     @property
     def label(self) -> str:
         """The broadcast key of this slot (``--key``): ``schedule:NAME:SLOT``."""
-        return f"schedule:{self.schedule.name}:{self.key}"
+        return f"{SLOT_KEY_PREFIX}{self.schedule.name}:{self.key}"
 
     @property
     def labels(self) -> tuple[str, ...]:
         """The keys this slot may have been sent under: its label, then those it had under
         the schedule's former names (``renamed_from``), which find a slot sent before a
         rename."""
-        return (self.label, *(f"schedule:{former}:{self.key}"
+        return (self.label, *(f"{SLOT_KEY_PREFIX}{former}:{self.key}"
                               for former in self.schedule.renamed_from))
 
 

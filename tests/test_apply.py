@@ -922,6 +922,29 @@ def test_apply_refuses_a_broadcast_its_key_names_that_a_send_began(fleet):
         ("refused",)]
 
 
+def test_a_send_cannot_add_to_the_broadcast_an_approved_plan_began(fleet):
+    """Under scoped approvals, a send may need no approval for its own accounts: its --key must
+    still not slip an unreviewed post into the reviewed broadcast."""
+    path, _ = plan(fleet, "--key", "roads")
+    assert approve(fleet, path).exit_code == 0
+    fleet.x.credits_depleted_next(1)  # one post fails: the broadcast is unfinished
+    assert apply(fleet, path).exit_code == 1
+    before = fleet.ledger_rows("SELECT account, text FROM posts ORDER BY account")
+    requests = fleet.x.request_count + fleet.graph.request_count
+    drafted = send_draft(fleet, "hackney-x")
+    [(broadcast,)] = fleet.ledger_rows("SELECT id FROM broadcasts")
+    short = json.loads(path.read_text())["content"]["id"][:12]
+    assert refusal(drafted).startswith(
+        f"metpost: error: --key roads names broadcast {broadcast}, which the approved plan "
+        f"{short} began; finish it with metpost apply and that plan's file, or give this send "
+        "a new --key")
+    assert fleet.x.request_count + fleet.graph.request_count == requests
+    assert fleet.ledger_rows("SELECT account, text FROM posts ORDER BY account") == before
+    # The plan's own apply still finishes it.
+    assert apply(fleet, path).exit_code == 0
+    assert posted(fleet) == {account: [text] for account, text in EXPECTED.items()}
+
+
 def test_apply_refuses_a_broadcast_a_send_began_even_with_the_plans_very_texts(fleet):
     path, _ = plan(fleet, "--key", "roads")
     sent = fleet.run(["send", *RUMOUR, "--key", "roads", "--yes"])

@@ -438,6 +438,9 @@ def test_check_json_with_a_broken_template_is_one_document(fleet):
     ("", "is empty"), ("   ", "is empty"),
     ("slot\n\x1b[31mEVIL", "holds a line break or another control character"),
     ("k" * 201, "is 201 characters long; give at most 200"),
+    # due would take the broadcast for its slot's, find it sent, and never send the slot.
+    ("schedule:daily:2026-12-01T08:00", "begins with 'schedule:', which metpost due keeps"),
+    ("Schedule:daily:2026-12-01T08:00", "begins with 'schedule:', which metpost due keeps"),
 ])
 def test_a_key_that_cannot_name_a_broadcast_is_refused(fleet, key, why):
     # `--key "$SLOT"` with SLOT unset must not quietly send without the guarantee.

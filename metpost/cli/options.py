@@ -142,7 +142,7 @@ def checked_key(ctx: click.Context, param: click.Parameter, value: str | None) -
     """--key: refused when empty or blank (``--key "$SLOT"`` with SLOT unset would otherwise
     lose the exactly-once guarantee without a word), when it holds a control character (a line
     break splits history's rows; an escape sequence reaches the terminal), or when longer
-    than ``MAX_KEY_LENGTH``."""
+    than ``MAX_KEY_LENGTH``, or when it is a schedule slot's."""
     if value is None:
         return None
     if not value.strip():
@@ -159,6 +159,14 @@ def checked_key(ctx: click.Context, param: click.Parameter, value: str | None) -
     if len(value) > MAX_KEY_LENGTH:
         raise click.BadParameter(f"is {len(value)} characters long; give at most "
                                  f"{MAX_KEY_LENGTH}")
+    from metpost.schedule import SLOT_KEY_PREFIX
+
+    if value.casefold().startswith(SLOT_KEY_PREFIX):
+        # A hand-made send under a slot's key would be taken by metpost due for the slot
+        # itself, found "already sent", and the slot would never go out.
+        raise click.BadParameter(f"begins with '{SLOT_KEY_PREFIX}', which metpost due keeps for "
+                                 "its slots; choose another name (metpost retry ID finishes a "
+                                 "slot)")
     return value
 
 

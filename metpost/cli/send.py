@@ -207,7 +207,7 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                             "nothing was sent")
     output.show_broadcast_notes(broadcast, config, mode, preview=False)
     from metpost.reviews import send_authority
-    from metpost.runner import exit_code_for, recorded_progress
+    from metpost.runner import exit_code_for, recorded_progress, refuse_a_plans_key
     from metpost.runner import send as send_broadcast
 
     audit = send_authority(broadcast, config, _actor(as_name), urgent=urgent, reason=reason,
@@ -216,6 +216,8 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
         raise MetpostError("not on a terminal: add --yes to post without confirmation "
                            "(or --dry-run to preview)")
     ledger, control = delivery_from(options)
+    if key:
+        refuse_a_plans_key(ledger, key)
     progress = recorded_progress(broadcast, ledger, key, again)
     names = [post.account.name for post in broadcast.posts]
     owed = progress.owed(names) if progress else names
