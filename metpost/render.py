@@ -458,6 +458,10 @@ class Renderer:
             return f"{where}, which has no borough; select borough accounts only"
         if "'personality'" in message and not account.personality:
             return f"{where}, which has no personality; select personality accounts only"
+        if message.startswith("account.") and message.endswith(" is not set"):
+            field = message.removeprefix("account.").removesuffix(" is not set")
+            return (f"{where}; give the account a {field} in {self.config.path}, or write "
+                    f"{{% if account.{field} is defined %}} around it")
         return f"{where}; pass it with --var NAME=VALUE or add it to the account's vars"
 
 
@@ -720,6 +724,20 @@ def _sandbox_class() -> type[ImmutableSandboxedEnvironment]:
 
         intercepted_binops = frozenset({"*", "**", "%", "+"})
         code_generator_class = CheckedConcatCompiler
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            """``account.handle`` (``.borough``, ``.personality``, ``.api_url``) of an account
+            that has none is undefined, as ``borough`` is: never the word None in a post."""
+            value = super().getattr(obj, attribute)
+            if value is None and isinstance(obj, Account):
+                return self.undefined(f"account.{attribute} is not set", obj=obj, name=attribute)
+            return value
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            value = super().getitem(obj, argument)
+            if value is None and isinstance(obj, Account) and isinstance(argument, str):
+                return self.undefined(f"account.{argument} is not set", obj=obj, name=argument)
+            return value
 
         def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
             """``*``, ``**``, ``%`` and ``+``, refused when the result would be too big."""

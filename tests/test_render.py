@@ -136,6 +136,24 @@ def test_borough_is_undefined_for_accounts_without_one(config):
         "select borough accounts only",)
 
 
+@pytest.mark.parametrize("text", ["I run {{ account.handle }}", "I run {{ account['handle'] }}",
+                                  "{{ account.handle ~ '!' }}"])
+def test_an_account_field_that_is_not_set_is_undefined_not_none(config, text):
+    renderer = Renderer(config, inline_template(text), {}, NOW)
+    with pytest.raises(TemplateError) as caught:
+        renderer.render(account(config, "street-x"))
+    assert caught.value.problems == (
+        f"--message: account.handle is not set for account 'street-x'; give the account a "
+        f"handle in {config.path}, or write {{% if account.handle is defined %}} around it",)
+    assert renderer.render(account(config, "hackney-x")).startswith(("I run @MPSHackney",
+                                                                     "@MPSHackney!"))
+    guarded = Renderer(config, inline_template(
+        "{% if account.handle is defined %}{{ account.handle }}{% else %}{{ account.name }}"
+        "{% endif %} {{ account.borough is defined }}"), {}, NOW)
+    assert guarded.render(account(config, "street-x")) == "street-x False"
+    assert guarded.render(account(config, "hackney-x")) == "@MPSHackney True"
+
+
 def test_unknown_template_suggests(config):
     with pytest.raises(TemplateError) as caught:
         load_template(config.templates_dir, "rumor")
