@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from metpost.characters import CONTROL_CHARACTER
 from metpost.errors import ConfigError
+from metpost.files import NotAFileError
 from metpost.models import ACCOUNT_STATUSES, Account, Borough, Config, Personality
 from metpost.plugins import platform_classes
 from metpost.suggest import did_you_mean
@@ -22,6 +23,7 @@ from metpost.yamlsource import (
     YamlDocument,
     YamlProblem,
     YamlSyntaxError,
+    YamlTooBig,
     field_name,
     one_line,
     read_yaml,
@@ -71,6 +73,10 @@ def read_document(path: Path, elsewhere: str) -> YamlDocument:
         return read_yaml(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; {elsewhere}") from None
+    except NotAFileError as error:
+        raise ConfigError(f"{path}: it is {error.kind}, not a file; {elsewhere}") from None
+    except YamlTooBig as error:
+        raise ConfigError(f"{path}: {error}, more than any config needs; {elsewhere}") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError:

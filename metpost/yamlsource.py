@@ -165,9 +165,25 @@ def _surrogates(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str]]:
             yield from _surrogates(item, (*path, index))
 
 
+# The largest YAML file read: a config of 100,000 accounts is about 40 MB.
+MAX_YAML_BYTES = 256 << 20
+
+
+class YamlTooBig(ValueError):
+    """A YAML file over ``MAX_YAML_BYTES``."""
+
+
 def read_yaml(path: Path) -> YamlDocument:
-    """Read and parse a YAML file (raises OSError, UnicodeDecodeError or YamlSyntaxError)."""
-    return parse_yaml(path.read_text(encoding="utf-8"))
+    """Read and parse a YAML file (raises OSError, NotAFileError for a pipe, device or folder,
+    YamlTooBig, UnicodeDecodeError or YamlSyntaxError)."""
+    from metpost.files import read_regular_file
+
+    data = read_regular_file(path, MAX_YAML_BYTES + 1)
+    if len(data) > MAX_YAML_BYTES:
+        raise YamlTooBig(f"over {MAX_YAML_BYTES >> 20} MB")
+    # Lines end as read_text would end them (universal newlines): CRLF and a lone CR are LF.
+    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    return parse_yaml(text)
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -151,6 +153,25 @@ def test_missing_config_file(tmp_path, cli_run):
     assert outcome.error_lines == [
         f"metpost: error: {tmp_path / 'nope.yaml'}: no such file; pass --config PATH or set "
         "METPOST_CONFIG"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["a named pipe", "a device", "a folder"])
+@pytest.mark.parametrize("which", ["config", "schedules"])
+def test_a_config_that_is_not_a_regular_file_is_refused_without_waiting(fleet, tmp_path, kind,
+                                                                        which):
+    # A named pipe would wait for a writer for ever, /dev/zero never ends.
+    if kind == "a named pipe":
+        target = tmp_path / "pipe.yaml"
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/zero") if kind == "a device" else tmp_path
+    option, variable = (("--config", "METPOST_CONFIG") if which == "config"
+                        else ("--schedules", "METPOST_SCHEDULES"))
+    outcome = fleet.run(["check", option, str(target)])
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [f"metpost: error: {target}: it is {kind}, not a file; pass "
+                                   f"{option} PATH or set {variable}"]
 
 
 NO_LEDGER = ("Error: Invalid value for '--ledger': {shown} is not a ledger metpost can use; "
