@@ -218,13 +218,16 @@ def test_a_wrong_secret_is_refused_by_the_receiver(hooks):
     assert hooks.signed.deliveries == []
 
 
-def test_a_secret_that_is_not_base64_fails_before_anything_is_sent(hooks):
-    outcome = hooks.send(account="hackney-hook", env={"HACKNEY_HOOK_SECRET": "whsec_not*base64!"})
-    [post] = hooks.posts(outcome).values()
-    assert post["status"] == "failed"
-    assert post["error"] == ("the webhook secret is not a Standard Webhooks secret: whsec_ and "
-                             "the key in base64")
-    assert posts_to(hooks.signed) == []
+@pytest.mark.parametrize("secret", ["whsec_not*base64!", "not-a-secret!!", "whsec_="])
+def test_a_secret_that_is_not_base64_stops_the_broadcast_before_anything_is_sent(hooks,
+                                                                                 secret):
+    # Every account, not only the webhook's: found mid-broadcast, the others would be out.
+    outcome = hooks.send(env={"HACKNEY_HOOK_SECRET": secret})
+    assert outcome.exit_code == 2
+    assert ("hackney-hook: credential HACKNEY_HOOK_SECRET: is not a Standard Webhooks secret "
+            "(whsec_ and the key in base64); copy it again from the receiver") in outcome.stderr
+    assert secret not in outcome.stdout + outcome.stderr
+    assert posts_to(hooks.signed) == posts_to(hooks.plain) == []
 
 
 def test_a_secret_given_but_not_set_stops_the_send(hooks):
@@ -242,6 +245,19 @@ def test_a_secret_given_but_not_set_stops_the_send(hooks):
     ("    url: https://hooks.example/x\n    body: 'not json'\n",
      "accounts[0].body: is not JSON (Expecting value: line 1 column 1 (char 0)); write a JSON "
      "document such as {\"text\": \"{{ text }}\"}"),
+    # Python reads NaN and 1e999 (infinity), which no receiver takes as JSON.
+    ("    url: https://hooks.example/x\n    body: '{\"t\": \"{{ text }}\", \"n\": NaN}'\n",
+     "accounts[0].body: is not JSON (NaN is not a JSON value); write a JSON document such as "
+     "{\"text\": \"{{ text }}\"}"),
+    ("    url: https://hooks.example/x\n    body: '{\"t\": \"{{ text }}\", \"n\": 1e999}'\n",
+     "accounts[0].body: is not JSON (1e999 is too large a number for JSON); write a JSON "
+     "document such as {\"text\": \"{{ text }}\"}"),
+    (f"    url: https://hooks.example/x\n    body: '{'[' * 2000}\"{{{{ text }}}}\"{']' * 2000}'\n",
+     "accounts[0].body: is not JSON (it nests too deeply); write a JSON document such as "
+     "{\"text\": \"{{ text }}\"}"),
+    (f"    url: https://hooks.example/x\n    body: '{'[' * 65}\"{{{{ text }}}}\"{']' * 65}'\n",
+     "accounts[0].body: nests more than 64 levels deep; write a JSON document such as "
+     "{\"text\": \"{{ text }}\"}"),
     ("    url: https://hooks.example/x\n    body: '{\"t\": \"{{ txt }}\"}'\n",
      "accounts[0].body: names {{ txt }}, which a body cannot have (it can have: text, "
      "idempotency_key, account, handle)"),

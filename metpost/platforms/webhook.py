@@ -28,6 +28,7 @@ signed as Standard Webhooks sign (standardwebhooks.com, spec 1.0.0).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -69,10 +70,20 @@ WORDS_SHOWN = 200  # characters of a receiver's answer quoted in an error
 
 def body_problem(template: str) -> str | None:
     """Why ``template`` cannot be a webhook body, or None."""
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON value")
+
     try:
-        document = json.loads(template)
-    except ValueError as error:
-        return f"is not JSON ({error}); write a JSON document such as {DEFAULT_BODY}"
+        # NaN, Infinity and 1e999 (read as infinity) are Python's, not JSON's: sent, no
+        # receiver would take the body. A body nested deeper than Python recurses is no body.
+        document = json.loads(template, parse_constant=refuse_constant,
+                              parse_float=_finite_number)
+    except (ValueError, RecursionError) as error:
+        reason = "it nests too deeply" if isinstance(error, RecursionError) else error
+        return f"is not JSON ({reason}); write a JSON document such as {DEFAULT_BODY}"
+    if _depth(document) > MAX_BODY_DEPTH:
+        return (f"nests more than {MAX_BODY_DEPTH} levels deep; write a JSON document such as "
+                f"{DEFAULT_BODY}")
     strings = _strings(document)
     # Anything else in braces is no placeholder: a filter or an expression ({{ text|upper }},
     # {% if %}) would be sent as it is written, braces and all.
@@ -88,6 +99,30 @@ def body_problem(template: str) -> str | None:
         return (f"names {', '.join('{{ ' + name + ' }}' for name in unknown)}, which a body "
                 f"cannot have (it can have: {', '.join(BODY_FIELDS)})")
     return None
+
+
+MAX_BODY_DEPTH = 64  # arrays and objects within each other; receivers' payloads take a few
+
+
+def _depth(document: Any) -> int:
+    """How deeply ``document``'s arrays and objects nest (0 for a plain value), found without
+    recursion."""
+    deepest, waiting = 0, [(document, 0)]
+    while waiting:
+        item, depth = waiting.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            waiting.extend((value, depth) for value in
+                           (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _finite_number(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is too large a number for JSON")
+    return number
 
 
 def render_body(template: str, values: Mapping[str, str]) -> bytes:
@@ -198,11 +233,23 @@ class WebhookPlatform(Platform):
 
     @classmethod
     def credential_problems(cls, credentials: Mapping[str, str]) -> dict[str, str]:
-        """A url given as a credential must be an http(s) address (it is never quoted)."""
+        """A url given as a credential must be an http(s) address, and a signing secret a
+        Standard Webhooks one (neither is ever quoted): found before the first post, not by
+        a failed request in the middle of a broadcast."""
+        problems = {}
         url = credentials.get("url")
         if url is not None and (unusable := _url_problem(url)):
-            return {"url": f"the url in the environment {unusable}"}
-        return {}
+            problems["url"] = f"the url in the environment {unusable}"
+        secret = credentials.get("secret")
+        if secret is not None and secret.strip():
+            import binascii
+
+            try:
+                signature(secret.strip(), "check", 0, b"")
+            except (binascii.Error, ValueError):
+                problems["secret"] = (f"is not a Standard Webhooks secret ({SECRET_PREFIX} and "
+                                      "the key in base64); copy it again from the receiver")
+        return problems
 
     @classmethod
     def limits_for(cls, settings: Mapping[str, str]) -> TextLimits:
