@@ -3,6 +3,7 @@ keeping their permissions; never over a device, a pipe or a folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -30,6 +31,25 @@ def test_a_named_pipe_is_refused_and_left_as_it_is(fleet, tmp_path, option):
     if option == "--plan":  # refused before the audit trail records a plan
         events = fleet.run(["audit", "--json"])
         assert "planned" not in events.stdout
+
+
+@pytest.mark.parametrize("option", ["--html", "--plan"])
+@pytest.mark.parametrize("which", ["accounts.yaml", "templates/rumour-control.j2",
+                                   "schedules.yaml"])
+def test_metposts_own_files_are_never_written_over(fleet, option, which):
+    target = fleet.root / which
+    if not target.exists():
+        target.write_text("schedules: []\n", encoding="utf-8")
+    before = target.read_bytes()
+    args = [*PREVIEW, "--html", str(target)] if option == "--html" else [*PLAN, "--plan",
+                                                                          str(target)]
+    outcome = fleet.run([*args, "--json"])
+    assert outcome.exit_code == 2
+    assert outcome.error_lines == [
+        f"metpost: error: {option} {target}: that is one of metpost's own files (the accounts, "
+        "a template or the schedules); write it somewhere else"]
+    assert json.loads(outcome.stdout)["exit_code"] == 2  # one document
+    assert target.read_bytes() == before
 
 
 def test_a_folder_is_refused(fleet, tmp_path):

@@ -157,6 +157,9 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
     images = pair_images(image_paths, alts, no_alt=no_alt)
     selection = selection_from(options)
     config = load(config_file)
+    for option, path in (("--html", html_file), ("--plan", plan_file)):
+        if path:
+            _refuse_an_input(option, path, config)
     template = (load_template(config.templates_dir, template_name) if template_name
                 else inline_template(message or ""))
     from metpost.template_check import unused_variables
@@ -184,10 +187,11 @@ def send(template_name: str | None, message: str | None, variables: dict[str, st
                                    no_alt=no_alt), key)
         return
     if dry_run:
+        if html_file:  # first: a file it cannot write is the one answer, even with --json
+            _write_page(html_file, broadcast, config)
         output.show_preview(broadcast.posts, mode, dry_run=True, full=full, extra=extra)
         output.show_broadcast_notes(broadcast, config, mode)
         if html_file:
-            _write_page(html_file, broadcast, config)
             output.note(f"Wrote the dry run's page to {html_file}")
         progress = _progress_without_side_effects(broadcast, options.get("ledger_file"), key,
                                                   again)
@@ -308,6 +312,23 @@ def _check_failed(broadcast: Broadcast, mode: Any, full: bool, extra: Any,
             **(extra or {})})
     output.show_preview(broadcast.posts, mode, dry_run=False, full=full, extra=extra)
     return CheckFailed(*problems)
+
+
+def _refuse_an_input(option: str, path: str, config: Config) -> None:
+    """Refuse to write ``option``'s file over what metpost reads: the accounts file, a
+    template, or the schedules beside them (a typo away, and gone)."""
+    from pathlib import Path
+
+    from metpost.errors import MetpostError
+    from metpost.schedules_config import SCHEDULES_ENV, schedules_path
+
+    target = Path(path).resolve()
+    inputs = {config.path.resolve(),
+              schedules_path(config, os.environ.get(SCHEDULES_ENV)).resolve()}
+    templates = config.templates_dir.resolve()
+    if target in inputs or target.is_relative_to(templates):
+        raise MetpostError(f"{option} {path}: that is one of metpost's own files (the accounts, "
+                           "a template or the schedules); write it somewhere else")
 
 
 def _write_page(path: str, broadcast: Broadcast, config: Config) -> None:
