@@ -638,6 +638,15 @@ def test_even_an_internal_error_line_never_shows_a_secret(install_plugin, projec
         "metpost: error: internal error: RuntimeError: cannot weigh with token [redacted] (set "
         "METPOST_DEBUG=1 for details, and please report it)"]
     assert secret not in outcome.stdout + outcome.stderr
+    # --json always answers in JSON, a bug included.
+    answered = cli_run(["send", "--config", str(config), "--all", "-m", "hi", "--dry-run",
+                        "--json"], env={"LEAKY_TOKEN": secret})
+    assert answered.exit_code == 3
+    document = json.loads(answered.stdout)
+    assert document["exit_code"] == 3 and document["problems"] == [
+        "internal error: RuntimeError: cannot weigh with token [redacted] (set METPOST_DEBUG=1 "
+        "for details, and please report it)"]
+    assert secret not in answered.stdout + answered.stderr
 
 
 ENDLESS_LIMIT_PLATFORM = '''

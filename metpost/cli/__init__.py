@@ -92,6 +92,7 @@ class MetpostGroup(click.Group):
 
         words = ctx.meta.get("metpost.words", [])
         as_json = "--json" in words
+        documents = output.json_documents()
         try:
             return super().invoke(ctx)
         except MetpostError as error:
@@ -116,8 +117,11 @@ class MetpostGroup(click.Group):
             if os.environ.get("METPOST_DEBUG"):
                 raise
             # A bug, not bad input: say so in one line; METPOST_DEBUG=1 shows the traceback.
-            output.error(f"internal error: {type(error).__name__}: {error} "
-                         "(set METPOST_DEBUG=1 for details, and please report it)")
+            problem = (f"internal error: {type(error).__name__}: {error} "
+                       "(set METPOST_DEBUG=1 for details, and please report it)")
+            output.error(problem)
+            if as_json and output.json_documents() == documents:  # --json answers in JSON
+                output.refusal_json([problem], EXIT_INTERNAL_ERROR)
             raise click.exceptions.Exit(EXIT_INTERNAL_ERROR) from None
 
 

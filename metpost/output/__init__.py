@@ -14,7 +14,16 @@ from metpost.lazy import lazy_attributes
 if TYPE_CHECKING:
     from metpost.output.attachments import attachments_record, image_lines
     from metpost.output.audit import event_record, show_audit
-    from metpost.output.base import Mode, echo, error, escape, note, output_mode, refusal_json
+    from metpost.output.base import (
+        Mode,
+        echo,
+        error,
+        escape,
+        json_documents,
+        note,
+        output_mode,
+        refusal_json,
+    )
     from metpost.output.ledger import show_broadcast, show_history
     from metpost.output.ledger_admin import show_ledger_copy
     from metpost.output.notes import broadcast_document, extra_for, show_broadcast_notes
@@ -48,7 +57,8 @@ if TYPE_CHECKING:
 MODULES: dict[str, tuple[str, ...]] = {
     "attachments": ("attachments_record", "image_lines"),
     "audit": ("event_record", "show_audit"),
-    "base": ("Mode", "echo", "error", "escape", "note", "output_mode", "refusal_json"),
+    "base": ("Mode", "echo", "error", "escape", "json_documents", "note", "output_mode",
+             "refusal_json"),
     "ledger": ("show_broadcast", "show_history"),
     "ledger_admin": ("show_ledger_copy",),
     "notes": ("broadcast_document", "extra_for", "show_broadcast_notes"),
@@ -65,8 +75,9 @@ WHERE = {name: module for module, names in MODULES.items() for name in names}
 
 __all__ = [
     "Mode", "attachments_record", "broadcast_document", "echo", "error", "escape", "event_record",
-    "extra_for", "image_lines", "note", "output_mode", "plan_record", "platform_record",
-    "plugin_warning", "post_record", "refusal_json", "result_record", "show_accounts",
+    "extra_for", "image_lines", "json_documents", "note", "output_mode", "plan_record",
+    "platform_record", "plugin_warning", "post_record", "refusal_json", "result_record",
+    "show_accounts",
     "show_apply_rerun", "show_approved", "show_audit", "show_broadcast", "show_broadcast_notes",
     "show_cron_line", "show_due", "show_history", "show_ledger_copy", "show_outcome", "show_plan",
     "show_plan_written", "show_platforms", "show_preview", "show_result", "show_schedules",

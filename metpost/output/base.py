@@ -80,8 +80,17 @@ JSON_OUTLINE_DEPTH = 2
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
 
 
+_EMITTED = [0]  # how many JSON documents this process has written to stdout
+
+
 def emit_json(document: object) -> None:
     echo(json_text(document))
+    _EMITTED[0] += 1
+
+
+def json_documents() -> int:
+    """How many JSON documents have gone to stdout so far (a command writes one at most)."""
+    return _EMITTED[0]
 
 
 def json_text(value: object, depth: int = 0, margin: str = "") -> str:
