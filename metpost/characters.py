@@ -13,6 +13,11 @@ CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # blank Braille pattern. "Al\u034fice" looks like "Alice" and must not pass for someone else.
 INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f"
                        "\uffa0\U000e0100-\U000e01ef]")
+# What a one-line name (a handle, a borough, a tag) may not hold beyond the control characters:
+# line breaks and tabs, and the format characters (category Cf: direction marks and overrides,
+# zero-width ones), which would reorder or hide what a reviewer reads.
+NOT_IN_A_NAME = re.compile("[\t\n\r\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064"
+                           "\u2066-\u206f\ufeff]")
 # Half a character (a lone UTF-16 surrogate), which no text can be written out with.
 SURROGATE = re.compile("[\ud800-\udfff]")
 

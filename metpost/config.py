@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from metpost.characters import CONTROL_CHARACTER
+from metpost.characters import CONTROL_CHARACTER, NOT_IN_A_NAME
 from metpost.errors import ConfigError
 from metpost.files import NotAFileError
 from metpost.models import ACCOUNT_STATUSES, Account, Borough, Config, Personality
@@ -172,8 +172,11 @@ class ConfigValidator:
             if key not in mapping:
                 self.problem(path, f"missing required key '{key}'")
 
-    def string(self, path: FieldPath, value: object, *, required: bool = False) -> str | None:
-        """``value`` as a non-empty string, or None (recording a problem when it isn't one)."""
+    def string(self, path: FieldPath, value: object, *, required: bool = False,
+               name: bool = False) -> str | None:
+        """``value`` as a non-empty string, or None (recording a problem when it isn't one).
+        A ``name`` (a handle, a borough, a tag) is one line of plain text: no line break, tab or
+        direction control, which would forge or reorder what a reviewer reads in a preview."""
         if value is None:
             if required:
                 self.problem(path, "must not be empty")
@@ -190,6 +193,11 @@ class ConfigValidator:
         if (control := CONTROL_CHARACTER.search(value)) is not None:
             self.problem(path, f"holds a control character (U+{ord(control[0]):04X}), which a "
                                "terminal would act on and no platform shows; remove it")
+            return None
+        if name and (hidden := NOT_IN_A_NAME.search(value)) is not None:
+            self.problem(path, f"holds U+{ord(hidden[0]):04X} (a line break, tab or invisible "
+                               "direction mark), which no name has; write it on one line, "
+                               "plainly")
             return None
         return value
 
@@ -280,8 +288,8 @@ class ConfigValidator:
                                    f"not {_type_name(item)}")
                 continue
             self.check_keys(path, item, ("name", "bcu"), required=("name", "bcu"))
-            name = self.string((*path, "name"), item.get("name"))
-            bcu = self.string((*path, "bcu"), item.get("bcu"))
+            name = self.string((*path, "name"), item.get("name"), name=True)
+            bcu = self.string((*path, "bcu"), item.get("bcu"), name=True)
             if name is None or bcu is None:
                 continue
             if name.casefold() in folded:
@@ -301,7 +309,7 @@ class ConfigValidator:
                                    f"not {_type_name(item)}")
                 continue
             self.check_keys(path, item, ("display", "signature"), required=("display",))
-            display = self.string((*path, "display"), item.get("display"))
+            display = self.string((*path, "display"), item.get("display"), name=True)
             signature = self.string((*path, "signature"), item.get("signature")) or ""
             if display is not None:
                 personalities[str(key)] = Personality(key=str(key), display=display,
@@ -345,9 +353,9 @@ class ConfigValidator:
             # the other keys against what any platform accepts.
             any_platform = {key for known in platforms.values() for key in known.account_fields}
             self.check_keys(path, item, COMMON_ACCOUNT_KEYS + tuple(sorted(any_platform)))
-        borough = self.string((*path, "borough"), item.get("borough"))
+        borough = self.string((*path, "borough"), item.get("borough"), name=True)
         borough = self.known_name((*path, "borough"), borough, boroughs, "borough")
-        personality = self.string((*path, "personality"), item.get("personality"))
+        personality = self.string((*path, "personality"), item.get("personality"), name=True)
         personality = self.known_name((*path, "personality"), personality, personalities,
                                       "personality")
         settings: dict[str, str] = {}
@@ -373,7 +381,7 @@ class ConfigValidator:
         account = Account(
             name=name or "",
             platform=platform_name or "",
-            handle=self.string((*path, "handle"), item.get("handle")),
+            handle=self.string((*path, "handle"), item.get("handle"), name=True),
             borough=borough,
             personality=personality,
             tags=self.tags((*path, "tags"), item.get("tags")),
@@ -442,7 +450,7 @@ class ConfigValidator:
         """A list of tag strings."""
         tags = []
         for index, tag in enumerate(self.sequence(path, value)):
-            text = self.string((*path, index), tag)
+            text = self.string((*path, index), tag, name=True)
             if text is not None:
                 tags.append(text)
         return tuple(tags)

@@ -117,6 +117,20 @@ def test_every_problem_is_reported_at_once(project):
     (("name: hackney-x", "name: Hackney X"),
      "6: accounts[0].name: 'Hackney X' is not a usable name: use lowercase letters, digits "
      "and dashes, like hackney-x"),
+    # A preview must read as what goes out: no line break to forge a row, no direction
+    # override to turn "@MPSyenkcaH" round into "@MPSHackney".
+    (('handle: "@MPSHackney"', 'handle: "@MPS\\u202eyenkcaH"'),
+     "8: accounts[0].handle: holds U+202E (a line break, tab or invisible direction mark), which "
+     "no name has; write it on one line, plainly"),
+    (('handle: "@MPSHackney"', 'handle: "@MPS\\r@Evil"'),
+     "8: accounts[0].handle: holds U+000D (a line break, tab or invisible direction mark), which "
+     "no name has; write it on one line, plainly"),
+    (("{name: Hackney, bcu: CE}", '{name: "Hack\\nney", bcu: CE}'),
+     "2: boroughs[0].name: holds U+000A (a line break, tab or invisible direction mark), which "
+     "no name has; write it on one line, plainly"),
+    (("tags: [borough, bcu-ce]", 'tags: ["bor\\u200bough", bcu-ce]'),
+     "10: accounts[0].tags[0]: holds U+200B (a line break, tab or invisible direction mark), "
+     "which no name has; write it on one line, plainly"),
 ])
 def test_each_kind_of_mistake(project, change, expected):
     text = GOOD.replace(*change, 1)
