@@ -20,7 +20,13 @@ from metpost.config import ConfigValidator, read_document
 from metpost.errors import ConfigError, MetpostError
 from metpost.models import Config
 from metpost.plugins import platform_classes
-from metpost.render import RESERVED_NAMES, VAR_NAME, load_template
+from metpost.render import (
+    RESERVED_NAMES,
+    VAR_NAME,
+    inline_template,
+    load_template,
+    syntax_problems,
+)
 from metpost.schedule import Schedule, check_cron
 from metpost.selection import Selection, choose_accounts
 from metpost.suggest import did_you_mean
@@ -202,6 +208,12 @@ class SchedulesValidator(ConfigValidator):
             self.problem((*path, "message"), "give a template or a message, not both")
         template = self.string((*path, "template"), item.get("template"))
         message = self.string((*path, "message"), item.get("message"))
+        if message is not None:
+            # A message that cannot even be parsed is bad input now, not a failed slot later.
+            for problem in syntax_problems(inline_template(message)):
+                line, _, what = problem.removeprefix("--message:").partition(": ")
+                self.problem((*path, "message"), f"{what.rstrip('.')} (line {line} of the "
+                                                 "message)")
         if template is not None:
             try:
                 load_template(self.config.templates_dir, template)

@@ -244,6 +244,17 @@ def test_a_slot_that_cannot_be_rendered_fails_and_says_why(fleet):
     assert fleet.x.request_count == 0
 
 
+def test_a_message_that_does_not_parse_is_bad_input_not_a_failed_slot(fleet):
+    write_schedules(fleet, TAKEOVER.replace("{{ officer }}", "{{ officer"))
+    problem = ("schedules.yaml:6: schedules[0].message: template syntax error: expected token "
+               "':', got '}' (line 1 of the message)")
+    for command in (["check"], ["due", "--now", "2026-12-01T08:05:00Z"]):
+        outcome = fleet.run(command)
+        assert outcome.exit_code == 2, command
+        assert outcome.error_lines[-1].endswith(problem), outcome.error_lines
+    assert fleet.x.request_count == 0
+
+
 # -- real processes ---------------------------------------------------------------------------
 
 ALL_ACCOUNTS = """\
