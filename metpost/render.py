@@ -229,7 +229,7 @@ def _declared_vars(path: Path, value: object) -> dict[str, TemplateVar]:
         raise TemplateError(f"{path}: front matter: vars must be a mapping of name: help text")
     declared = {}
     for name, spec in value.items():
-        if not VAR_NAME.match(str(name)) or name in RESERVED_NAMES:
+        if not VAR_NAME.fullmatch(str(name)) or name in RESERVED_NAMES:
             raise TemplateError(f"{path}: front matter: '{name}' cannot be a variable name")
         if isinstance(spec, dict):
             default = spec.get("default")
@@ -268,7 +268,7 @@ def orphan_problem(path: Path) -> str:
 def list_templates(templates_dir: Path) -> list[MessageTemplate]:
     """Every template in ``templates_dir`` whose name can be given to --template, by name."""
     return [load_template(templates_dir, name) for name in template_names(templates_dir)
-            if TEMPLATE_NAME.match(name)]
+            if TEMPLATE_NAME.fullmatch(name)]
 
 
 def load_template(templates_dir: Path, name: str) -> MessageTemplate:
@@ -277,7 +277,7 @@ def load_template(templates_dir: Path, name: str) -> MessageTemplate:
     ``name`` is a plain name, never a path, and every file it selects must lie inside
     ``templates_dir`` once links are followed.
     """
-    if not TEMPLATE_NAME.match(name):
+    if not TEMPLATE_NAME.fullmatch(name):
         raise TemplateError(
             f"template name '{name}' is not allowed: give the name of a file in {templates_dir} "
             f"without its folder or '{TEMPLATE_SUFFIX}' (letters, digits, '-' and '_' only, "
@@ -292,7 +292,7 @@ def load_template(templates_dir: Path, name: str) -> MessageTemplate:
                    if path.name.split(".")[0] == name]
         if orphans:
             raise TemplateError(orphan_problem(orphans[0]))
-        known = [known for known in template_names(templates_dir) if TEMPLATE_NAME.match(known)]
+        known = [known for known in template_names(templates_dir) if TEMPLATE_NAME.fullmatch(known)]
         hint = did_you_mean(name, known) or (
             f" (available: {', '.join(known)})" if known else f" ({templates_dir} has none)")
         raise TemplateError(f"unknown template '{name}'{hint}; see metpost templates list")

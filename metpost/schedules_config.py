@@ -277,7 +277,7 @@ class SchedulesValidator(ConfigValidator):
             if name in RESERVED_NAMES:
                 self.problem(where, f"'{name}' is set by metpost for each account and cannot "
                                     "be given")
-            elif not VAR_NAME.match(name):
+            elif not VAR_NAME.fullmatch(name):
                 self.problem(where, f"'{name}' cannot be a template variable name")
             elif declared and name not in declared:
                 self.problem(where, f"template '{template}' takes no '{name}'"

@@ -75,7 +75,7 @@ def check_setup(config: Config, environ: Mapping[str, str],
     names: list[str] = []
     problems = [orphan_problem(path) for path in orphan_variants(config.templates_dir)]
     for name in template_names(config.templates_dir):
-        if not TEMPLATE_NAME.match(name):
+        if not TEMPLATE_NAME.fullmatch(name):
             problems.append(f"{config.templates_dir}: '{name}' cannot be given to --template; "
                             f"rename its {TEMPLATE_SUFFIX} files with letters, digits, '-' and "
                             "'_' only")

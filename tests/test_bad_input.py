@@ -174,6 +174,21 @@ def test_a_config_that_is_not_a_regular_file_is_refused_without_waiting(fleet, t
                                    f"{option} PATH or set {variable}"]
 
 
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--borough", "Hack\nney", "-m", "x"],
+     "metpost: error: unknown borough 'Hack\\nney' — did you mean 'Hackney'?"),
+    (["--account", "x\x1b[2Jy", "-m", "x"], "metpost: error: unknown account 'x\\x1b[2Jy'"),
+    (["--template", "rumour-control\n"], "metpost: error: template name 'rumour-control\\n' is "
+     "not allowed: give the name of a file in {templates} without its folder or '.j2' "
+     "(letters, digits, '-' and '_' only, e.g. --template rumour-control); see metpost "
+     "templates list"),
+])
+def test_a_value_with_a_line_break_or_escape_is_quoted_on_one_line(fleet, args, expected):
+    outcome = fleet.run(["send", *args, "--dry-run"])
+    assert outcome.exit_code == 2
+    assert outcome.stderr.splitlines() == [expected.format(templates=fleet.root / "templates")]
+
+
 NO_LEDGER = ("Error: Invalid value for '--ledger': {shown} is not a ledger metpost can use; "
              "give the path of a SQLite file, or a postgresql://user@host/database URL")
 EMPTY = ("it is empty; give the path of a SQLite file or a postgresql://user@host/database URL, "

@@ -54,8 +54,11 @@ def _drop_output(stream: TextIO) -> None:
 
 
 def error(message: str) -> None:
-    """One problem, one line, on stderr."""
-    echo(f"metpost: error: {message}", err=True)
+    """One problem, one line, on stderr: a line break, tab or escape that came in with a value
+    it quotes (``--borough $'Hack\\nney'``) is shown escaped, never acted on."""
+    from metpost.characters import one_line
+
+    echo(f"metpost: error: {one_line(message)}", err=True)
 
 
 def note(message: str) -> None:
