@@ -148,6 +148,25 @@ def test_a_retract_prompt_says_posts_not_sent_are_never_sent(fleet):
     assert len(fleet.x.live_posts()) == 1  # nothing was deleted
 
 
+@pytest.mark.parametrize("fault", ["post_then_fail_next", "drop_after_accept_next"])
+def test_a_delete_whose_answer_is_lost_is_tried_again_and_the_post_recorded_gone(fleet, fault):
+    sent = fleet.run(["send", "--account", "hackney-x", "--account", "hackney-facebook", "-m",
+                      "{{ borough }}: roads reopen at 6pm.", "--yes"])
+    assert sent.exit_code == 0, sent.stderr
+    # Each platform deletes the post, then answers a 5xx or nothing at all.
+    getattr(fleet.x, fault)(1)
+    getattr(fleet.graph, fault)(1)
+    outcome = fleet.run(["retract", "last", "--yes", "--json"])
+    assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+    assert fleet.x.live_posts("MPSHackney") == [] and fleet.page_texts("1001") == []
+    shown = json.loads(fleet.run(["show", "last", "--json"]).stdout)
+    assert [(p["account"], p["state"]) for p in shown["posts"]] == [
+        ("hackney-x", "retracted"), ("hackney-facebook", "retracted")]
+    again = fleet.run(["send", "--account", "hackney-x", "--account", "hackney-facebook", "-m",
+                       "{{ borough }}: roads reopen at 6pm.", "--yes", "--json"])
+    assert {p["status"] for p in json.loads(again.stdout)["posts"]} == {"retracted"}
+
+
 def test_unknown_posts_are_looked_for_first_found_deleted_not_found_withdrawn(fleet):
     # Hackney's page post is made but its answer lost; Camden's request is lost before Graph
     # stores it. Neither page can be listed to check, so both are unknown.

@@ -649,7 +649,10 @@ class Delivery:
                 self._guarded(partial(client.delete, remote_id), maybe_posted=False)
             except PublishError as error:
                 reason = REDACT(error.reason)
-                wait = self._retry_wait(error, attempt) if error.retry_safe else None
+                # A delete is safe to repeat: one that may have taken effect (a 5xx, an answer
+                # lost) is tried again, and a post already gone counts as deleted.
+                repeatable = error.retry_safe or error.maybe_posted
+                wait = self._retry_wait(error, attempt) if repeatable else None
                 if wait is not None and not self.clock.wait(wait, self.stop):
                     continue
                 self.outcomes.log(post, attempt, "retract-failed", started, error.status, reason)
