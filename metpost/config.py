@@ -450,7 +450,7 @@ class ConfigValidator:
         """A list of tag strings."""
         tags = []
         for index, tag in enumerate(self.sequence(path, value)):
-            text = self.string((*path, index), tag, name=True)
+            text = self.string((*path, index), tag, required=True, name=True)
             if text is not None:
                 tags.append(text)
         return tuple(tags)
@@ -459,7 +459,7 @@ class ConfigValidator:
         """A mapping of names to strings (template variables)."""
         result: dict[str, str] = {}
         for key, item in self.mapping(path, value).items():
-            text = self.string((*path, key), item)
+            text = self.string((*path, key), item, required=True)  # "website:" left blank
             if text is not None:
                 result[str(key)] = text
         return result
@@ -474,6 +474,12 @@ class ConfigValidator:
         """An http(s) base URL with no trailing slash."""
         url = self.string(path, value)
         if url is None:
+            return None
+        authority = url.partition("://")[2].split("/", 1)[0]
+        if "@" in authority:  # user:password@host: a secret written into the config
+            self.problem(path, "holds a user name or password before its host, which must not "
+                               "be written in the config; give the platform's token in "
+                               "credentials: as ${VAR}, and the URL without it")
             return None
         if not API_URL.fullmatch(url):
             self.problem(path, f"'{url}' is not an http(s) URL like http://127.0.0.1:8080")

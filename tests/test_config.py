@@ -128,6 +128,15 @@ def test_every_problem_is_reported_at_once(project):
     (("{name: Hackney, bcu: CE}", '{name: "Hack\\nney", bcu: CE}'),
      "2: boroughs[0].name: holds U+000A (a line break, tab or invisible direction mark), which "
      "no name has; write it on one line, plainly"),
+    # A value left blank (YAML's null) is a mistake, not a value quietly dropped.
+    (("tags: [borough, bcu-ce]", "tags: [null, bcu-ce]"),
+     "10: accounts[0].tags[0]: must not be empty"),
+    (('vars: {website: "https://example.org/hackney"}', "vars: {website: }"),
+     "11: accounts[0].vars.website: must not be empty"),
+    (('handle: "@MPSHackney"', 'handle: "@MPSHackney"\n    api_url: "http://u:pw-s3cret@h.ex"'),
+     "9: accounts[0].api_url: holds a user name or password before its host, which must not be "
+     "written in the config; give the platform's token in credentials: as ${VAR}, and the URL "
+     "without it"),
     (("tags: [borough, bcu-ce]", 'tags: ["bor\\u200bough", bcu-ce]'),
      "10: accounts[0].tags[0]: holds U+200B (a line break, tab or invisible direction mark), "
      "which no name has; write it on one line, plainly"),
