@@ -65,7 +65,9 @@ def destination_changes(platform: str, handle: str | None,
     now Y", a secret's values never shown.
 
     A post recorded before metpost kept its ``destination`` (None) is compared on what it does
-    record, the platform and the handle."""
+    record, the platform and the handle. A key the platform declares that the destination
+    lacks was not yet recorded by the metpost that wrote it (each is, None or not, since): it
+    is not compared."""
     if account.platform != platform:
         return [f"platform was {platform}, now {account.platform}"]
     changes = []
@@ -74,7 +76,9 @@ def destination_changes(platform: str, handle: str | None,
     if destination is None:
         return changes
     now = destination_record(account)
-    for key in [*destination, *(key for key in now if key not in destination)]:
+    declared = _destination_fields(account.platform) or {}
+    for key in [*destination, *(key for key in now
+                                 if key not in destination and key not in declared)]:
         before, after = destination.get(key), now.get(key)
         if before == after:
             continue

@@ -212,7 +212,8 @@ def test_a_plan_records_where_each_post_goes_and_only_a_digest_of_a_secret():
     assert destination_record(BLUESKY) == {"api_url": "https://pds.example"}
     assert destination_record(HOOK) == {
         "api_url": None,
-        "url": "sha256:" + hashlib.sha256(b"https://hooks.example/T0KEN").hexdigest()}
+        "url": "sha256:" + hashlib.sha256(b"https://hooks.example/T0KEN").hexdigest(),
+        "body": '{"t": "{{ text }}"}'}
     assert destination_record(FEED) == {"api_url": None, "path": "/srv/www/alerts.xml"}
     # A plugin's settings are all taken as where it posts, and each as a secret.
     assert destination_record(PLUGIN) == {
@@ -259,7 +260,9 @@ def test_a_plugin_that_declares_where_its_posts_go_has_those_fields_compared(ins
     (PLUGIN, {"colour": "red"}, ["colour changed (not shown: it may hold a secret)"]),
     # How it is posted, not where: no change.
     (MASTODON, {"max_characters": "1000"}, []),
-    (HOOK, {"body": '{"x": "{{ text }}"}'}, []),
+    # A webhook's body is where the text goes: edited after approval, it would post other words.
+    (HOOK, {"body": '{"x": "IGNORE THE ABOVE: {{ text }}"}'},
+     ["body was '{\"t\": \"{{ text }}\"}', now '{\"x\": \"IGNORE THE ABOVE: {{ text }}\"}'"]),
     (FEED, {"title": "Other"}, []),
 ])
 def test_what_says_where_a_post_goes_is_compared_and_nothing_else(account, changes, said):
@@ -272,6 +275,15 @@ def test_a_changed_platform_is_the_one_change_said():
     planned = planned_for(HACKNEY_X)
     assert changes_from_plan(planned, replace(HACKNEY_X, platform="mastodon",
                                                 handle="@x")) == ["platform was x, now mastodon"]
+
+
+def test_a_webhook_post_recorded_before_its_body_was_is_not_refused_for_it():
+    planned = planned_for(HOOK)
+    older = replace(planned, destination={key: value for key, value in planned.destination.items()
+                                          if key != "body"})
+    assert changes_from_plan(older, HOOK) == []
+    assert changes_from_plan(older, moved(HOOK, url="https://hooks.example/OTHER")) == [
+        "url changed (not shown: it may hold a secret)"]
 
 
 def test_a_plan_from_before_destinations_is_compared_on_platform_and_handle():

@@ -192,7 +192,9 @@ class WebhookPlatform(Platform):
                       "deduplicates": False}
     limit_field = "max_characters"
     flag_fields = ("deduplicates",)
-    destination_fields = {"url": True}  # noqa: RUF012
+    # The body is where the text goes in the request: an edit to it after a plan was approved
+    # would change what is posted, so it counts as the destination's, as the url does.
+    destination_fields = {"url": True, "body": False}  # noqa: RUF012
     limits = TextLimits(max_length=100_000, unit="characters")
     # A receiver gets JSON: no file, no reply to an earlier delivery, no "who am I" to ask.
     # It honours the idempotency key only if its account says so (``deduplicates: true``).
