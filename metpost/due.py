@@ -31,9 +31,10 @@ from metpost.runner import RunControl, send
 from metpost.schedule import DueSlot, Schedule, Slot, due_slots, slot_variables
 from metpost.status import PostStatus
 
-SENT, ALREADY, FAILED, UNKNOWN, MISSED, DRY_RUN = (
-    "sent", "already sent", "failed", "unknown", "missed", "dry run")
-SLOT_STATUSES = (SENT, ALREADY, FAILED, UNKNOWN, MISSED, DRY_RUN)
+SENT, ALREADY, RETRACTED, FAILED, UNKNOWN, MISSED, DRY_RUN = (
+    "sent", "already sent", "retracted", "failed", "unknown", "missed", "dry run")
+# A retracted slot is no problem to mail about: someone took it back on purpose.
+SLOT_STATUSES = (SENT, ALREADY, RETRACTED, FAILED, UNKNOWN, MISSED, DRY_RUN)
 PROBLEM_STATUSES = frozenset({FAILED, UNKNOWN, MISSED})
 BUSY_POLL = 0.25  # seconds between looks at a slot another run is sending
 
@@ -147,6 +148,10 @@ def _one(config: Config, due: DueSlot, ledger: Ledger | None, environ: Mapping[s
     slot = due.slot
     record = _recorded(ledger, slot) if ledger is not None else None
     if record is not None and _finished(record):
+        if record.counts.get(str(PostStatus.RETRACTED)):
+            return SlotOutcome(slot, RETRACTED, record.id,
+                               error=f"metpost retract took back {record.id}; it is not sent "
+                                     "again")
         return SlotOutcome(slot, ALREADY, record.id)
     if due.expired:
         if record is None:

@@ -244,6 +244,20 @@ def test_a_slot_that_cannot_be_rendered_fails_and_says_why(fleet):
     assert fleet.x.request_count == 0
 
 
+def test_a_retracted_slot_is_reported_retracted_and_never_sent_again(fleet):
+    write_schedules(fleet, TAKEOVER)
+    assert due(fleet, "2026-12-01T08:05:00Z") == quiet()
+    assert fleet.run(["retract", "schedule:on-the-street:2026-12-01T08:00", "--yes"]
+                     ).exit_code == 0
+    assert fleet.x.live_posts() == []
+    again = due(fleet, "2026-12-01T08:10:00Z", "--json")
+    assert again.exit_code == 0  # taken back on purpose: nothing for cron to mail
+    [slot] = json.loads(again.stdout)["slots"]
+    assert (slot["status"], slot["error"]) == (
+        "retracted", f"metpost retract took back {slot['broadcast']}; it is not sent again")
+    assert fleet.x.live_posts() == [] and len(fleet.x.posts) == 1
+
+
 def test_a_message_that_does_not_parse_is_bad_input_not_a_failed_slot(fleet):
     write_schedules(fleet, TAKEOVER.replace("{{ officer }}", "{{ officer"))
     problem = ("schedules.yaml:6: schedules[0].message: template syntax error: expected token "
