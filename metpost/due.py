@@ -193,13 +193,14 @@ def _send_slot(slot: Slot, broadcast: Broadcast, ledger: Ledger, environ: Mappin
     give_up = time.monotonic() + control.policy.deadline
     while True:
         outcome = send(broadcast, ledger, environ, control=control, key=key)
-        busy = any(result.status == PostStatus.BUSY for result in outcome.results)
+        busy = {result.account.name for result in outcome.results
+                if result.status == PostStatus.BUSY}
         if not busy or time.monotonic() >= give_up:
             break
-        if control.stop is not None and control.stop.wait(BUSY_POLL):
+        if not _wait_while_sent_elsewhere(ledger, outcome.broadcast_id, busy, control,
+                                          until=min(give_up, time.monotonic()
+                                                    + control.policy.lease)):
             break
-        if control.stop is None:
-            time.sleep(BUSY_POLL)
     results = tuple(outcome.results)
     statuses = {result.status for result in results}
     if statuses <= {PostStatus.ALREADY_SENT, PostStatus.RETRACTED}:
@@ -214,6 +215,24 @@ def _send_slot(slot: Slot, broadcast: Broadcast, ledger: Ledger, environ: Mappin
               if not result.delivered and result.status != PostStatus.RETRACTED]
     return SlotOutcome(slot, status, outcome.broadcast_id, error="; ".join(errors) or None,
                        results=results)
+
+
+def _wait_while_sent_elsewhere(ledger: Ledger, broadcast_id: str, accounts: set[str],
+                               control: RunControl, *, until: float) -> bool:
+    """Wait, looking at the ledger only, while another run is sending the posts of
+    ``accounts`` (at most until ``until``: by then a claim left by a run that died has lapsed,
+    and the next send takes it over). Each send records its start and end in the audit trail,
+    so the run does not send again at every look. False when asked to stop."""
+    while time.monotonic() < until:
+        if control.stop is not None:
+            if control.stop.wait(BUSY_POLL):
+                return False
+        else:
+            time.sleep(BUSY_POLL)
+        if not any(post.account in accounts and post.state == PostStatus.SENDING
+                   for post in ledger.posts(broadcast_id)):
+            return True
+    return True
 
 
 def _finished(record: BroadcastRecord) -> bool:

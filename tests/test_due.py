@@ -319,6 +319,11 @@ def test_two_due_runs_started_together_send_each_slot_once(accepting):
     assert statuses == ["already sent", "sent"]
     exactly_one_post_each(fleet)
     assert len([r for r in fleet.x.requests + fleet.graph.requests if r.method == "POST"]) == 4
+    # The run that waited looked at the ledger while it waited, not sending (and recording a
+    # send in the audit trail) at every look: a start for each run, and one more at most.
+    [(started,)] = fleet.ledger_rows("SELECT COUNT(*) FROM audit_events WHERE outcome = "
+                                     "'started'")
+    assert 2 <= started <= 3
 
 
 def kill_due_mid_slot(fleet) -> None:
