@@ -97,7 +97,7 @@ def prepare(config: Config, selection: Selection, template: MessageTemplate,
     platforms = platform_classes()
     chosen = choose_accounts(config, selection, platforms)
     accounts = chosen.accounts
-    bound = bind_variables(template, variables)
+    bound = bind_variables(template, variables, {account.platform for account in accounts})
     # Mistakes nothing can fill are one line each, not one per account.
     mistakes = (variant_problems(template, platforms)
                 + variable_problems(template, config, accounts, given=variables))

@@ -321,17 +321,24 @@ def inline_template(text: str) -> MessageTemplate:
         path=Path("--message"), description="", vars={}, body=text))
 
 
-def bind_variables(template: MessageTemplate, given: Mapping[str, str]) -> dict[str, str]:
-    """The values for the template's declared variables: given, else default; check names."""
+def bind_variables(template: MessageTemplate, given: Mapping[str, str],
+                   platforms: Iterable[str] | None = None) -> dict[str, str]:
+    """The values for the template's declared variables: given, else default; check names.
+    With ``platforms`` (those the broadcast posts to), a variable is required only if the base
+    file or a variant rendered for one of them declares it: a Facebook variant's own variable
+    is not needed for a send to X alone."""
     problems = []
     declared = template.vars
+    used = declared if platforms is None else {**template.base.vars, **{
+        name: var for platform in set(platforms)
+        for name, var in template.for_platform(platform).vars.items()}}
     for name in given:
         if name in RESERVED_NAMES:
             problems.append(f"--var {name}=…: '{name}' is set by metpost and cannot be given")
         elif declared and name not in declared:
             problems.append(f"--var {name}=…: template '{template.name}' takes no '{name}'"
                             f"{did_you_mean(name, declared)} (it takes: {', '.join(declared)})")
-    for var in declared.values():
+    for var in used.values():
         if var.required and not given.get(var.name, "").strip():
             help_text = f" ({var.help})" if var.help else ""
             problems.append(f"template '{template.name}' needs --var {var.name}=…{help_text}")

@@ -154,6 +154,20 @@ def test_an_account_field_that_is_not_set_is_undefined_not_none(config, text):
     assert guarded.render(account(config, "hackney-x")) == "@MPSHackney True"
 
 
+def test_a_variants_own_variable_is_needed_only_where_the_variant_is_rendered(tmp_path):
+    (tmp_path / "n.j2").write_text("---\nvars: {a: x}\n---\nbase {{ a }}", encoding="utf-8")
+    (tmp_path / "n.facebook.j2").write_text("---\nvars: {b: y}\n---\nfb {{ b }} {{ a }}",
+                                            encoding="utf-8")
+    template = load_template(tmp_path, "n")
+    assert bind_variables(template, {"a": "1"}, {"x"}) == {"a": "1"}
+    for platforms in ({"facebook"}, {"x", "facebook"}, None):
+        with pytest.raises(TemplateError) as caught:
+            bind_variables(template, {"a": "1"}, platforms)
+        assert caught.value.problems == ("template 'n' needs --var b=… (y)",)
+    with pytest.raises(TemplateError):  # the base file's variables stay required everywhere
+        bind_variables(template, {"b": "2"}, {"facebook"})
+
+
 def test_unknown_template_suggests(config):
     with pytest.raises(TemplateError) as caught:
         load_template(config.templates_dir, "rumor")
