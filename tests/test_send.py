@@ -161,3 +161,20 @@ def test_a_send_refused_by_its_checks_answers_in_one_json_document(fleet, more, 
     assert {post["account"] for post in document["posts"]} == {
         "hackney-x", "hackney-facebook", "camden-x", "camden-facebook"}
     assert fleet.x.request_count == fleet.graph.request_count == 0
+
+
+def test_a_header_token_pasted_with_a_character_no_token_has_stops_the_broadcast_first(
+        project, cli_run):
+    # Mastodon's token goes into a request's header, which cannot hold it: the post would fail
+    # only once the broadcast had begun.
+    config = project("accounts:\n  - name: street-mastodon\n    platform: mastodon\n"
+                     "    api_url: http://127.0.0.1:9\n"  # never reached
+                     "    credentials: {access_token: '${STREET_TOKEN}'}\n")
+    pasted = "tok-s3cret\u00a0€"
+    outcome = cli_run(["send", "--config", str(config), "--all", "-m", "Roads reopen.", "--yes"],
+                      env={"STREET_TOKEN": pasted})
+    assert outcome.exit_code == 2
+    assert ("credential STREET_TOKEN: holds a character other than printable ASCII, which no "
+            "token has; copy it again, as it is") in outcome.stderr
+    assert "s3cret" not in outcome.stdout + outcome.stderr and "€" not in outcome.stderr
+

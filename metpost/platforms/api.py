@@ -286,6 +286,10 @@ class Platform(ABC):
     # account fields that name files: given relative to the accounts file's folder, and handed
     # to the client as absolute paths
     path_fields: ClassVar[tuple[str, ...]] = ()
+    # the platform's secrets are tokens of printable ASCII: one with any other character (a
+    # pasted "€", a non-breaking space) could not go into a request's header, and would fail
+    # the post only once the broadcast had begun
+    ascii_credentials: ClassVar[bool] = False
     # account fields that are yes or no: written true or false in accounts.yaml, and handed to
     # the client as "true" or "false"
     flag_fields: ClassVar[tuple[str, ...]] = ()
@@ -328,7 +332,13 @@ class Platform(ABC):
     def credential_problems(cls, credentials: Mapping[str, str]) -> dict[str, str]:
         """Problems with the account's secrets as set in the environment, by credential key,
         never quoting them; checked with the broadcast, before anything is sent."""
-        return {}
+        if not cls.ascii_credentials:
+            return {}
+        # The character is not named: it is part of a secret.
+        return {key: "holds a character other than printable ASCII, which no token has; copy "
+                     "it again, as it is"
+                for key, value in credentials.items()
+                if any(not " " <= char < "\x7f" for char in value.strip())}
 
     @classmethod
     def limits_for(cls, settings: Mapping[str, str]) -> TextLimits:

@@ -139,6 +139,7 @@ class MastodonPlatform(Platform):
 
     name = "mastodon"
     title = "Mastodon"
+    ascii_credentials = True  # its access token goes into a header
     credential_keys = ("access_token",)
     account_fields = {"api_url": True, "max_characters": False}  # noqa: RUF012
     limit_field = "max_characters"
