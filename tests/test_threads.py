@@ -12,6 +12,7 @@ import json
 import random
 import re
 import threading
+import time
 from pathlib import Path
 
 import emoji
@@ -445,6 +446,23 @@ def test_mastodon_threads_reply_to_the_part_before_and_resend_with_the_same_key(
     keys = [r.headers["idempotency-key"] for r in posts]
     assert len(keys) == 4 and len(set(keys)) == 3  # part 2 resent once, with its own key
     assert keys[1] == keys[2]
+
+
+def test_a_mastodon_part_whose_answer_was_lost_is_not_resent_while_it_may_be_in_the_making(
+        mastodon):
+    # Part 2 takes 3 s to be made (the key is stored only then); its answer is lost after 1 s.
+    # Resent at once, it would find no key and be made twice.
+    with mastodon.fake._lock:
+        mastodon.fake._making_delays.extend([0.0, 3.0])
+    first = mastodon.send(MASTODON_LONG, "--thread", "--read-timeout", "1", "--deadline", "4")
+    assert [p["status"] for p in json.loads(first.stdout)["posts"]] == ["unknown"]
+    early = mastodon.run(["retry", "last", "--yes", "--json"])
+    [post] = json.loads(early.stdout)["posts"]
+    assert post["status"] == "unknown" and "may still be making it" in post["error"], post
+    time.sleep(3)  # the first request for part 2 is done by now
+    statuses = mastodon.fake.live_statuses("mpshackney")
+    assert len(statuses) == 2 and statuses[1].reply_to == statuses[0].id
+    assert len([r for r in mastodon.fake.requests if r.path == "/api/v1/statuses"]) == 2
 
 
 def test_mastodon_rerun_after_part_2_failed_sends_parts_2_and_3(mastodon):

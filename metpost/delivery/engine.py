@@ -239,16 +239,10 @@ class Delivery:
         # no-op, is resent without looking: it may exist all along.
         resent_unseen = claim.action == "reconcile" and not never_tried and self._idempotent(
             client, post.first_attempt_at)
-        if resent_unseen:
-            # The earlier request's answer was lost when the post was last recorded: on a
-            # platform that may still be working on it, the resend waits until it cannot be.
-            # It is said at once rather than waited for: a silent minute looks like a hang.
-            until = _parse_time(post.updated_at) + client.capabilities.in_flight_for
-            if until > self.clock.time():
-                return self.outcomes.unknown(account, unit, (
-                    f"may have been posted, and {self._title(post)} may still be making it; a "
-                    f"rerun after {_clock_time(until)} resends it with the same idempotency "
-                    "key, which cannot post twice"))
+        # The earlier request's answer was lost when the post was last recorded: on a platform
+        # that may still be working on it, the resend waits until it cannot be.
+        if resent_unseen and (wait := self._still_being_made(client, account, unit)) is not None:
+            return wait
         changed = _changed_media(media)
         if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
             return self.outcomes.give_up(resent_unseen, account, unit, changed, 0)
@@ -299,6 +293,8 @@ class Delivery:
             if isinstance(looked, reconcile.Unreadable):
                 return self.outcomes.unknown(
                     account, unit, f"may have been posted; could not check: {looked.reason}")
+        if idempotent and (wait := self._still_being_made(client, account, unit)) is not None:
+            return wait  # a thread's part, as a post: never resent while it may be in the making
         changed = _changed_media(media)
         if changed is not None:  # nothing is sent; unknown only if an earlier try may stand
             return self.outcomes.give_up(idempotent, account, unit, changed, 0)
@@ -307,6 +303,21 @@ class Delivery:
         if current.state == PostStatus.SENT and current.remote_id:
             return Receipt(remote_id=current.remote_id, url=current.url)
         return result
+
+    def _still_being_made(self, client: Platform, account: Account,
+                          unit: Unit) -> SendResult | None:
+        """For a post or part in doubt about to be resent with its idempotency key: unknown,
+        saying when a rerun resends it, while the platform may still be making it from the
+        request whose answer was lost (it dedupes a key only once that request is over); else
+        None. Said at once rather than waited for: a silent minute looks like a hang."""
+        post = unit.post
+        until = _parse_time(post.updated_at) + client.capabilities.in_flight_for
+        if until <= self.clock.time():
+            return None
+        return self.outcomes.unknown(account, unit, (
+            f"may have been posted, and {self._title(post)} may still be making it; a rerun "
+            f"after {_clock_time(until)} resends it with the same idempotency key, which cannot "
+            "post twice"))
 
     def _current_part(self, part: LedgerPart) -> LedgerPart:
         return next(found for found in self.ledger.parts(part.post_key)
