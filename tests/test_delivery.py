@@ -87,6 +87,21 @@ def test_rate_limit_waits_for_the_reset_within_the_deadline(fleet, tmp_path):
     rerun_posts_nothing_new(fleet)
 
 
+@pytest.mark.parametrize("reset", ["99999999999999999999", "253402300800", "soon", "\u0661\u0662"])
+def test_a_reset_header_that_names_no_time_is_a_limit_without_one(fleet, reset):
+    from tests.fake_platforms.server import Fault, Reply
+
+    def limited(_request):
+        reply = fleet.x.rate_limit_reply(1.0)
+        return Reply(reply.status, reply.body, {**reply.headers, "x-rate-limit-reset": reset})
+
+    fleet.x.queue_fault(1, Fault("bad reset", answer=limited))
+    outcome = fleet.run([*SEND, "--json"])
+    assert outcome.exit_code == 0, outcome.stdout + outcome.stderr  # backed off, then sent
+    assert "internal error" not in outcome.stdout + outcome.stderr
+    assert_exactly_one_post_each_and_ledger_agrees(fleet)
+
+
 def test_rate_limit_beyond_the_deadline_fails_that_post_with_the_reset_time(fleet):
     fleet.x.rate_limit_next(1, reset_in=120)
     outcome = fleet.run([*SEND, "--deadline", "2", "--account", "hackney-x"])

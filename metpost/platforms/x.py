@@ -83,8 +83,15 @@ def link_target(url: str) -> str:
     return (host.lower() + slash + rest).rstrip("/")
 
 
+# The last second a reset header can name and still be a time (9999-12-31T23:59:59Z): a larger
+# number is a broken header, taken as a limit without a time, not a date no clock can show.
+LAST_EPOCH = 253_402_300_799
+
+
 def _epoch(value: str | None) -> float | None:
-    return float(value) if value and value.isdigit() else None
+    if not value or not value.isascii() or not value.isdigit() or int(value) > LAST_EPOCH:
+        return None
+    return float(value)
 
 
 class XPlatform(Platform):
