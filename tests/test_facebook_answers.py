@@ -183,6 +183,31 @@ def test_when_the_page_cannot_be_read_either_the_post_is_unknown_and_retry_finds
     assert feed_posts(fleet.graph) == ["/v24.0/1001/feed"]
 
 
+def test_a_listing_too_short_to_reach_the_post_leaves_it_unknown_never_sent_again(fleet):
+    import time
+
+    from tests.fake_platforms.graph_api import PagePost, _post_numbers
+
+    fleet.graph.post_then_fail_next(1)  # made, answered 500, and the page cannot be read
+    fleet.graph.queue_fault(20, Fault("listing down", methods=frozenset({"GET"}),
+                                      answer=lambda _r: fleet.graph.error_reply(503)))
+    outcome = fleet.run(["send", "--account", "hackney-facebook", *MESSAGE, "--deadline", "3"])
+    assert [p["status"] for p in posts_of(outcome)] == ["unknown"]
+    fleet.graph.clear_faults()
+    # Before the retry, staff post a hundred other items on the page.
+    with fleet.graph._lock:
+        fleet.graph.posts.extend(PagePost(f"1001_{next(_post_numbers)}", "1001", f"Item {n}",
+                                          time.time()) for n in range(100))
+    retried = fleet.run(["retry", "last", "--yes", "--json"])
+    assert retried.exit_code == 1
+    [post] = posts_of(retried)
+    assert post["status"] == "unknown"
+    assert post["error"].endswith("could not check: the account has made more than 100 posts "
+                                  "since then, more than one listing shows; look for it on the "
+                                  "account")
+    assert [p.message for p in fleet.graph.live_posts("1001")].count("Roads reopen at 6pm.") == 1
+
+
 # -- the app's request limit (code 4) ----------------------------------------------------------
 
 PAGES = ("2001", "2002", "2003", "2004", "2005")

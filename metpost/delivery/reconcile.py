@@ -66,8 +66,22 @@ def search(client: Platform, request: PostRequest, since: datetime, depth: int,
     for item in sorted(candidates, key=_made_at):
         if adopt(item):
             return Found(item)
+    if _cut_short(listed, since, depth):
+        # The account has posted more since then than one listing shows: the post may be
+        # further down, and "not listed" must not become "send it again".
+        return Unreadable(f"the account has made more than {depth} posts since then, more "
+                          "than one listing shows; look for it on the account")
     others = [item for item in alike if item not in candidates]
     return Absent(lookalike=others[0] if others else None)
+
+
+def _cut_short(listed: list[RemotePost], since: datetime, depth: int) -> bool:
+    """The listing is full (``depth`` posts) and reaches no post older than ``since``, so
+    posts made since may lie beyond it."""
+    if len(listed) < depth:
+        return False
+    made = [_aware(item.created_at) for item in listed if item.created_at is not None]
+    return not made or min(made) >= since
 
 
 def _answers_the_same(request: PostRequest, listed: RemotePost) -> bool:
