@@ -144,6 +144,12 @@ def test_an_error_after_the_receiver_took_it_is_resent_only_to_a_receiver_that_d
     assert "NotImplementedError" not in retried.stdout
     assert "cannot list posts to check" in json.loads(retried.stdout)["posts"][1]["error"]
     assert len(posts_to(hooks.plain)) == 1 and len(hooks.plain.deliveries) == 1
+    # Each retry says so once: the recorded error does not grow with every run.
+    again = run(["retry", "last", "--config", str(hooks.config), "--ledger", str(hooks.ledger),
+                 "--yes", "--json"], env=hooks.env)
+    error = json.loads(again.stdout)["posts"][1]["error"]
+    assert error == json.loads(retried.stdout)["posts"][1]["error"]
+    assert error.count("cannot list posts to check") == 1
 
 
 def test_deduplicates_is_true_or_false(tmp_path):

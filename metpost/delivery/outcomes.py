@@ -165,5 +165,8 @@ def clause(reason: str) -> str:
 
 
 def and_then(reason: str, more: str) -> str:
-    """``reason``, continued with ``more`` after a semicolon."""
+    """``reason``, continued with ``more`` after a semicolon; ``reason`` as it is when it says
+    that already (a rerun continues the error it recorded, which must not grow each time)."""
+    if clause(reason).endswith(f"; {more}"):
+        return clause(reason)
     return f"{clause(reason)}; {more}"
