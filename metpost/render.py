@@ -232,12 +232,33 @@ def _declared_vars(path: Path, value: object) -> dict[str, TemplateVar]:
         if not VAR_NAME.fullmatch(str(name)) or name in RESERVED_NAMES:
             raise TemplateError(f"{path}: front matter: '{name}' cannot be a variable name")
         if isinstance(spec, dict):
-            default = spec.get("default")
-            declared[name] = TemplateVar(name, str(spec.get("help", "")),
+            unknown = sorted(str(key) for key in spec if key not in VAR_KEYS)
+            if unknown:
+                raise TemplateError(
+                    f"{path}: front matter: vars.{name}: unknown key '{unknown[0]}'"
+                    f"{did_you_mean(unknown[0], VAR_KEYS)} (a variable takes help and default; "
+                    "one without a default must be given with --var)")
+            help_text, default = spec.get("help", ""), spec.get("default")
+            for key, item in (("help", help_text), ("default", default)):
+                _plain_value(path, f"vars.{name}.{key}", item)
+            declared[name] = TemplateVar(name, "" if help_text is None else str(help_text),
                                          None if default is None else str(default))
         else:
+            _plain_value(path, f"vars.{name}", spec)
             declared[name] = TemplateVar(name, "" if spec is None else str(spec))
     return declared
+
+
+VAR_KEYS = ("help", "default")
+
+
+def _plain_value(path: Path, field: str, value: object) -> None:
+    """A help text or default is text (a number is taken as written); a list, a mapping or
+    true/false is refused rather than shown as Python would print it."""
+    kinds = {bool: "true or false", list: "a list", dict: "a mapping"}
+    kind = next((words for kind, words in kinds.items() if isinstance(value, kind)), None)
+    if kind is not None:
+        raise TemplateError(f"{path}: front matter: {field} must be text, not {kind}; quote it")
 
 
 def template_names(templates_dir: Path) -> list[str]:

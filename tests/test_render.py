@@ -260,6 +260,33 @@ def test_front_matter_that_cannot_be_read_is_refused_not_posted(tmp_path, text, 
     assert line.endswith(problem), line
 
 
+@pytest.mark.parametrize("vars_line, problem", [
+    ("vars: {road: {help: The road, required: true}}",
+     "front matter: vars.road: unknown key 'required' (a variable takes help and default; one "
+     "without a default must be given with --var)"),
+    ("vars: {road: {help: The road, defualt: A10}}",
+     "front matter: vars.road: unknown key 'defualt' — did you mean 'default'? (a variable "
+     "takes help and default; one without a default must be given with --var)"),
+    ("vars: {road: {help: The road, default: [A10, A12]}}",
+     "front matter: vars.road.default must be text, not a list; quote it"),
+    ("vars: {road: {help: {text: The road}}}",
+     "front matter: vars.road.help must be text, not a mapping; quote it"),
+    ("vars: {road: yes}", "front matter: vars.road must be text, not true or false; quote it"),
+])
+def test_a_variable_declared_wrongly_is_refused_not_taken_as_python_prints_it(tmp_path,
+                                                                             vars_line, problem):
+    (tmp_path / "roads.j2").write_text(f"---\n{vars_line}\n---\n{BODY}", encoding="utf-8")
+    with pytest.raises(TemplateError) as caught:
+        load_template(tmp_path, "roads")
+    assert caught.value.problems == (f"{tmp_path / 'roads.j2'}: {problem}",)
+
+
+def test_a_numeric_default_is_taken_as_written(tmp_path):
+    (tmp_path / "roads.j2").write_text(f"---\nvars: {{road: {{default: 10}}}}\n---\n{BODY}",
+                                       encoding="utf-8")
+    assert load_template(tmp_path, "roads").vars["road"].default == "10"
+
+
 def test_a_message_that_merely_contains_dashes_is_a_message(tmp_path):
     text = "Roads reopen.\n---\nMore soon.\n---\nDescription of the works: online."
     (tmp_path / "divider.j2").write_text(text, encoding="utf-8")
