@@ -168,6 +168,8 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
 
     A rerun with the same ``key`` finishes the broadcast as it was recorded: an account's post
     keeps its recorded text even if the template now renders differently (a note says so).
+    A ``key`` a person gave is checked first with ``refuse_a_plans_key`` (``metpost send``
+    does, before it says what a rerun will do); a schedule slot's key is never a plan's.
     ``audit`` says who sends it and under what approval (by default: the OS user).
     """
     from metpost.attemptlog import AttemptLog
@@ -176,8 +178,6 @@ def send(broadcast: Broadcast, ledger: Ledger, environ: Mapping[str, str], *,
     if not broadcast.ready:  # prepare() reports why; publishing half a broadcast is never right
         raise ValueError("send() needs a broadcast whose every post is ready")
     control = control or RunControl()
-    if key:
-        refuse_a_plans_key(ledger, key)
     log = AttemptLog(control.log_path)  # a bad path stops us before anything is recorded
     recorded_key, planned = idempotency_keys(broadcast, key, again)
     broadcast_id = ledger.record_broadcast(recorded_key, broadcast.template.name, planned,
