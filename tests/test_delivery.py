@@ -340,3 +340,19 @@ def test_x_says_which_parameter_of_an_invalid_request_is_wrong(fleet):
     assert post["status"] == "failed"
     assert post["error"].endswith("One or more parameters to your request was invalid: Your "
                                   "Tweet text is too long.")
+
+
+def test_a_platform_that_stalls_holds_up_no_other_platforms_posts(fleet):
+    # One request at a time per platform. X's first answer is three seconds late: its second
+    # post waits for it, as --concurrency 1 says, but Facebook's posts go out meanwhile, one
+    # after the other, not queued behind X's waiting post.
+    fleet.x.stall_next(1, seconds=3.0)
+    outcome = fleet.run([*SEND, "--concurrency", "1"])
+    assert outcome.exit_code == 0, outcome.stdout
+    stalled = next(r for r in fleet.x.requests if r.method == "POST")
+    facebook = [r for r in fleet.graph.requests if r.method == "POST"]
+    assert len(facebook) == 2
+    assert all(r.answered_at is not None and r.answered_at < stalled.answered_at - 1
+               for r in facebook), (stalled, facebook)
+    assert fleet.x.max_in_flight == fleet.graph.max_in_flight == 1
+    assert_exactly_one_post_each_and_ledger_agrees(fleet)
