@@ -325,6 +325,48 @@ def test_an_older_identical_post_is_not_mistaken_for_the_unknown_one(fleet, plat
     assert len(fake.posts) == 2
 
 
+@pytest.mark.parametrize("lost", ["dropped", "answered 503"])
+@pytest.mark.parametrize("offset", [-60.0, -3600.0, 3600.0])
+def test_a_post_whose_answer_was_lost_is_found_whatever_the_platforms_clock_says(
+        fleet, offset, lost):
+    # The platforms' clocks are a minute or an hour out from ours. A post they made, whose
+    # answer was lost, is listed with a time on their clock: it is still found, not sent again
+    # (the fakes take duplicates here). "dropped": no answer came, so nothing has shown the
+    # platform's clock before the listing; "503": the error answer's Date has shown it.
+    for fake in (fleet.x, fleet.graph):
+        fake.clock_offset = offset
+        if lost == "dropped":
+            fake.drop_after_accept_next(1)
+        else:
+            fake.post_then_fail_next(1, status=503)
+    outcome = fleet.run(SEND)
+    assert outcome.exit_code == 0, outcome.stdout
+    assert set(statuses(outcome).values()) == {"sent"}
+    assert_exactly_one_post_each_and_ledger_agrees(fleet)
+
+
+@pytest.mark.parametrize("platform", ["x", "facebook"])
+def test_a_platform_clock_ahead_of_ours_does_not_date_an_older_post_after_ours(fleet, platform,
+                                                                               tmp_path):
+    # Ten minutes ago, another machine posted the same words. The platform's clock is half an
+    # hour ahead, so by its clock that post was made twenty minutes after our first attempt:
+    # read onto our clock, it is older, and not taken for the post whose request was lost.
+    fake = fleet.x if platform == "x" else fleet.graph
+    fake.clock_offset = 1800.0
+    account = f"hackney-{platform}"
+    send = ["send", "--account", account, "-m", "{{ borough }}: roads reopen at 6pm.",
+            "--yes", "--json"]
+    earlier = fleet.run([*send, "--ledger", str(tmp_path / "elsewhere.sqlite3")])
+    assert statuses(earlier) == {account: "sent"}
+    [other] = fake.posts
+    other.created_at -= 600
+    fake.refuse_next(1)
+    [post] = json.loads(fleet.run([*send, "--again"]).stdout)["posts"]
+    assert post["status"] == "sent"
+    assert post["remote_id"] != other.id
+    assert len(fake.posts) == 2
+
+
 def test_x_says_which_parameter_of_an_invalid_request_is_wrong(fleet):
     def invalid(_request) -> Reply:
         return Reply(400, {"errors": [{"parameters": {"text": ["…"]},

@@ -482,3 +482,22 @@ def test_a_tls_handshake_that_fails_sent_nothing_and_may_be_retried(title, self_
             assert raised.value.reason.startswith(f"could not connect to {title}: {why}")
             assert raised.value.retry_safe and not raised.value.maybe_posted
     assert plain.requests == self_signed.requests == []
+
+
+@pytest.mark.parametrize(("date", "expected"), [
+    ("Thu, 03 Dec 2026 12:00:03 GMT", 0.0),  # within a few seconds: the clocks agree
+    ("Thu, 03 Dec 2026 12:30:00 GMT", 1800.0),
+    ("Thu, 03 Dec 2026 11:00:00 GMT", -3600.0),
+    ("Mon, 01 Jan 1900 00:00:00 GMT", None),  # a broken header, not a clock set wrong
+    ("Fri, 31 Dec 9999 23:59:59 GMT", None),
+    ("yesterday", None),
+    ("", None),
+    (None, None),
+])
+def test_a_platforms_clock_is_read_from_its_date_header(date, expected):
+    from datetime import UTC, datetime
+
+    from metpost.platforms.clocks import seconds_ahead
+
+    ours = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
+    assert seconds_ahead(date, ours) == expected

@@ -4,17 +4,22 @@ A listed post is this post when the platform says it is the same (``Platform.sam
 same text as the platform lists it, links compared by where they lead), it was made no earlier
 than this post's first request (less a small allowance for clocks), and no other post in the
 ledger owns its remote id; a part of a thread must also answer the part before it, when the
-platform says what a listed post answers. When several qualify, the oldest is taken: a double
+platform says what a listed post answers. Listed times are read onto our clock by the platform's
+answers (``Platform.clock_ahead``). When several qualify, the oldest is taken: a double
 post made before metpost could tell is then the second one, not the one recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from metpost.platforms.api import Platform, PostRequest, PublishError, RemotePost
+
+# With no answer yet to show the platform's clock, a listing reaches this much further back,
+# for a platform whose clock runs behind ours.
+UNKNOWN_CLOCK_REACH = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def search(client: Platform, request: PostRequest, since: datetime, depth: int,
     post, which is then reported as the lookalike but never adopted).
     """
     try:
-        listed = client.recent_posts(list_from or since, depth)
+        listed = _listing(client, list_from or since, depth)
     except PublishError as error:
         return Unreadable(error.reason)
     except Exception as error:  # a client's surprise must not end the run
@@ -73,6 +78,35 @@ def search(client: Platform, request: PostRequest, since: datetime, depth: int,
                           "than one listing shows; look for it on the account")
     others = [item for item in alike if item not in candidates]
     return Absent(lookalike=others[0] if others else None)
+
+
+def _listing(client: Platform, start: datetime, depth: int) -> list[RemotePost]:
+    """The account's posts made since ``start``, with their times on our clock.
+
+    The platform lists by its own clock, which may be set minutes away from ours: asked from
+    our ``start``, a platform running behind would leave out the very post looked for, and one
+    running ahead would date an older post after it. So the listing starts at ``start`` on the
+    platform's clock, as its latest answer showed it. When no answer has shown it yet (the
+    post's request got none), the listing reaches ``UNKNOWN_CLOCK_REACH`` further back, and is
+    asked again from further back still if its own answer shows the platform's clock even
+    further behind.
+    """
+    ahead = client.clock_ahead()
+    reach = UNKNOWN_CLOCK_REACH if ahead is None else timedelta(0)
+    listed = client.recent_posts(_moved(start, ahead or 0.0) - reach, depth)
+    shown = client.clock_ahead()
+    if ahead is None and shown is not None and _moved(start, shown) < start - reach:
+        listed = client.recent_posts(_moved(start, shown), depth)
+        shown = client.clock_ahead()
+    if not shown:
+        return listed
+    return [replace(item, created_at=_moved(_aware(item.created_at), -shown))
+            if item.created_at is not None else item for item in listed]
+
+
+def _moved(moment: datetime, seconds: float) -> datetime:
+    """``moment`` moved by ``seconds`` (which ``seconds_ahead`` keeps within a year)."""
+    return moment + timedelta(seconds=seconds)
 
 
 def _cut_short(listed: list[RemotePost], since: datetime, depth: int) -> bool:

@@ -401,8 +401,16 @@ class Platform(ABC):
     def recent_posts(self, since: datetime, limit: int = 100) -> list[RemotePost]:
         """The account's posts made since ``since``, newest first, at most ``limit`` of them;
         raise PublishError if they cannot be read. Only called when
-        ``capabilities.can_list_recent``."""
+        ``capabilities.can_list_recent``. ``since`` and the listed ``created_at`` are on the
+        platform's clock (see ``clock_ahead``)."""
         raise NotImplementedError(f"{self.title} cannot list recent posts")
+
+    def clock_ahead(self) -> float | None:
+        """How many seconds the platform's clock is ahead of ours (negative: behind), as its
+        latest answer showed; 0 when they agree within a few seconds, or when the times
+        ``recent_posts`` lists are on our clock anyway; None when no answer has told yet.
+        ``recent_posts`` takes and gives times on the platform's clock."""
+        return None
 
     def same_post(self, request: PostRequest, listed: RemotePost) -> bool:
         """Whether ``listed`` is the post ``request`` would make: the same text, as this

@@ -253,6 +253,11 @@ class BlueskyPlatform(Platform):
 
     # -- finding a post --------------------------------------------------------------------
 
+    def clock_ahead(self) -> float | None:
+        """0: a record's ``createdAt``, which the listing gives, is written by us, on our
+        clock (the first attempt's time), whatever the PDS's own clock says."""
+        return 0.0
+
     def recent_posts(self, since: datetime, limit: int = 100) -> list[RemotePost]:
         """The account's posts since ``since`` (listRecords, newest first)."""
         from atproto import models

@@ -64,7 +64,7 @@ from metpost.platforms.api import (
     RemotePost,
     TextLimits,
 )
-from metpost.platforms.http import routed_session, transport_error
+from metpost.platforms.http import platform_clock_ahead, routed_session, transport_error
 
 if TYPE_CHECKING:
     import facebook
@@ -265,6 +265,12 @@ class FacebookPlatform(Platform):
             if not items or not after or not paging.get("next"):
                 break
         return found[:limit]
+
+    def clock_ahead(self) -> float | None:
+        """Graph's clock against ours, by its latest answer's ``Date``."""
+        if "_graph" not in self.__dict__:
+            return None
+        return platform_clock_ahead(self._graph.session, GRAPH_ORIGIN)
 
     # -- deleting --------------------------------------------------------------------------
 

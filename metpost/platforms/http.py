@@ -59,7 +59,9 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
 
     class RoutedAdapter(HTTPAdapter):
         """Rewrites the origin to ``api_url``, enforces timeouts, refuses redirects; never
-        retries by itself."""
+        retries by itself. Keeps the latest answer's ``Date`` (see ``platform_clock_ahead``)."""
+
+        answered: tuple[str, float] | None = None  # (Date header, our time it arrived)
 
         def send(self, request: requests.PreparedRequest, stream: bool = False,
                  timeout: Any = None, verify: bool | str = True, cert: Any = None,
@@ -69,6 +71,8 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
             response = super().send(request, stream=True,
                                     timeout=(timeouts.connect, timeouts.read),
                                     verify=verify, cert=cert, proxies=proxies)
+            if date := response.headers.get("Date"):
+                self.answered = (date, time.time())
             if response.is_redirect and refuse_redirects:
                 response.close()  # its body is not wanted, nor its connection kept
                 raise TooManyRedirects("a redirect, which is never followed",
@@ -85,6 +89,19 @@ def routed_session(session: requests.Session, origin: str, api_url: str | None,
         session.max_redirects = 0
     _settle_environment(session, origin)
     return session
+
+
+def platform_clock_ahead(session: requests.Session, origin: str) -> float | None:
+    """How many seconds the platform's clock ran ahead of ours (negative: behind) by the
+    ``Date`` of its latest answer to ``session`` through ``routed_session``'s adapter for
+    ``origin`` (0 within a few seconds); None before an answer with a readable ``Date``."""
+    from metpost.platforms.clocks import seconds_ahead
+
+    try:
+        answered = getattr(session.get_adapter(origin), "answered", None)
+    except Exception:  # requests has no adapter for the URL: nothing was ever answered
+        return None
+    return seconds_ahead(*answered) if answered else None
 
 
 def _read_body(response: requests.Response, limit: float) -> bool:

@@ -68,7 +68,7 @@ from metpost.platforms.api import (
 )
 from metpost.platforms.clocks import on_our_clock
 from metpost.platforms.graphemes import grapheme_count
-from metpost.platforms.http import routed_session, transport_error
+from metpost.platforms.http import platform_clock_ahead, routed_session, transport_error
 
 if TYPE_CHECKING:
     import mastodon
@@ -262,6 +262,12 @@ class MastodonPlatform(Platform):
             older_than = listed[-1].remote_id
         return found[:limit]
 
+    def clock_ahead(self) -> float | None:
+        """The instance's clock against ours, by its latest answer's ``Date``."""
+        if "_client" not in self.__dict__:
+            return None
+        return platform_clock_ahead(self._client.session, self._root)
+
     def same_post(self, request: PostRequest, listed: RemotePost) -> bool:
         """The same text, with Mastodon's HTML read as text and remote mentions as ``@user``
         on both sides (one that Mastodon could not resolve stays as written)."""
@@ -354,6 +360,11 @@ class MastodonPlatform(Platform):
                                 problem="invalid")
         return PublishError(f"Mastodon refused the request: {words}", status=status)
 
+    @property
+    def _root(self) -> str:
+        """The instance's API root, where its session's adapter is mounted."""
+        return (self.destination.api_url or self.destination.settings["api_url"]).rstrip("/")
+
     @cached_property
     def _client(self) -> mastodon.Mastodon:
         import requests
@@ -361,7 +372,7 @@ class MastodonPlatform(Platform):
 
         from metpost import __version__
 
-        root = (self.destination.api_url or self.destination.settings["api_url"]).rstrip("/")
+        root = self._root
         session = requests.Session()
         session.hooks["response"].append(self._remember)
         routed_session(session, root, None, self.destination.timeouts)

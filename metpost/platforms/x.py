@@ -61,7 +61,12 @@ from metpost.platforms.api import (
 )
 from metpost.platforms.clocks import on_our_clock
 from metpost.platforms.graphemes import shows_nothing
-from metpost.platforms.http import redirect_refusal, routed_session, transport_error
+from metpost.platforms.http import (
+    platform_clock_ahead,
+    redirect_refusal,
+    routed_session,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -259,6 +264,12 @@ class XPlatform(Platform):
             if not token or not response.data:
                 break
         return found[:limit]
+
+    def clock_ahead(self) -> float | None:
+        """X's clock against ours, by its latest answer's ``Date``."""
+        if "_client" not in self.__dict__:
+            return None
+        return platform_clock_ahead(self._client.session, X_ORIGIN)
 
     def same_post(self, request: PostRequest, listed: RemotePost) -> bool:
         """The same text once X's rewriting is undone: entities unescaped, and every link,

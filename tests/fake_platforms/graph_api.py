@@ -313,7 +313,7 @@ class FakeGraph(FakeServer):
                                   "media_fbid", "OAuthException", 100)
             if self.refuse_duplicates and message and self._latest_message(page_id) == message:
                 return _error("(#506) Duplicate status message", "OAuthException", 506)
-            post = PagePost(f"{page_id}_{next(_post_numbers)}", page_id, message, time.time(),
+            post = PagePost(f"{page_id}_{next(_post_numbers)}", page_id, message, self.now(),
                             photo_ids=tuple(attached))
             for photo_id in attached:
                 self.photos[photo_id].post_id = post.id
@@ -336,7 +336,7 @@ class FakeGraph(FakeServer):
             if not published:
                 return Reply(200, {"id": photo.id}, content_type=JSON_UTF8)
             post = PagePost(f"{page_id}_{next(_post_numbers)}", page_id,
-                            params.get("caption", ""), time.time(), photo_ids=(photo.id,))
+                            params.get("caption", ""), self.now(), photo_ids=(photo.id,))
             photo.post_id = post.id
             self.posts.append(post)
         return Reply(200, {"id": photo.id, "post_id": post.id}, content_type=JSON_UTF8)

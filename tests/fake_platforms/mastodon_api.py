@@ -286,7 +286,7 @@ class FakeMastodon(FakeServer):
             if countable_length(text or "") > self.max_characters:
                 return Reply(422, {"error": "Validation failed: Text character limit of "
                                             f"{self.max_characters} exceeded"})
-            status = Status(str(next(_status_numbers)), account.id, text or "", time.time(),
+            status = Status(str(next(_status_numbers)), account.id, text or "", self.now(),
                             reply_to=reply_to, media_ids=attached)
             for media_id in attached:
                 self.attachments[media_id].status_id = status.id

@@ -160,7 +160,8 @@ class FakeServer:
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
         # How far this platform's clock is ahead of the machine's (behind, if negative): its
-        # Date header and the times it names (rate-limit resets) are on its own clock.
+        # Date header and the times it names (rate-limit resets, when a post was made) are on
+        # its own clock.
         self.clock_offset = 0.0
         self._lock = threading.RLock()  # guards the log, the faults, counters and subclass state
         self._log: list[Request] = []

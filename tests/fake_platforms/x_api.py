@@ -367,7 +367,7 @@ class FakeX(FakeServer):
                                         "Your media IDs are invalid.")
             if self._is_duplicate(user, text):
                 return _problem(403, "Forbidden", DUPLICATE, content_type=JSON_UTF8)
-            post = XPost(_next_id(), user.id, text, time.time(), reply_to=reply_to,
+            post = XPost(_next_id(), user.id, text, self.now(), reply_to=reply_to,
                          media_ids=tuple(media_ids))
             for media_id in media_ids:
                 self.media[media_id].used_by.append(post.id)
@@ -455,7 +455,7 @@ class FakeX(FakeServer):
             if repost is None:
                 author = next(u for u in self.users.values() if u.id == original.user_id)
                 repost = XPost(_next_id(), user.id, f"RT @{author.username}: {original.text}",
-                               time.time(), repost_of=original_id)
+                               self.now(), repost_of=original_id)
                 self.posts.append(repost)
         return Reply(200, {"data": {"retweeted": True, "rest_id": repost.id}})
 
@@ -481,7 +481,7 @@ class FakeX(FakeServer):
 
     def _is_duplicate(self, user: XUser, text: str) -> bool:
         """The same user has a live post with this exact text, made within the window."""
-        since = time.time() - self.duplicate_window
+        since = self.now() - self.duplicate_window
         return self.refuse_duplicates and any(
             p.user_id == user.id and not p.deleted and p.text == text and p.created_at >= since
             for p in self.posts)
