@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-# Control characters but tab, line feed and carriage return: C0, DEL and C1 (a NUL, a bell or a
-# terminal's CSI, from a template, a --var or an escape in a YAML file, which a platform shows
-# as garbage or refuses, and a terminal would act on).
-CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters but tab and line feed: C0, DEL and C1 (a NUL, a bell or a terminal's CSI,
+# from a template, a --var or an escape in a YAML file, which a platform shows as garbage or
+# refuses, and a terminal would act on). A carriage return passes only as half of a Windows line
+# end: alone, it sends a terminal's cursor back to overwrite the line being previewed.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
 # Characters that show as nothing but are letters or marks, not Unicode's category C: the
 # combining grapheme joiner, the Hangul fillers, variation selectors (Mongolian ones too) and the
 # blank Braille pattern. "Al\u034fice" looks like "Alice" and must not pass for someone else.

@@ -190,14 +190,14 @@ class ConfigValidator:
         if not value.strip():
             self.problem(path, "must not be empty")
             return None
-        if (control := CONTROL_CHARACTER.search(value)) is not None:
-            self.problem(path, f"holds a control character (U+{ord(control[0]):04X}), which a "
-                               "terminal would act on and no platform shows; remove it")
-            return None
         if name and (hidden := NOT_IN_A_NAME.search(value)) is not None:
             self.problem(path, f"holds U+{ord(hidden[0]):04X} (a line break, tab or invisible "
                                "direction mark), which no name has; write it on one line, "
                                "plainly")
+            return None
+        if (control := CONTROL_CHARACTER.search(value)) is not None:
+            self.problem(path, f"holds a control character (U+{ord(control[0]):04X}), which a "
+                               "terminal would act on and no platform shows; remove it")
             return None
         return value
 

@@ -101,6 +101,13 @@ CASES = {
          "remove it from the template or --var",
          "hackney-facebook: the text holds a control character (U+009B), which no platform "
          "shows; remove it from the template or --var", "nothing was sent"]),
+    "a lone carriage return from a --var (it would overwrite the previewed line)": (
+        None, ["send", "--borough", "Hackney", "--message", "Note: {{ x }}", "--var",
+               "x=hello\rEVIL", "--yes"],
+        ["hackney-x: the text holds a control character (U+000D), which no platform shows; "
+         "remove it from the template or --var",
+         "hackney-facebook: the text holds a control character (U+000D), which no platform "
+         "shows; remove it from the template or --var", "nothing was sent"]),
     "a --key that is not UTF-8": (
         None, [*SEND, "--key", "slot-\udcff"],
         ["Error: Invalid value for '--key': is not valid UTF-8 text; check the terminal's or "
@@ -141,6 +148,13 @@ def test_bad_input_is_one_clear_line_each_exit_2_and_nothing_sent(fleet, case):
     assert errors == wanted
     assert fleet.x.request_count == 0
     assert fleet.graph.request_count == 0
+
+
+def test_a_windows_line_end_in_a_var_is_not_a_control_character(fleet):
+    outcome = fleet.run(["send", "--borough", "Hackney", "--message", "Note: {{ x }}", "--var",
+                         "x=first line\r\nsecond line", "--dry-run", "--json"])
+    assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+    assert [post["problems"] for post in json.loads(outcome.stdout)["posts"]] == [[], []]
 
 
 def test_there_are_at_least_a_dozen_kinds():
