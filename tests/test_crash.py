@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,29 @@ def test_a_retract_stopped_by_ctrl_c_or_sigterm_says_what_it_did_and_exits_130(f
     finished = fleet.run(["retract", "last", "--yes", "--json"])
     assert finished.exit_code == 0, finished.stdout
     assert fleet.x.live_posts() == [] and fleet.graph.live_posts() == []
+
+
+def cpu_seconds(process: subprocess.Popen[str]) -> float:
+    """User and system CPU time the process has used so far (Linux's /proc)."""
+    stat = Path(f"/proc/{process.pid}/stat").read_text(encoding="ascii")
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_before_any_post_exits_130_and_says_so_in_json(fleet, stop):
+    # Rendering a template that loops for ever (until the render clock stops it, each account):
+    # the signal comes while the process works, before delivery's own handlers are in place.
+    forever = "{% for i in range(10**5) %}{% for j in range(10**5) %}{% endfor %}{% endfor %}x"
+    command = [sys.executable, "-m", "metpost", "send", "--config", str(fleet.config),
+               "--ledger", fleet.ledger, "--all", "--message", forever, "--yes", "--json"]
+    process = subprocess.Popen(command, env={**os.environ, **fleet.env}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: cpu_seconds(process) >= 0.5)  # well past start-up: rendering
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=30)
+    name = "Ctrl-C" if stop == signal.SIGINT else "SIGTERM"
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines() == [f"metpost: error: stopped ({name}) with no post in flight"]
+    assert json.loads(stdout)["exit_code"] == 130
+    assert fleet.x.request_count == fleet.graph.request_count == 0

@@ -113,6 +113,15 @@ class MetpostGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
                 BrokenPipeError):
             raise
+        except KeyboardInterrupt as error:
+            # Outside delivery, which handles these itself: no post is in flight.
+            from metpost.cli.interrupt import EXIT_INTERRUPTED, stopped_by
+
+            problem = f"stopped ({stopped_by(error)}) with no post in flight"
+            output.error(problem)
+            if as_json and output.json_documents() == documents:
+                output.refusal_json([problem], EXIT_INTERRUPTED)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except Exception as error:
             if os.environ.get("METPOST_DEBUG"):
                 raise
@@ -175,6 +184,9 @@ def main() -> None:
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD, middle, oldest)
     _give_closed_streams_somewhere()
+    from metpost.cli.interrupt import stop_on_sigterm_as_on_ctrl_c
+
+    stop_on_sigterm_as_on_ctrl_c()
     try:
         cli(prog_name="metpost")
     except BrokenPipeError:
