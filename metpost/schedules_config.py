@@ -118,6 +118,9 @@ class SchedulesValidator(ConfigValidator):
         rota = self.rota((*path, "rota"), item.get("rota"))
         rota_start = self.rota_start(path, item, rota)
         self.variables(path, template, values, rota)
+        if message is not None and selection is not None and len(self.problems) == before:
+            # (with a wrong vars or rota entry, what the message lacks would say it again)
+            self.message_variables((*path, "message"), message, selection, values, rota)
         repost_from = self.repost_from((*path, "x_repost_from"), item.get("x_repost_from"),
                                        selection)
         renamed_from = self.renamed_from((*path, "renamed_from"), item.get("renamed_from"),
@@ -211,9 +214,7 @@ class SchedulesValidator(ConfigValidator):
         if message is not None:
             # A message that cannot even be parsed is bad input now, not a failed slot later.
             for problem in syntax_problems(inline_template(message)):
-                line, _, what = problem.removeprefix("--message:").partition(": ")
-                self.problem((*path, "message"), f"{what.rstrip('.')} (line {line} of the "
-                                                 "message)")
+                self.problem((*path, "message"), _message_problem(problem))
         if template is not None:
             try:
                 load_template(self.config.templates_dir, template)
@@ -293,6 +294,21 @@ class SchedulesValidator(ConfigValidator):
                 self.problem(path, f"template '{template}' needs {var.name}: give it in {place}"
                                    + (f"; {var.help}" if var.help else ""))
 
+    def message_variables(self, path: FieldPath, message: str, selection: Selection,
+                          values: Mapping[str, str], rota: list[dict[str, str]]) -> None:
+        """An inline message names only what the accounts it reaches, its vars or every rota
+        entry fill, and attributes that exist: else every slot would fail, at its time."""
+        from metpost.template_check import variable_problems
+
+        accounts = choose_accounts(self.config, selection, platform_classes(),
+                                   include_inactive=True).accounts
+        given = set(values)
+        if rota:
+            given |= set.intersection(*(set(entry) for entry in rota))
+        for problem in variable_problems(inline_template(message), self.config, accounts,
+                                         given, given_in="the schedule's vars"):
+            self.problem(path, _message_problem(problem))
+
     def repost_from(self, path: FieldPath, value: object,
                     selection: Selection | None) -> str | None:
         """``x_repost_from``: an X account of the selection, whose post the others repost."""
@@ -314,3 +330,13 @@ class SchedulesValidator(ConfigValidator):
                                "metpost cannot repost; name an X account")
             return None
         return name
+
+
+def _message_problem(problem: str) -> str:
+    """A problem found in an inline message, worded for schedules.yaml: ``--message:2: what``
+    as ``what (line 2 of the message)``, ``--message: what`` as ``what``."""
+    what = problem.removeprefix("--message")
+    line, colon, rest = what.removeprefix(":").partition(": ")
+    if what.startswith(":") and colon and line.isdigit():
+        return f"{rest.rstrip('.')} (line {line} of the message)"
+    return what.removeprefix(": ")

@@ -35,10 +35,11 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
 
 
 def variable_problems(template: MessageTemplate, config: Config, accounts: Sequence[Account],
-                      given: Iterable[str] = ()) -> list[str]:
+                      given: Iterable[str] = (), *, given_in: str = "--var") -> list[str]:
     """Names in ``template`` that nothing can fill for ``accounts`` (no borough, personality,
-    account var, declared variable or ``given`` --var), and attributes that do not exist; one
-    line each, with the closest name."""
+    account var, declared variable or ``given`` variable), and attributes that do not exist;
+    one line each, with the closest name. ``given_in`` says where the given variables come
+    from: ``--var``, or a schedule's ``vars``."""
     import jinja2
 
     env = message_environment(config.templates_dir)
@@ -55,7 +56,7 @@ def variable_problems(template: MessageTemplate, config: Config, accounts: Seque
         except jinja2.TemplateSyntaxError:
             continue  # reported as a syntax error by the caller
         problems += _unfillable(source, tree, available | _bound_names(tree),
-                                suggestions=available - set(env.globals))
+                                suggestions=available - set(env.globals), given_in=given_in)
         problems += _bad_attributes(source, tree)
     return problems
 
@@ -120,7 +121,7 @@ def _files(template: MessageTemplate) -> list[TemplateFile]:
 
 
 def _unfillable(source: TemplateFile, tree: nodes.Template, available: set[str], *,
-                suggestions: set[str]) -> list[str]:
+                suggestions: set[str], given_in: str) -> list[str]:
     from jinja2 import meta, nodes
 
     # A name the template tests with "is defined" (or "is undefined") it guards itself.
@@ -134,10 +135,11 @@ def _unfillable(source: TemplateFile, tree: nodes.Template, available: set[str],
             problems.append(f"{source.path}: {{{{ {name} }}}} cannot be filled: {why}; select "
                             f"accounts that have one, or remove it")
             continue
-        hint = did_you_mean(name, suggestions) or (f"; pass it with --var {name}=VALUE or "
-                                                   "add it to the accounts' vars")
+        give = (f"pass it with --var {name}=VALUE" if given_in == "--var"
+                else f"give it in {given_in} ({name}: VALUE)")
+        hint = did_you_mean(name, suggestions) or f"; {give} or add it to the accounts' vars"
         problems.append(f"{source.path}: {{{{ {name} }}}} is not a variable any account, "
-                        f"borough, personality or --var provides{hint}")
+                        f"borough, personality or {given_in} provides{hint}")
     return problems
 
 

@@ -235,13 +235,46 @@ def test_a_dry_run_sends_nothing_and_writes_no_ledger(fleet):
 
 
 def test_a_slot_that_cannot_be_rendered_fails_and_says_why(fleet):
-    write_schedules(fleet, TAKEOVER.replace("{{ officer }}", "{{ officer }} {{ nope }}"))
+    # Only rendering finds this one: the first slot's shoulder number has five characters.
+    write_schedules(fleet, TAKEOVER.replace("{{ officer }}", "{{ officer }} {{ 1 // (shoulder"
+                                                             " | length - 5) }}"))
     outcome = due(fleet, "2026-12-01T08:05:00Z", "--json")
     assert outcome.exit_code == 1
     [slot] = json.loads(outcome.stdout)["slots"]
     assert slot["status"] == "failed" and slot["broadcast"] is None
-    assert "nope" in slot["error"]
+    assert "ZeroDivisionError" in slot["error"]
     assert fleet.x.request_count == 0
+
+
+@pytest.mark.parametrize(("message", "problem"), [
+    ("Today {{ officer }} {{ nope }}.",
+     "{{ nope }} is not a variable any account, borough, personality or the schedule's vars "
+     "provides; give it in the schedule's vars (nope: VALUE) or add it to the accounts' vars"),
+    ("Today {{ oficer }}.", "{{ oficer }} is not a variable any account, borough, personality "
+                            "or the schedule's vars provides — did you mean 'officer'?"),
+    ("Today {{ officer }} in {{ borough.bcuu }}.",
+     "borough has no 'bcuu' — did you mean 'bcu'? (line 1 of the message)"),
+    ("{{ personality }}: {{ officer }}",
+     "{{ personality }} cannot be filled: no selected account has a personality; select "
+     "accounts that have one, or remove it"),
+])
+def test_a_message_no_slot_could_fill_is_bad_input_not_a_failed_slot(fleet, message, problem):
+    write_schedules(fleet, TAKEOVER.replace(
+        '"Today {{ officer }} ({{ shoulder }}) runs {{ account.handle }}."', f'"{message}"'))
+    for command in (["check"], ["due", "--now", "2026-12-01T08:05:00Z"]):
+        outcome = fleet.run(command)
+        assert outcome.exit_code == 2, command
+        assert outcome.error_lines[-1] == (f"metpost: error: {fleet.root / 'schedules.yaml'}:6: "
+                                           f"schedules[0].message: {problem}"), outcome.error_lines
+    assert fleet.x.request_count == 0
+
+
+def test_a_variable_only_some_rota_entries_give_is_refused_in_a_message(fleet):
+    write_schedules(fleet, TAKEOVER.replace('{officer: "PC Amy Patel", shoulder: CE123}',
+                                            '{officer: "PC Amy Patel"}'))
+    outcome = fleet.run(["check"])
+    assert outcome.exit_code == 2
+    assert "{{ shoulder }} is not a variable" in outcome.error_lines[-1]
 
 
 def test_a_retracted_slot_is_reported_retracted_and_never_sent_again(fleet):
