@@ -195,6 +195,10 @@ class ConfigValidator:
                                "direction mark), which no name has; write it on one line, "
                                "plainly")
             return None
+        if name and value != value.strip():
+            self.problem(path, f"'{value}' starts or ends with a space, which no name has; "
+                               f"write '{value.strip()}'")
+            return None
         if (control := CONTROL_CHARACTER.search(value)) is not None:
             self.problem(path, f"holds a control character (U+{ord(control[0]):04X}), which a "
                                "terminal would act on and no platform shows; remove it")

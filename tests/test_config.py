@@ -125,6 +125,12 @@ def test_every_problem_is_reported_at_once(project):
     (('handle: "@MPSHackney"', 'handle: "@MPS\\r@Evil"'),
      "8: accounts[0].handle: holds U+000D (a line break, tab or invisible direction mark), which "
      "no name has; write it on one line, plainly"),
+    (("{name: Hackney, bcu: CE}", '{name: "  Hackney ", bcu: CE}'),
+     "2: boroughs[0].name: '  Hackney ' starts or ends with a space, which no name has; write "
+     "'Hackney'"),
+    (('handle: "@MPSHackney"', 'handle: "@MPSHackney "'),
+     "8: accounts[0].handle: '@MPSHackney ' starts or ends with a space, which no name has; "
+     "write '@MPSHackney'"),
     (("{name: Hackney, bcu: CE}", '{name: "Hack\\nney", bcu: CE}'),
      "2: boroughs[0].name: holds U+000A (a line break, tab or invisible direction mark), which "
      "no name has; write it on one line, plainly"),
