@@ -52,7 +52,8 @@ def parse_vars(_ctx: click.Context, _param: click.Parameter,
               help="Inline template text instead of --template, e.g. \"Roads around "
                    "{{ borough }} are reopening.\"")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", callback=parse_vars,
-              help="A template variable (repeatable).")
+              help="A template variable (repeatable; a name given again takes the last "
+                   "value, so a script can override its own default).")
 @click.option("--dry-run", "-n", is_flag=True,
               help="Render and check every post and show it; send nothing, make no network call.")
 @click.option("--yes", "-y", is_flag=True,
