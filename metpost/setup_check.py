@@ -40,11 +40,15 @@ class SetupReport:
     account_problems: tuple[str, ...] = ()
     schedules: int | None = None  # how many schedules schedules.yaml holds (None: no file)
     schedules_path: Path | None = None
+    # the accounts that the two kinds of problem above stop posting
+    accounts_with_problems: frozenset[str] = frozenset()
 
     @property
     def accounts_ready(self) -> list[Account]:
-        """Accounts whose every secret is set."""
-        return [a for a in self.config.accounts if not self.missing_credentials.get(a.name)]
+        """Accounts whose every secret is set, in a form a token can have, and that nothing
+        else stops posting from here."""
+        return [a for a in self.config.accounts if not self.missing_credentials.get(a.name)
+                and a.name not in self.accounts_with_problems]
 
 
 def image_problems(template: MessageTemplate, templates_dir: Path) -> list[str]:
@@ -94,13 +98,18 @@ def check_setup(config: Config, environ: Mapping[str, str],
     missing = {}
     malformed: list[str] = []
     unready: list[str] = []
+    with_problems: set[str] = set()
     for account in config.accounts:
         _, unset = resolve_credentials(account, environ)
         if unset:
             missing[account.name] = tuple(unset)
-        malformed.extend(f"{account.name}: {problem}"
-                         for problem in credential_problems(account, environ))
-        unready.extend(f"{account.name}: {problem}" for problem in local_problems(account))
+        account_malformed = [f"{account.name}: {problem}"
+                             for problem in credential_problems(account, environ)]
+        account_unready = [f"{account.name}: {problem}" for problem in local_problems(account)]
+        if account_malformed or account_unready:
+            with_problems.add(account.name)
+        malformed += account_malformed
+        unready += account_unready
     schedules = None
     if schedules_file is not None and (schedules_given or schedules_file.exists()):
         from metpost.schedules_config import load_schedules
@@ -109,4 +118,5 @@ def check_setup(config: Config, environ: Mapping[str, str],
     return SetupReport(config=config, template_names=tuple(names),
                        template_problems=tuple(problems), missing_credentials=missing,
                        credential_problems=tuple(malformed), account_problems=tuple(unready),
-                       schedules=schedules, schedules_path=schedules_file)
+                       schedules=schedules, schedules_path=schedules_file,
+                       accounts_with_problems=frozenset(with_problems))

@@ -39,7 +39,7 @@ def test_check_reports_credentials_without_network(fleet):
     assert outcome.stdout.splitlines() == [
         f"{fleet.config}: valid — 4 accounts, 2 boroughs, 0 personalities",
         f"{fleet.config.parent / 'templates'}: 1 templates, all parse",
-        "credentials: 3 of 4 accounts can post from here; the other 1 lack secrets in this "
+        "credentials: 3 of 4 accounts can post from here; the other 1 lacks secrets in this "
         "environment. A dry run needs none; a send to them stops before posting, and check "
         "--require-credentials fails until they are set",
         "  camden-facebook: not set: CAMDEN_FB_TOKEN",
@@ -50,6 +50,17 @@ def test_check_reports_credentials_without_network(fleet):
         "metpost: error: 1 account lacks its secrets (camden-facebook); set them in the "
         "environment (--require-credentials)"]
     assert fleet.x.request_count == 0 and fleet.graph.request_count == 0
+
+
+def test_check_does_not_count_an_account_whose_secret_no_token_has_as_ready(fleet):
+    outcome = fleet.run(["check"], env={"CAMDEN_FB_TOKEN": "", "HACKNEY_FB_TOKEN": "a\nb"})
+    assert outcome.exit_code == 2
+    assert outcome.stdout.splitlines()[2] == (
+        "credentials: 2 of 4 accounts can post from here; of the other 2, 1 lacks secrets in "
+        "this environment and 1 has the problems said below")
+    assert outcome.error_lines == [
+        "metpost: error: hackney-facebook: credential HACKNEY_FB_TOKEN holds a line break or "
+        "another control character, which no token has; set it again without it"]
 
 
 def test_check_finds_template_syntax_errors(fleet):

@@ -91,7 +91,7 @@ def show_setup_report(report: SetupReport, mode: Mode, *,
            else ", all parse"),
         *([f"{report.schedules_path}: {report.schedules} schedules, valid"]
           if report.schedules is not None else []),
-        _credentials_line(ready, len(config.accounts)),
+        _credentials_line(ready, len(config.accounts), lacking=len(report.missing_credentials)),
     ]
     shown = list(report.missing_credentials.items())
     for name, variables in shown[:MISSING_SHOWN]:
@@ -113,11 +113,23 @@ def _statuses(accounts: Sequence[Account]) -> dict[str, int]:
     return {status: sum(a.status == status for a in accounts) for status in ACCOUNT_STATUSES}
 
 
-def _credentials_line(ready: int, total: int) -> str:
-    """What the count of accounts with their secrets means for the person reading it."""
+def _credentials_line(ready: int, total: int, *, lacking: int) -> str:
+    """What the count of accounts ready to post means for the person reading it: ``lacking``
+    of the others lack secrets, the rest have a problem that check names (on stderr)."""
     if ready == total:
         return f"credentials: all {total} accounts have their secrets set and can post"
-    return (f"credentials: {ready} of {total} accounts can post from here; the other "
-            f"{total - ready} lack secrets in this environment. A dry run needs none; a send "
-            "to them stops before posting, and check --require-credentials fails until they "
-            "are set")
+    line = f"credentials: {ready} of {total} accounts can post from here"
+    others = total - ready
+    if lacking == others:
+        return (f"{line}; the other {lacking} {_verb(lacking, 'lacks', 'lack')} secrets in this "
+                "environment. A dry run needs none; a send to them stops before posting, and "
+                "check --require-credentials fails until they are set")
+    said = f"{others - lacking} {_verb(others - lacking, 'has', 'have')} the problems said below"
+    if lacking:
+        return (f"{line}; of the other {others}, {lacking} {_verb(lacking, 'lacks', 'lack')} "
+                f"secrets in this environment and {said}")
+    return f"{line}; the other {said}"
+
+
+def _verb(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
