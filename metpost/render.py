@@ -23,6 +23,7 @@ becomes a one-line ``TemplateError``, before anything is sent.
 from __future__ import annotations
 
 import math
+import os
 import re
 import signal
 import threading
@@ -279,6 +280,28 @@ def orphan_variants(templates_dir: Path) -> list[Path]:
                   if not (templates_dir / (path.name.split(".")[0] + TEMPLATE_SUFFIX)).exists())
 
 
+def not_a_template_file(path: Path) -> str | None:
+    """What is wrong with ``path``, named as a template file, when it is something else: a
+    folder, a device, or a link to nothing (or a loop of links). None when it is a file, or
+    is not there."""
+    name = path.name.split(".")[0]
+    if path.is_file() or not (path.exists() or path.is_symlink()):
+        return None
+    if not path.exists():
+        return (f"template '{name}': {path} is a link to {os.readlink(path)}, which does not "
+                "exist (or is a loop of links); point it at a template file, or remove it")
+    kind = "a folder" if path.is_dir() else "not a regular file"
+    return f"template '{name}': {path} is {kind}; a template is a text file"
+
+
+def not_template_files(templates_dir: Path) -> list[str]:
+    """``not_a_template_file`` for every ``*.j2`` in ``templates_dir``."""
+    if not templates_dir.is_dir():
+        return []
+    return [problem for path in sorted(templates_dir.glob("*" + TEMPLATE_SUFFIX))
+            if (problem := not_a_template_file(path)) is not None]
+
+
 def orphan_problem(path: Path) -> str:
     """What is wrong with a variant file whose template is missing, and the fix."""
     name = path.name.split(".")[0]
@@ -304,10 +327,8 @@ def load_template(templates_dir: Path, name: str) -> MessageTemplate:
             f"without its folder or '{TEMPLATE_SUFFIX}' (letters, digits, '-' and '_' only, "
             "e.g. --template rumour-control); see metpost templates list")
     base_path = templates_dir / f"{name}{TEMPLATE_SUFFIX}"
-    if base_path.exists() and not base_path.is_file():
-        kind = "a folder" if base_path.is_dir() else "not a regular file"
-        raise TemplateError(f"template '{name}': {base_path} is {kind}; a template is a text "
-                            "file")
+    if (problem := not_a_template_file(base_path)) is not None:
+        raise TemplateError(problem)
     if not base_path.is_file():
         orphans = [path for path in orphan_variants(templates_dir)
                    if path.name.split(".")[0] == name]

@@ -16,6 +16,7 @@ from metpost.render import (
     TEMPLATE_SUFFIX,
     MessageTemplate,
     load_template,
+    not_template_files,
     orphan_problem,
     orphan_variants,
     reference_problems,
@@ -78,6 +79,7 @@ def check_setup(config: Config, environ: Mapping[str, str],
     was given must exist). Raises ConfigError for invalid schedules."""
     names: list[str] = []
     problems = [orphan_problem(path) for path in orphan_variants(config.templates_dir)]
+    problems += not_template_files(config.templates_dir)
     for name in template_names(config.templates_dir):
         if not TEMPLATE_NAME.fullmatch(name):
             problems.append(f"{config.templates_dir}: '{name}' cannot be given to --template; "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_accounts_list_with_selection(fleet):
     outcome = fleet.run(["accounts", "list", "--tag", "bcu-cn", "--json"])
@@ -72,3 +74,26 @@ def test_check_finds_template_syntax_errors(fleet):
     assert line.startswith(f"metpost: error: {broken}:1: template syntax error: Unexpected end "
                            "of template. Jinja was looking for the following tags: ")
     assert line.endswith("The innermost block that needs to be closed is 'if'.")
+
+
+@pytest.mark.parametrize("kind", ["a folder", "a link to nothing", "a loop of links"])
+def test_check_and_send_name_a_template_that_is_not_a_file(fleet, kind):
+    templates = fleet.config.parent / "templates"
+    path = templates / "dirt.j2"
+    if kind == "a folder":
+        path.mkdir()
+        problem = f"template 'dirt': {path} is a folder; a template is a text file"
+    elif kind == "a link to nothing":
+        path.symlink_to("nowhere.j2")
+        problem = (f"template 'dirt': {path} is a link to nowhere.j2, which does not exist (or "
+                   "is a loop of links); point it at a template file, or remove it")
+    else:
+        path.symlink_to("dirt.j2")
+        problem = (f"template 'dirt': {path} is a link to dirt.j2, which does not exist (or is "
+                   "a loop of links); point it at a template file, or remove it")
+    checked = fleet.run(["check"])
+    assert checked.exit_code == 2
+    assert checked.error_lines == [f"metpost: error: {problem}"]
+    sent = fleet.run(["send", "--all", "--template", "dirt", "--dry-run"])
+    assert sent.exit_code == 2
+    assert sent.error_lines == [f"metpost: error: {problem}"]
