@@ -23,6 +23,7 @@ first slot on or after ``rota_start``; a schedule with a rota has no slots befor
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,9 +104,16 @@ def check_cron(expression: str) -> str | None:
     if len(expression.split()) != 5:
         return ("a cron expression has five fields: minute hour day-of-month month "
                 "day-of-week, e.g. \"0 8 * * *\"")
+    start = datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC"))
     try:
-        CronSim(expression, datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")))
+        CronSim(expression, start)
     except CronSimError as error:
+        minute, hour, day, month, weekday = expression.split()
+        with contextlib.suppress(CronSimError):
+            # cronsim refuses a day that no month given has (30 February) as a bad day
+            CronSim(" ".join((minute, hour, day, "*", weekday)), start)
+            return (f"day-of-month {day} never comes in month {month}, so this would never "
+                    "run; give a day that month has")
         return f"not a cron expression: {str(error).lower()}"
     return None
 

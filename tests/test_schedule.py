@@ -13,6 +13,7 @@ import pytest
 
 from metpost.schedule import (
     Schedule,
+    check_cron,
     due_slots,
     next_slot,
     parse_duration,
@@ -568,3 +569,16 @@ def test_a_schedule_name_too_long_for_its_slots_keys_is_refused(fleet):
     assert outcome.error_lines == [f"metpost: error: {path}:2: schedules[0].name: is 101 "
                                    "characters long; give at most 100 (each slot's --key holds "
                                    "it)"]
+
+
+@pytest.mark.parametrize(("cron", "problem"), [
+    ("0 8 30 2 *", "day-of-month 30 never comes in month 2, so this would never run; give a "
+                   "day that month has"),
+    ("0 8 31 apr,jun *", "day-of-month 31 never comes in month apr,jun, so this would never "
+                         "run; give a day that month has"),
+    ("0 8 32 * *", "not a cron expression: bad day-of-month"),
+    ("0 8 29 2 *", None),  # a leap day comes every four years
+    ("0 8 30 2 mon", None),  # cron's day-of-month or day-of-week: every Monday in February
+])
+def test_a_day_no_month_of_the_schedule_has_is_named_as_such(cron, problem):
+    assert check_cron(cron) == problem
