@@ -511,3 +511,21 @@ def test_a_control_character_in_a_post_is_refused_before_anything_is_sent(fleet)
     dry = fleet.run(["send", "--all", "--message", "{{ borough }}:\n\troads reopen.",
                      "--dry-run", "--public-safety"])
     assert dry.exit_code == 0, dry.stderr
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["bogus"], "Error: No such command 'bogus'; see metpost --help"),
+    (["--bogus"], "Error: No such option '--bogus'; see metpost --help"),
+    (["send", "--bogus"],
+     "Error: No such option '--bogus'. Did you mean '--borough'? See metpost send --help"),
+    (["send", "-b"], "Error: Option '-b' requires an argument; see metpost send --help"),
+    (["ledger", "bogus"], "Error: No such command 'bogus'; see metpost ledger --help"),
+    (["ledger", "migrate"], "Error: Missing option '--from'; see metpost ledger migrate --help"),
+    # metpost's own refusals of a value say the fix themselves
+    (["send", "--deadline", "-5"],
+     "Error: Invalid value for '--deadline': '-5' is not a number of seconds of at least 1"),
+])
+def test_a_usage_error_is_one_line_with_where_to_read_more(cli_run, args, line):
+    outcome = cli_run(args)
+    assert outcome.exit_code == 2
+    assert outcome.stderr.splitlines() == [line]

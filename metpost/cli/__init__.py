@@ -60,7 +60,10 @@ class MetpostGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Remember the words given, to answer in JSON when --json is among them."""
         ctx.meta["metpost.words"] = list(args)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.UsageError as error:
+            raise _in_one_line(error, ctx.command_path) from None
 
     def resolve_command(self, ctx: click.Context,
                         args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
@@ -102,11 +105,13 @@ class MetpostGroup(click.Group):
                 output.refusal_json(list(error.problems), error.exit_code, error.details)
             raise click.exceptions.Exit(error.exit_code) from None
         except click.exceptions.UsageError as error:
-            refusal = error
+            command = " ".join([ctx.command_path, *[w for w in words[:1] if w in COMMANDS]])
             if "unexpected extra argument" in error.message and "--var" in words:
                 refusal = click.exceptions.UsageError(
                     error.message + '; a --var value with spaces must be quoted, as in '
-                    '--var rumour="a stabbing at Mare Street"', ctx=error.ctx)
+                    '--var rumour="a stabbing at Mare Street"')
+            else:
+                refusal = _in_one_line(error, command)
             if as_json:
                 output.refusal_json([refusal.format_message()], refusal.exit_code)
             raise refusal from None
@@ -132,6 +137,29 @@ class MetpostGroup(click.Group):
             if as_json and output.json_documents() == documents:  # --json answers in JSON
                 output.refusal_json([problem], EXIT_INTERNAL_ERROR)
             raise click.exceptions.Exit(EXIT_INTERNAL_ERROR) from None
+
+
+# Click's own errors that say what is wrong but not what to do, by their class, or by their
+# message when Click raises a plain UsageError (which metpost's commands raise too, with a fix).
+CLICK_ERRORS_WITHOUT_A_FIX = (click.exceptions.NoSuchOption, click.exceptions.BadOptionUsage,
+                              click.exceptions.BadArgumentUsage, click.exceptions.MissingParameter)
+CLICK_MESSAGES_WITHOUT_A_FIX = ("No such command", "Got unexpected extra argument")
+
+
+def _in_one_line(error: click.exceptions.UsageError,
+                 command: str) -> click.exceptions.UsageError:
+    """``error`` as one line: Click shows an error without a context alone, not after the
+    usage line and the pointer to --help. Click's own errors (no such option, an option
+    without its value) end with the ``command``'s --help to read; metpost's say the fix."""
+    message = error.format_message()
+    if error.ctx is not None:
+        command = error.ctx.command_path
+    if (isinstance(error, CLICK_ERRORS_WITHOUT_A_FIX)
+            or message.startswith(CLICK_MESSAGES_WITHOUT_A_FIX)) and "--help" not in message:
+        message = message.rstrip(".")
+        message += f" See {command} --help" if message.endswith("?") else (
+            f"; see {command} --help")
+    return click.exceptions.UsageError(message)  # exit code 2, as every usage error's
 
 
 @click.group(cls=MetpostGroup, context_settings={"help_option_names": ["-h", "--help"]})
