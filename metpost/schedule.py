@@ -126,20 +126,19 @@ def describe_cron(expression: str) -> str:
 
 
 def _times_after(schedule: Schedule, moment: datetime) -> Iterator[datetime]:
-    """The schedule's times after ``moment`` (to the second), each once per wall time."""
+    """The schedule's times after ``moment`` (to the second), each once per wall time: in the
+    hour that October repeats, only the first 01:30 is a time, even when ``moment`` falls
+    between the two, for the second is the same slot."""
     from cronsim import CronSim
 
-    seen: set[str] = set()
     times = CronSim(schedule.cron, moment.astimezone(schedule.zone))
     while True:
         try:
             at = next(times)
         except OverflowError:  # the next time would fall after the year 9999: there is none
             return
-        key = at.strftime("%Y-%m-%dT%H:%M")
-        if key in seen:  # the hour October repeats: the second 01:30 is the same slot
-            continue
-        seen.add(key)
+        if at.fold and at.replace(fold=0).utcoffset() != at.utcoffset():
+            continue  # the wall time's second coming (01:30 GMT after 01:30 BST)
         yield at
 
 
@@ -194,13 +193,9 @@ def rota_entry(slot: Slot) -> tuple[int, Mapping[str, str]] | None:
     counted = _TURNS_COUNTED.setdefault(times, [])
     before = bisect.bisect_right(counted, slot.at, key=lambda point: point[0])
     start, turns = counted[before - 1] if before else (first, 0)
-    counted_to = start.strftime("%Y-%m-%dT%H:%M")
     for at in _times_after(schedule, start - timedelta(seconds=1)):
-        key = at.strftime("%Y-%m-%dT%H:%M")
-        if key == slot.key or at > slot.at:
+        if at >= slot.at:
             break
-        if key < counted_to:  # a wall time counted already: October's repeated hour again
-            continue
         turns += 1
     if not (before and counted[before - 1][0] == slot.at):
         counted.insert(before, (slot.at, turns))

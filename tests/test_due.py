@@ -212,6 +212,34 @@ def test_the_october_change_day_sends_a_0130_slot_once(fleet):
                                            "Night patrols out, 26 Oct 01:30 GMT."]
 
 
+HALF_HOURLY = """\
+    schedules:
+      - name: half
+        cron: "*/30 * * * *"
+        timezone: Europe/London
+        select: {account: [hackney-x]}
+        message: "Half-hourly, {{ now.strftime('%d %b %H:%M %Z') }}."
+    """
+
+
+def test_a_slot_of_the_repeated_hour_missed_the_first_time_is_not_sent_the_second(fleet):
+    write_schedules(fleet, HALF_HOURLY)
+    simulated_days(fleet)
+    assert slots(due(fleet, "2026-10-25T00:05:00Z", "--json")) == [
+        ("half", "2026-10-25T01:00", "sent")]  # 01:00 BST
+    # The host is down from 00:10 to 01:05 UTC: 01:30 BST (00:30 UTC) is past the catch-up
+    # window, and 01:00 and 01:30 GMT, which come after, are the same wall times again.
+    late = due(fleet, "2026-10-25T01:05:00Z", "--json")
+    assert late.exit_code == 1
+    assert slots(late) == [("half", "2026-10-25T01:00", "already sent"),
+                           ("half", "2026-10-25T01:30", "missed")]
+    assert slots(due(fleet, "2026-10-25T01:35:00Z", "--json")) == []
+    assert slots(due(fleet, "2026-10-25T02:05:00Z", "--json")) == [
+        ("half", "2026-10-25T02:00", "sent")]
+    assert fleet.x_texts("MPSHackney") == ["Half-hourly, 25 Oct 01:00 BST.",
+                                           "Half-hourly, 25 Oct 02:00 GMT."]
+
+
 def test_the_march_change_day_sends_the_0130_slot_at_0200_when_clocks_change(fleet):
     write_schedules(fleet, NIGHTLY)
     sent = drive(fleet, datetime(2027, 3, 27, 0, 0, tzinfo=UTC),
