@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from metpost.selection import Selection
@@ -193,14 +195,91 @@ def rota_entry(slot: Slot) -> tuple[int, Mapping[str, str]] | None:
     counted = _TURNS_COUNTED.setdefault(times, [])
     before = bisect.bisect_right(counted, slot.at, key=lambda point: point[0])
     start, turns = counted[before - 1] if before else (first, 0)
-    for at in _times_after(schedule, start - timedelta(seconds=1)):
-        if at >= slot.at:
-            break
-        turns += 1
+    turns += times_within(schedule, start, slot.at)
     if not (before and counted[before - 1][0] == slot.at):
         counted.insert(before, (slot.at, turns))
     index = turns % len(schedule.rota)
     return index, schedule.rota[index]
+
+
+def times_within(schedule: Schedule, start: datetime, end: datetime) -> int:
+    """How many of the schedule's times fall in ``start <= at < end``.
+
+    Counted a local day at a time: a whole day on which the clocks do not change has either
+    none of the schedule's times or as many as any other (its minutes times its hours), so
+    only the part days at either end, and days the clocks change, are walked time by time.
+    Years of a schedule every five minutes cost a few thousand steps, not a hundred thousand.
+    """
+    from cronsim import CronSim
+
+    zone = schedule.zone
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), zone)
+
+    first_day = start.astimezone(zone).date() + timedelta(days=1)  # the first whole day
+    end_day = end.astimezone(zone).date()  # whole days end where this one begins
+    if first_day >= end_day:
+        return _walk(schedule, start, end)
+    count = _walk(schedule, start, midnight(first_day)) + _walk(schedule, midnight(end_day), end)
+    _, _, day_of_month, month, day_of_week = schedule.cron.split()
+    if (day_of_month, month, day_of_week) == ("*", "*", "*"):  # every day: count them
+        changes = _clock_change_days(zone, first_day, end_day)
+        plain_days = (end_day - first_day).days - len(changes)
+        return (count + plain_days * _times_in_a_day(schedule.cron)
+                + sum(_walk(schedule, midnight(day), midnight(day + timedelta(days=1)))
+                      for day in changes))
+    days = CronSim(f"0 0 {day_of_month} {month} {day_of_week}",
+                   datetime.combine(first_day, time(0), UTC) - timedelta(seconds=1))
+    for moment in days:  # (in UTC, which has no clock changes: the days the fields take)
+        day = moment.date()
+        if day >= end_day:
+            break
+        after = day + timedelta(days=1)
+        if midnight(day).utcoffset() == midnight(after).utcoffset():
+            count += _times_in_a_day(schedule.cron)
+        else:
+            count += _walk(schedule, midnight(day), midnight(after))
+    return count
+
+
+def _clock_change_days(zone: ZoneInfo, first: date, end: date) -> list[date]:
+    """The days from ``first`` up to ``end`` at whose next midnight the clocks are on another
+    offset than at their own, looked for a week at a time (no zone has changed its clocks
+    twice within a week)."""
+    def offset(day: date) -> timedelta | None:
+        return datetime.combine(day, time(0), zone).utcoffset()
+
+    changes = []
+    week = first
+    while week < end:
+        week_end = min(week + timedelta(days=7), end)
+        if offset(week) != offset(week_end):
+            changes += [week + timedelta(days=n) for n in range((week_end - week).days)
+                        if offset(week + timedelta(days=n)) != offset(week + timedelta(days=n + 1))]
+        week = week_end
+    return changes
+
+
+def _walk(schedule: Schedule, start: datetime, end: datetime) -> int:
+    """``times_within``, time by time."""
+    count = 0
+    for at in _times_after(schedule, start - timedelta(seconds=1)):
+        if at >= end:
+            break
+        count += at >= start
+    return count
+
+
+@cache
+def _times_in_a_day(cron: str) -> int:
+    """How many times the cron expression's minutes and hours give one day."""
+    from cronsim import CronSim
+
+    minute, hour, *_ = cron.split()
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    times = CronSim(f"{minute} {hour} * * *", day - timedelta(seconds=1))
+    return sum(1 for _ in itertools.takewhile(lambda at: at < day + timedelta(days=1), times))
 
 
 def slot_variables(slot: Slot) -> dict[str, str]:

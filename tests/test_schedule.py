@@ -21,6 +21,7 @@ from metpost.schedule import (
     rota_entry,
     slot_variables,
     slots_between,
+    times_within,
 )
 from metpost.selection import Selection
 from tests.conftest import PROJECT
@@ -582,3 +583,21 @@ def test_a_schedule_name_too_long_for_its_slots_keys_is_refused(fleet):
 ])
 def test_a_day_no_month_of_the_schedule_has_is_named_as_such(cron, problem):
     assert check_cron(cron) == problem
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/Santiago", "Australia/Lord_Howe",
+                                  "UTC"])
+@pytest.mark.parametrize("cron", ["*/5 * * * *", "30 1 * * *", "0,30 0-3 * * *",
+                                  "15 8 L * *", "0 9 1-7 * 1", "*/20 1 * 3,10 0", "0 0 29 2 *"])
+def test_counting_a_rotas_turns_by_the_day_gives_what_walking_every_time_gives(zone, cron):
+    # Each range spans clock changes (Europe's in March and October, Chile's at midnight,
+    # Lord Howe's half hour) and starts and ends mid-day.
+    schedule = Schedule(name="s", cron=cron, timezone=zone, selection=Selection())
+    for start, end in [(datetime(2026, 3, 1, 7, 13, tzinfo=UTC),
+                        datetime(2026, 4, 20, 1, 0, tzinfo=UTC)),
+                       (datetime(2026, 9, 25, 23, 59, tzinfo=UTC),
+                        datetime(2028, 3, 1, 0, 30, tzinfo=UTC)),
+                       (datetime(2026, 10, 25, 0, 10, tzinfo=UTC),
+                        datetime(2026, 10, 25, 2, 10, tzinfo=UTC))]:
+        walked = sum(1 for slot in slots_between(schedule, start, end) if slot.at < end)
+        assert times_within(schedule, start, end) == walked, (start, end)
