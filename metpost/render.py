@@ -518,7 +518,7 @@ def _reason(error: Exception) -> str:
     """Why a render failed, for a person: one line."""
     import jinja2
 
-    if isinstance(error, LimitExceeded):
+    if isinstance(error, LimitExceeded | NotText):
         return str(error)
     if isinstance(error, RecursionError):
         return "it nests too deeply (does a macro or include call itself?)"
@@ -694,6 +694,30 @@ class LimitExceeded(Exception):
     """A template tried to build something bigger than a render may."""
 
 
+class NotText(Exception):
+    """A ``{{ … }}`` gave something that has no text of its own: a function not called, a
+    mapping, a list, None. Python would write its inner form (``<function … at 0x7f…>``,
+    ``Account(name=…)``) into the post."""
+
+
+def as_text(value: object) -> object:
+    """Jinja's ``finalize``: the value of every ``{{ … }}``, let through if it is text, a
+    number or something with text of its own (a date, a borough), else ``NotText``."""
+    if isinstance(value, str | int | float) or type(value).__str__ is not object.__str__:
+        return value
+    if isinstance(value, type):
+        raise NotText(f"a {{{{ … }}}} gives the class {value.__name__}, not text")
+    name = getattr(value, "__name__", None) or getattr(value, "name", None)  # (a macro: name)
+    if callable(value) and name:
+        raise NotText(f"a {{{{ … }}}} gives the function {name}, not text: call it, as "
+                      f"{name}(…)")
+    kind = type(value).__name__
+    what = "nothing (None)" if value is None else (
+        f"{'an' if kind[0] in 'AEIOUaeiou' else 'a'} {kind}")
+    raise NotText(f"a {{{{ … }}}} gives {what}, not text: write one of its fields, or make it "
+                  "text with a filter such as join")
+
+
 class ReferenceRefused(Exception):
     """An ``include``, ``import`` or ``extends`` named a file it may not load."""
 
@@ -742,7 +766,7 @@ def message_environment(templates_dir: Path) -> ImmutableSandboxedEnvironment:
 
     env = _sandbox_class()(undefined=jinja2.StrictUndefined, autoescape=False,
                            keep_trailing_newline=False, auto_reload=False,
-                           loader=jinja2.FunctionLoader(load))
+                           loader=jinja2.FunctionLoader(load), finalize=as_text)
     for name in GROWING_FILTERS:
         env.filters[name] = _bounded_filter(env.filters[name], name)
     return env

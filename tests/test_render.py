@@ -219,13 +219,13 @@ def test_what_the_readme_promises_works_in_the_sandbox(config):
         "{{ '%s-%s'|format(1, 2) }} {{ '{}!'.format(borough) }} {{ '%d%%' % 5 }} "
         "{{ (2 * 3) ** 2 }} {{ [1, 2, 3]|sum }} {{ 'ab' * 2 }} {{ nothing|default('none') }} "
         "{% set greeting = 'Good ' ~ ('afternoon' if now.hour >= 12 else 'morning') %}"
-        "{{ greeting }} {{ range(3)|list }} {{ {'b': 1, 'a': 2}|dictsort|first|first }}")
+        "{{ greeting }} {{ range(3)|join(', ') }} {{ {'b': 1, 'a': 2}|dictsort|first|first }}")
     renderer = Renderer(config, inline_template(text), {"nothing": ""}, NOW)
     assert renderer.render(account(config, "hackney-x")) == (
         "Hackney CE HACKNEY @MPSHackney hackney-x x borough,bcu-ce https://example.org/hackney "
         "example.org/hackney 14:30 14\n"
         "[1:borough][2:bcu-ce] yes |  x  | 1-2 Hackney! 5% 36 6 abab  "
-        "Good afternoon [0, 1, 2] a")
+        "Good afternoon 0, 1, 2 a")
 
 
 FRONT = "---\ndescription: Roads reopening notice\nvars: {road: The road}\n---\n"
@@ -305,3 +305,29 @@ def test_a_variant_without_its_template_is_named_and_the_others_still_listed(tmp
     assert caught.value.problems == (
         f"{tmp_path}/orphan.facebook.j2: a variant of template 'orphan', which has no "
         "orphan.j2; add that file, or rename this one",)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("{{ lipsum }}", "gives the function generate_lorem_ipsum, not text: call it, as "
+                     "generate_lorem_ipsum(…)"),
+    ("{% macro sign() %}PC Patel{% endmacro %}{{ sign }}",
+     "gives the function sign, not text: call it, as sign(…)"),
+    ("{{ cycler }}", "gives the class Cycler, not text"),
+    ("{{ account }}", "gives an Account, not text: write one of its fields, or make it text "
+                      "with a filter such as join"),
+    ("{{ account.tags }}", "gives a tuple, not text: write one of its fields, or make it text "
+                           "with a filter such as join"),
+    ("{{ account.vars }}", "gives a dict, not text: write one of its fields, or make it text "
+                           "with a filter such as join"),
+    ("{{ none }}", "gives nothing (None), not text: write one of its fields, or make it text "
+                   "with a filter such as join"),
+])
+def test_a_value_with_no_text_of_its_own_is_refused_not_posted_as_python_writes_it(
+        config, text, problem):
+    # Python would write "<function generate_lorem_ipsum at 0x7f…>", or the account's whole
+    # inner form, into the post.
+    renderer = Renderer(config, inline_template(text), {}, NOW)
+    with pytest.raises(TemplateError) as refused:
+        renderer.render(account(config, "hackney-x"))
+    assert refused.value.problems == (
+        f"--message:1: cannot render for account 'hackney-x': a {{{{ … }}}} {problem}",)

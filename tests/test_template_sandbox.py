@@ -381,7 +381,6 @@ BUILT_IN_ONE_STEP = [
     "{{ (range(1000)|map('center', 999999)|list)|length }}",
     "{% set s = 'x'|center(999999) %}{{ ([s] * 99999)|map('upper')|list|length }}",
     "{% set s = 'x'|center(999999) %}{{ ([s] * 99999)|string|length }}",
-    "{% set s = 'x'|center(999999) %}{{ [s] * 999 }}",
     "{% set s = 'x'|center(999999) %}{{ 'v' ~ [s] * 999 }}",
     "{{ (range(99999)|list)|tojson(indent=999999)|length }}",
 ]
@@ -456,7 +455,8 @@ HONEST_USES = [
     "{{ name|replace('a', 'A', 1) }}",
     "{{ name.replace('H', 'h') }}", "{{ 'a\\nb\\n\\nc'|indent(2) }}",
     "{{ 'a\\r\\nb'|indent('> ', first=true, blank=true) }}", "{{ 'a\\tb'.expandtabs(4) }}",
-    "{{ name ~ ' ' ~ 3 ~ ' ' ~ items }}", "{{ name + '!' }} {{ items + ['c'] }} {{ (1,) + (2,) }}",
+    "{{ name ~ ' ' ~ 3 ~ ' ' ~ items }}",
+    "{{ name + '!' }} {{ (items + ['c'])|join }} {{ ((1,) + (2,))|sum }}",
     "{% autoescape true %}{{ '<b>' ~ name }} {{ '<i>'|safe ~ '&' }}{% endautoescape %}",
 ]
 MISTAKES = [
