@@ -36,8 +36,8 @@ def _schedules(config_file: str,
 
 @schedule.command("list")
 @click.option("--now", "now", type=Moment(), metavar="TIME",
-              help="Give the slots next after this time (ISO 8601 with an offset) instead of "
-                   "now.")
+              help="Give each schedule's next slot at or after this time (ISO 8601 with an "
+                   "offset) instead of now.")
 @schedules_option
 @json_option
 @config_option
