@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from metpost.config import ConfigValidator, read_document
 from metpost.errors import ConfigError, MetpostError
-from metpost.models import Config
+from metpost.models import Account, Config
 from metpost.plugins import platform_classes
 from metpost.render import (
     RESERVED_NAMES,
@@ -118,11 +118,14 @@ class SchedulesValidator(ConfigValidator):
         rota = self.rota((*path, "rota"), item.get("rota"))
         rota_start = self.rota_start(path, item, rota)
         self.variables(path, template, values, rota)
-        if message is not None and selection is not None and len(self.problems) == before:
+        # The accounts the schedule posts to (its select was found valid, or is None).
+        reached = None if selection is None else choose_accounts(
+            self.config, selection, platform_classes(), include_inactive=True).accounts
+        if message is not None and reached is not None and len(self.problems) == before:
             # (with a wrong vars or rota entry, what the message lacks would say it again)
-            self.message_variables((*path, "message"), message, selection, values, rota)
+            self.message_variables((*path, "message"), message, reached, values, rota)
         repost_from = self.repost_from((*path, "x_repost_from"), item.get("x_repost_from"),
-                                       selection)
+                                       reached)
         renamed_from = self.renamed_from((*path, "renamed_from"), item.get("renamed_from"),
                                          name)
         if len(self.problems) != before:
@@ -294,14 +297,12 @@ class SchedulesValidator(ConfigValidator):
                 self.problem(path, f"template '{template}' needs {var.name}: give it in {place}"
                                    + (f"; {var.help}" if var.help else ""))
 
-    def message_variables(self, path: FieldPath, message: str, selection: Selection,
+    def message_variables(self, path: FieldPath, message: str, accounts: Sequence[Account],
                           values: Mapping[str, str], rota: list[dict[str, str]]) -> None:
-        """An inline message names only what the accounts it reaches, its vars or every rota
-        entry fill, and attributes that exist: else every slot would fail, at its time."""
+        """An inline message names only what the ``accounts`` it reaches, its vars or every
+        rota entry fill, and attributes that exist: else every slot would fail, at its time."""
         from metpost.template_check import variable_problems
 
-        accounts = choose_accounts(self.config, selection, platform_classes(),
-                                   include_inactive=True).accounts
         given = set(values)
         if rota:
             given |= set.intersection(*(set(entry) for entry in rota))
@@ -310,17 +311,16 @@ class SchedulesValidator(ConfigValidator):
             self.problem(path, _message_problem(problem))
 
     def repost_from(self, path: FieldPath, value: object,
-                    selection: Selection | None) -> str | None:
-        """``x_repost_from``: an X account of the selection, whose post the others repost."""
+                    reached: Sequence[Account] | None) -> str | None:
+        """``x_repost_from``: an X account of those ``reached`` (the selection's), whose post
+        the others repost."""
         name = self.string(path, value)
-        if name is None or selection is None:
+        if name is None or reached is None:
             return name
         accounts = {account.name: account for account in self.config.accounts}
         if name not in accounts:
             self.problem(path, f"unknown account '{name}'{did_you_mean(name, accounts)}")
             return None
-        reached = choose_accounts(self.config, selection, platform_classes(),
-                                  include_inactive=True).accounts
         if accounts[name] not in reached:
             self.problem(path, f"account '{name}' is not in this schedule's select; the "
                                "account reposted from must be one of those posting")
